@@ -1,0 +1,144 @@
+// Package server is portside's core: the contract between engines, which own
+// sockets, and handlers, which are protocols that never do I/O.
+//
+// An Engine accepts connections and calls a Handler with the bytes it reads;
+// the Handler answers through Conn.Write, which queues and never blocks. The
+// same Handler therefore runs unchanged under every engine: iterative, fork,
+// goroutine or epoll.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+)
+
+// Handler is one service's reaction to its connections. An engine calls the
+// methods for one connection from one goroutine at a time, in order: Open,
+// then Data any number of times, then Close exactly once. Handlers must not
+// block: a handler that needs to wait hands the work to its own goroutine and
+// answers later with Conn.Write.
+type Handler interface {
+	// Open is called once a connection is accepted. It may write a banner.
+	Open(c Conn)
+	// Data is handed all unread input. It returns how many bytes it
+	// consumed; the rest is kept and handed again, with what follows, on
+	// the next call. in is only valid during the call. A non-nil error
+	// closes the connection with that error as the reason.
+	Data(c Conn, in []byte) (int, error)
+	// Close is called exactly once when the connection is gone. err is nil
+	// for a clean close (by the peer, or by Conn.Close), otherwise the
+	// reason: ErrIdleTimeout, ErrSlowConsumer, an I/O error, ...
+	Close(c Conn, err error)
+}
+
+// Conn is one connection as a handler sees it. Write, Close and Queued are
+// safe to call from any goroutine; the other methods are meant for the
+// handler's own calls.
+type Conn interface {
+	ID() uint64
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+	// Write queues a copy of b for sending; the caller keeps b. It never
+	// blocks. It returns ErrClosed once the connection is closing. Above
+	// Limits.MaxQueue queued bytes the connection is closed as a slow
+	// consumer.
+	Write(b []byte) error
+	// WriteFile queues n bytes of f from offset off, sent after what is
+	// already queued, with sendfile(2) where the engine can. The engine
+	// does not close f.
+	WriteFile(f *os.File, off, n int64) error
+	// Close closes the connection once queued output is flushed. It is
+	// safe to call more than once.
+	Close() error
+	// Queued reports the bytes queued but not yet sent.
+	Queued() int
+	// SetValue and Value hold per-connection protocol state.
+	SetValue(v any)
+	Value() any
+}
+
+// Optional abilities of a Handler. An engine checks for them with a type
+// assertion, once per service.
+
+// EOFHandler is implemented by handlers that keep working after the peer has
+// shut its write side (a half-close). The engine stops reading and calls
+// ReadEOF with the input left unconsumed; the handler must call c.Close when
+// it has written all it owes. Without it the engine hands rest to nobody,
+// flushes what is queued and closes.
+type EOFHandler interface {
+	ReadEOF(c Conn, rest []byte)
+}
+
+// Drainer is implemented by handlers that want a say in graceful shutdown.
+// The engine stops reading and calls Drain on each open connection; the
+// handler may write a goodbye and must call c.Close when done. Without it the
+// engine flushes what is queued and closes. Limits.DrainTimeout bounds both.
+type Drainer interface {
+	Drain(c Conn)
+}
+
+// Refuser is implemented by protocols that can tell a peer why it is turned
+// away (server full, too many connections from one address). The engine
+// writes the returned bytes, if any, before closing the refused connection.
+// Refuse must not keep a reference to anything but its return value.
+type Refuser interface {
+	Refuse(reason error) []byte
+}
+
+// Errors given to Handler.Close and counted in Stats.
+var (
+	ErrClosed        = errors.New("server: connection closed")
+	ErrSlowConsumer  = errors.New("server: send queue exceeded")
+	ErrInputTooLarge = errors.New("server: unconsumed input exceeds limit")
+	ErrIdleTimeout   = errors.New("server: idle timeout")
+	ErrShutdown      = errors.New("server: shut down before drained")
+	ErrServerFull    = errors.New("server: too many connections")
+	ErrTooManyFromIP = errors.New("server: too many connections from this address")
+	ErrNoTLS         = errors.New("server: engine cannot serve TLS")
+	ErrNoSharedState = errors.New("server: service needs shared state, which this engine cannot offer")
+)
+
+// Service is everything an engine needs to run one listener's connections.
+type Service struct {
+	Name    string // e.g. "echo", used in logs and metrics
+	Handler Handler
+	Limits  Limits
+	// TLS, if set, wraps every connection. Engines that cannot serve TLS
+	// refuse to start with ErrNoTLS.
+	TLS *tls.Config
+	// Shared says the handler keeps state across connections in memory,
+	// so engines that split connections over processes refuse it with
+	// ErrNoSharedState.
+	Shared bool
+	Logger *slog.Logger // nil discards
+	Stats  *Stats       // nil: counted into a private Stats
+
+	ipsOnce sync.Once
+	ips     perIP
+}
+
+// Engine runs a service's connections. Serve blocks until ctx is cancelled
+// and the connections are drained (it then returns nil) or the listener
+// fails. Serve closes ln.
+type Engine interface {
+	Serve(ctx context.Context, ln net.Listener, s *Service) error
+}
+
+// Init fills in a Service's defaults. Engines call it at the top of Serve.
+func (s *Service) Init() {
+	s.Limits = s.Limits.withDefaults()
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Stats == nil {
+		s.Stats = new(Stats)
+	}
+	if s.Name == "" {
+		s.Name = "service"
+	}
+}

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Stats counts one service's connections. Engines update it through the
+// Service helpers below; anyone may read it at any time.
+type Stats struct {
+	ConnsOpen      atomic.Int64
+	ConnsTotal     atomic.Int64 // accepted and admitted
+	ConnsRefused   atomic.Int64 // turned away by MaxConns or MaxConnsPerIP
+	BytesIn        atomic.Int64
+	BytesOut       atomic.Int64
+	HandlerErrors  atomic.Int64 // closes caused by an error from Handler.Data
+	SlowConsumers  atomic.Int64 // closed for exceeding MaxQueue
+	InputOverflows atomic.Int64 // closed for exceeding MaxInput
+	IdleTimeouts   atomic.Int64
+}
+
+// perIP counts open connections by remote IP, for Limits.MaxConnsPerIP.
+type perIP struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (s *Service) perIP() *perIP {
+	s.ipsOnce.Do(func() { s.ips.n = make(map[string]int) })
+	return &s.ips
+}
+
+func ipOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// Admit decides whether a freshly accepted connection may be served. On nil
+// the connection is counted open and the engine must call Closed for it
+// later; otherwise the error is the reason to give the peer (see Refusal).
+func (s *Service) Admit(remote net.Addr) error {
+	if s.Limits.MaxConns > 0 && s.Stats.ConnsOpen.Load() >= int64(s.Limits.MaxConns) {
+		s.Stats.ConnsRefused.Add(1)
+		return ErrServerFull
+	}
+	if s.Limits.MaxConnsPerIP > 0 && remote != nil {
+		p := s.perIP()
+		ip := ipOf(remote)
+		p.mu.Lock()
+		if p.n[ip] >= s.Limits.MaxConnsPerIP {
+			p.mu.Unlock()
+			s.Stats.ConnsRefused.Add(1)
+			return ErrTooManyFromIP
+		}
+		p.n[ip]++
+		p.mu.Unlock()
+	}
+	s.Stats.ConnsOpen.Add(1)
+	s.Stats.ConnsTotal.Add(1)
+	return nil
+}
+
+// Refusal is what to write to a peer turned away for reason before closing
+// it: the handler's words if it is a Refuser, else nothing.
+func (s *Service) Refusal(reason error) []byte {
+	s.Logger.Debug("connection refused", "service", s.Name, "reason", reason)
+	if r, ok := s.Handler.(Refuser); ok {
+		return r.Refuse(reason)
+	}
+	return nil
+}
+
+// Closed is called by an engine exactly once per admitted connection, when it
+// is gone: it counts and logs the reason and calls Handler.Close.
+func (s *Service) Closed(c Conn, err error) {
+	s.Stats.ConnsOpen.Add(-1)
+	if s.Limits.MaxConnsPerIP > 0 && c.RemoteAddr() != nil {
+		p := s.perIP()
+		ip := ipOf(c.RemoteAddr())
+		p.mu.Lock()
+		if p.n[ip]--; p.n[ip] <= 0 {
+			delete(p.n, ip)
+		}
+		p.mu.Unlock()
+	}
+	level := slog.LevelDebug
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrSlowConsumer):
+		s.Stats.SlowConsumers.Add(1)
+		level = slog.LevelWarn
+	case errors.Is(err, ErrInputTooLarge):
+		s.Stats.InputOverflows.Add(1)
+		level = slog.LevelWarn
+	case errors.Is(err, ErrIdleTimeout):
+		s.Stats.IdleTimeouts.Add(1)
+		level = slog.LevelInfo
+	case errors.As(err, new(*HandlerError)):
+		s.Stats.HandlerErrors.Add(1)
+		level = slog.LevelInfo
+	}
+	if s.Logger.Enabled(context.Background(), level) {
+		s.Logger.Log(context.Background(), level, "connection closed", "service", s.Name,
+			"conn_id", c.ID(), "remote_addr", addrString(c.RemoteAddr()), "reason", reasonString(err))
+	}
+	s.Handler.Close(c, err)
+}
+
+// HandlerError wraps an error returned by Handler.Data, so that it is counted
+// apart from I/O errors. Engines wrap with it; handlers see it in Close and
+// can unwrap it.
+type HandlerError struct{ Err error }
+
+func (e *HandlerError) Error() string { return e.Err.Error() }
+func (e *HandlerError) Unwrap() error { return e.Err }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+func reasonString(err error) string {
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}
+
+// NextID returns a process-wide unique connection ID.
+func NextID() uint64 { return lastID.Add(1) }
+
+var lastID atomic.Uint64
+
+// ConnBase holds the parts of a Conn that every engine implements the same
+// way. Engines embed it.
+type ConnBase struct {
+	id            uint64
+	local, remote net.Addr
+	value         any
+}
+
+// InitBase sets the identity of a new connection.
+func (b *ConnBase) InitBase(local, remote net.Addr) {
+	b.id = NextID()
+	b.local, b.remote = local, remote
+}
+
+func (b *ConnBase) ID() uint64           { return b.id }
+func (b *ConnBase) LocalAddr() net.Addr  { return b.local }
+func (b *ConnBase) RemoteAddr() net.Addr { return b.remote }
+func (b *ConnBase) SetValue(v any)       { b.value = v }
+func (b *ConnBase) Value() any           { return b.value }
