@@ -142,3 +142,21 @@ func (s *Service) Init() {
 		s.Name = "service"
 	}
 }
+
+// Listener is implemented by engines that open listeners themselves: a fork
+// child inherits its connection instead of binding. Callers that build
+// services use Listen (below) rather than net.Listen, so that such engines
+// get their say.
+type Listener interface {
+	Listen(ctx context.Context, network, addr, service string) (net.Listener, error)
+}
+
+// Listen opens the TCP listener for a service run by e: through e if it is a
+// Listener, else with net.ListenConfig.
+func Listen(ctx context.Context, e Engine, network, addr, service string) (net.Listener, error) {
+	if l, ok := e.(Listener); ok {
+		return l.Listen(ctx, network, addr, service)
+	}
+	var lc net.ListenConfig
+	return lc.Listen(ctx, network, addr)
+}
