@@ -323,56 +323,42 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 }
 
-// loadUntilClosed sends continuously and checks that what comes back is
-// exactly a prefix of what was sent, ending in a clean EOF.
+// loadUntilClosed sends batches of 16 messages and reads each batch's echo
+// before the next, like a pipelining client, until the server closes: what
+// comes back must be exactly what was sent, ending in a clean EOF.
 func loadUntilClosed(addr string, seed byte, started chan<- struct{}) error {
+	var once sync.Once
+	ready := func() { once.Do(func() { started <- struct{}{} }) }
+	defer ready() // never leave the test waiting, whatever happens
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(60 * time.Second))
-	msg := bytes.Repeat([]byte{'a' + seed%26}, 1000)
-	var sent int64
-	wrote := make(chan struct{})
-	go func() {
-		defer close(wrote)
-		for {
-			n, err := c.Write(msg)
-			sent += int64(n)
-			if err != nil {
-				return
+	batch := bytes.Repeat([]byte{'a' + seed%26}, 16*1000)
+	buf := make([]byte, len(batch))
+	for round := 0; ; round++ {
+		if _, err := c.Write(batch); err != nil {
+			return fmt.Errorf("client %d, round %d: send: %v", seed, round, err)
+		}
+		n, err := io.ReadFull(c, buf)
+		if !bytes.Equal(buf[:n], batch[:n]) {
+			return fmt.Errorf("client %d, round %d: echo differs from what was sent", seed, round)
+		}
+		ready()
+		switch {
+		case err == nil:
+			continue
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if round == 0 {
+				return fmt.Errorf("client %d: closed before any echo", seed)
 			}
-		}
-	}()
-	buf := make([]byte, 64<<10)
-	var got int64
-	signalled := false
-	for {
-		n, err := c.Read(buf)
-		for _, b := range buf[:n] {
-			if b != 'a'+seed%26 {
-				return fmt.Errorf("client %d: echo has a foreign byte %q", seed, b)
-			}
-		}
-		got += int64(n)
-		if !signalled && got > 0 {
-			signalled = true
-			started <- struct{}{}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("client %d: after %d bytes echoed: %v (want a clean EOF)", seed, got, err)
+			return nil // the server stopped between or within batches, cleanly
+		default:
+			return fmt.Errorf("client %d, round %d: after %d bytes of the batch: %v (want a clean EOF)", seed, round, n, err)
 		}
 	}
-	c.Close() // ends the writer, if the server has not already
-	<-wrote
-	if got > sent || got == 0 {
-		return fmt.Errorf("client %d: got %d bytes back of %d sent", seed, got, sent)
-	}
-	return nil
 }
 
 type syncBuffer struct {
