@@ -1,0 +1,277 @@
+package chat_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portside/portside/chat"
+	"github.com/portside/portside/engine"
+	"github.com/portside/portside/server"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// eachEngine runs f under every engine that holds concurrent connections in
+// one process: the hub is shared memory.
+func eachEngine(t *testing.T, f func(t *testing.T, name string)) {
+	for _, name := range engine.Names() {
+		t.Run("engine="+name, func(t *testing.T) {
+			if name == "fork" || name == "iterative" {
+				t.Skip(name + " engine: cannot share a hub between connections")
+			}
+			f(t, name)
+		})
+	}
+}
+
+// pinned is a test clock.
+var pinned = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// startChat runs a hub and serves it with the named engine on a loopback
+// port until the test ends.
+func startChat(t *testing.T, name string, o chat.Options, lim server.Limits) (string, *chat.Hub) {
+	t.Helper()
+	if o.Now == nil {
+		o.Now = (&clock{now: pinned}).Now
+	}
+	if o.FloodRate == 0 {
+		o.FloodRate = -1
+	}
+	hub := chat.New(o)
+	hctx, hcancel := context.WithCancel(context.Background())
+	hdone := make(chan error, 1)
+	go func() { hdone <- hub.Run(hctx) }()
+
+	eng, err := engine.New(name, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true, Limits: lim}
+	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", s.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- eng.Serve(ctx, ln, s) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		hcancel()
+		if err := <-hdone; err != nil {
+			t.Errorf("hub: %v", err)
+		}
+	})
+	return ln.Addr().String(), hub
+}
+
+// peer is one test client. It keeps everything it received, for the
+// transcript, and lets the test wait for what it expects.
+type peer struct {
+	t    *testing.T
+	name string
+	c    net.Conn
+	mu   sync.Mutex
+	got  bytes.Buffer
+	seen int // bytes of got already matched by expect
+	more chan struct{}
+	eof  chan struct{}
+}
+
+func dial(t *testing.T, addr, name string) *peer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{t: t, name: name, c: c, more: make(chan struct{}, 1), eof: make(chan struct{})}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		defer close(p.eof)
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			p.mu.Lock()
+			p.got.Write(buf[:n])
+			p.mu.Unlock()
+			select {
+			case p.more <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+func (p *peer) send(lines ...string) {
+	p.t.Helper()
+	for _, l := range lines {
+		if _, err := fmt.Fprintf(p.c, "%s\r\n", l); err != nil {
+			p.t.Fatalf("%s: send %q: %v", p.name, l, err)
+		}
+	}
+}
+
+// expect waits until what p received since the last expect holds want.
+func (p *peer) expect(want string) {
+	p.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		p.mu.Lock()
+		all := p.got.String()
+		i := strings.Index(all[p.seen:], want)
+		if i >= 0 {
+			p.seen += i + len(want)
+		}
+		p.mu.Unlock()
+		if i >= 0 {
+			return
+		}
+		select {
+		case <-p.more:
+		case <-p.eof:
+			p.mu.Lock()
+			all := p.got.String()
+			p.mu.Unlock()
+			if !strings.Contains(all[p.seen:], want) {
+				p.t.Fatalf("%s: connection closed without %q; got:\n%s", p.name, want, all[p.seen:])
+			}
+		case <-deadline:
+			p.t.Fatalf("%s: no %q in 10s; got:\n%s", p.name, want, all[p.seen:])
+		}
+	}
+}
+
+// closed waits for the server to close p's connection.
+func (p *peer) closed() {
+	p.t.Helper()
+	select {
+	case <-p.eof:
+	case <-time.After(10 * time.Second):
+		p.t.Fatalf("%s: still open after 10s", p.name)
+	}
+}
+
+func (p *peer) transcript() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.got.String()
+}
+
+func golden(t *testing.T, name string, peers ...*peer) {
+	t.Helper()
+	var b strings.Builder
+	for _, p := range peers {
+		fmt.Fprintf(&b, "=== %s\n%s", p.name, strings.ReplaceAll(p.transcript(), "\r\n", "\n"))
+	}
+	got := b.String()
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("transcript differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func TestLineTranscript(t *testing.T) {
+	eachEngine(t, func(t *testing.T, name string) {
+		addr, _ := startChat(t, name, chat.Options{GreetDelay: -1}, server.Limits{})
+		bob := dial(t, addr, "bob")
+		bob.expect("What is your name?")
+		bob.send("bob")
+		bob.expect("* You are in lobby with 1: bob\r\n")
+
+		alice := dial(t, addr, "alice")
+		alice.expect("What is your name?")
+		alice.send("alice")
+		alice.expect("with 2: alice, bob\r\n")
+		bob.expect("* alice joined lobby\r\n")
+
+		alice.send("hello everyone")
+		bob.expect("<alice> hello everyone\r\n")
+		bob.send("/me waves")
+		alice.expect("* bob waves\r\n")
+		alice.send("/who")
+		alice.expect("* In lobby (2): alice, bob\r\n")
+		alice.send("/rooms")
+		alice.expect("* Rooms: lobby (2)\r\n")
+		bob.send("/msg alice psst")
+		alice.expect("*bob* psst\r\n")
+		bob.expect("-> *alice* psst\r\n")
+		alice.send("/msg nobody x")
+		alice.expect("! No one is called nobody.\r\n")
+		alice.send("/nick alicia")
+		alice.expect("* alice is now known as alicia\r\n")
+		bob.expect("* alice is now known as alicia\r\n")
+		bob.send("/nick ALICIA")
+		bob.expect("! The name ALICIA is taken.\r\n")
+		alice.send("/history 5")
+		alice.expect("* End of history.\r\n")
+		alice.send("/frob", "/join", "//slash", "/history x")
+		bob.expect("<alicia> /slash\r\n")
+		alice.expect("! Usage: /history [N]\r\n")
+
+		bob.send("/join dev")
+		bob.expect("* You are in dev with 1: bob\r\n")
+		alice.expect("* bob left lobby\r\n")
+		bob.send("/part", "hi", "caf\xe9", "/help")
+		bob.expect("* bob left dev\r\n")
+		bob.expect("Anything else is said in the room")
+
+		carol := dial(t, addr, "carol")
+		carol.expect("What is your name?")
+		carol.send("Alicia", "bad name!", "carol")
+		carol.expect("* You are in lobby with 2: alicia, carol\r\n")
+		carol.expect("[Jan 02 03:04:05] <alicia> /slash\r\n")
+		alice.expect("* carol joined lobby\r\n")
+		carol.send("/quit bye")
+		carol.closed()
+		alice.expect("* carol quit (Quit: bye)\r\n")
+		alice.send("/quit")
+		alice.closed()
+		bob.send("/rooms")
+		bob.expect("* No rooms yet")
+		bob.send("/quit")
+		bob.closed()
+		golden(t, "line.golden", alice, bob, carol)
+	})
+}

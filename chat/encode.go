@@ -1,0 +1,155 @@
+package chat
+
+import (
+	"strconv"
+	"time"
+)
+
+// addDoors registers the wire formats of the line and IRC doors.
+func (h *Hub) addDoors() {
+	h.lineFmt = h.AddFormat(encodeLine)
+	for caps := range h.ircFmt {
+		h.ircFmt[caps] = h.AddFormat(func(dst []byte, m *Msg, replay bool) []byte {
+			return h.encodeIRC(dst, m, uint8(caps))
+		})
+	}
+}
+
+// lineTime is how the line door dates history.
+const lineTime = "Jan 02 15:04:05"
+
+// encodeLine writes m as the line door shows it to a person.
+func encodeLine(dst []byte, m *Msg, replay bool) []byte {
+	if replay {
+		dst = append(dst, '[')
+		dst = m.Time.UTC().AppendFormat(dst, lineTime)
+		dst = append(dst, "] "...)
+	}
+	private := m.To != ""
+	switch m.Kind {
+	case Say:
+		if private {
+			dst = append(dst, '*')
+			dst = append(dst, m.Nick...)
+			dst = append(dst, "* "...)
+		} else {
+			dst = append(dst, '<')
+			dst = append(dst, m.Nick...)
+			dst = append(dst, "> "...)
+		}
+		dst = append(dst, m.Text...)
+	case Action:
+		dst = append(dst, "* "...)
+		dst = append(dst, m.Nick...)
+		dst = append(dst, ' ')
+		dst = append(dst, m.Text...)
+		if private {
+			dst = append(dst, " (privately)"...)
+		}
+	case Notice:
+		dst = append(dst, '-')
+		dst = append(dst, m.Nick...)
+		dst = append(dst, "- "...)
+		dst = append(dst, m.Text...)
+	case Join:
+		dst = append(dst, "* "+m.Nick+" joined "+m.Room...)
+	case Part:
+		dst = append(dst, "* "+m.Nick+" left "+m.Room...)
+		dst = appendReason(dst, m.Text)
+	case Quit:
+		dst = append(dst, "* "+m.Nick+" quit"...)
+		dst = appendReason(dst, m.Text)
+	case Rename:
+		dst = append(dst, "* "+m.Nick+" is now known as "+m.Text...)
+	case Topic:
+		dst = append(dst, "* "+m.Nick+" set the topic of "+m.Room+": "+m.Text...)
+	}
+	return append(dst, '\r', '\n')
+}
+
+func appendReason(dst []byte, r string) []byte {
+	if r == "" {
+		return dst
+	}
+	return append(dst, " ("+r+")"...)
+}
+
+// IRC capabilities that change how messages are encoded.
+const (
+	capServerTime  = 1 << iota // server-time: @time= on every message
+	capMessageTags             // message-tags: @msgid= on kept messages
+)
+
+// ircTime is the server-time format: RFC 3339 in UTC, with milliseconds.
+const ircTime = "2006-01-02T15:04:05.000Z"
+
+func (h *Hub) encodeIRC(dst []byte, m *Msg, caps uint8) []byte {
+	sep := byte('@')
+	if caps&capServerTime != 0 {
+		dst = append(dst, "@time="...)
+		dst = m.Time.UTC().AppendFormat(dst, ircTime)
+		sep = ';'
+	}
+	if caps&capMessageTags != 0 && m.Seq > 0 {
+		dst = append(dst, sep)
+		dst = append(dst, "msgid="...)
+		dst = appendMsgID(dst, m)
+		sep = ';'
+	}
+	if sep == ';' {
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, ':')
+	dst = append(dst, m.Nick...)
+	if m.Ident != "" {
+		dst = append(dst, '!')
+		dst = append(dst, m.Ident...)
+	}
+	target := func(dst []byte) []byte {
+		if m.To != "" {
+			return append(dst, m.To...)
+		}
+		return append(append(dst, '#'), m.Room...)
+	}
+	switch m.Kind {
+	case Say, Action:
+		dst = append(dst, " PRIVMSG "...)
+		dst = target(dst)
+		dst = append(dst, " :"...)
+		if m.Kind == Action {
+			dst = append(dst, "\x01ACTION "...)
+			dst = append(dst, m.Text...)
+			dst = append(dst, '\x01')
+		} else {
+			dst = append(dst, m.Text...)
+		}
+	case Notice:
+		dst = append(dst, " NOTICE "...)
+		dst = target(dst)
+		dst = append(dst, " :"...)
+		dst = append(dst, m.Text...)
+	case Join:
+		dst = append(dst, " JOIN #"+m.Room...)
+	case Part:
+		dst = append(dst, " PART #"+m.Room...)
+		if m.Text != "" {
+			dst = append(dst, " :"+m.Text...)
+		}
+	case Quit:
+		dst = append(dst, " QUIT :"+m.Text...)
+	case Rename:
+		dst = append(dst, " NICK :"+m.Text...)
+	case Topic:
+		dst = append(dst, " TOPIC #"+m.Room+" :"+m.Text...)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// appendMsgID writes a kept message's IRC msgid: its room and sequence.
+func appendMsgID(dst []byte, m *Msg) []byte {
+	dst = append(dst, m.Room...)
+	dst = append(dst, '/')
+	return strconv.AppendUint(dst, m.Seq, 10)
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(ircTime) }

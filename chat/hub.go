@@ -1,0 +1,880 @@
+// Package chat is a multi-room chat server with several front doors on one
+// hub: a line protocol for nc and telnet, and IRC for real clients, on one
+// port (the first line a client sends tells them apart). Members of a room
+// see each other whichever door they came in by.
+//
+// The Hub keeps rooms, members and nicks in memory. Messages said in a room
+// go through a Backend, which gives them their place in the room's order
+// (a sequence number every member and the history agree on) and keeps them;
+// the hub fans a message out only once the backend says it is durable. The
+// local backend is package chat/store (SQLite); Memory keeps history in
+// memory only.
+//
+// Handlers never block: the backend works on its own goroutines and the hub
+// fans out from one, writing the same encoded bytes to every member that
+// shares a format.
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Kind is what a Msg is.
+type Kind uint8
+
+// Kinds of Msg. Say, Action and Notice are messages, ordered and kept by the
+// backend; the others are room events, fanned out at once and never kept.
+const (
+	Say    Kind = iota + 1 // text
+	Action                 // "/me waves": IRC's CTCP ACTION
+	Notice                 // IRC's NOTICE: text no client answers automatically
+	Join
+	Part   // Text: the reason
+	Quit   // Text: the reason
+	Rename // Text: the new nick
+	Topic  // Text: the new topic
+)
+
+// Kept reports whether k is a message the backend orders and keeps.
+func (k Kind) Kept() bool { return k >= Say && k <= Notice }
+
+// Msg is one thing said or done in a room, or sent to one member. A Msg is
+// not changed once handed to Backend.Publish and delivered, so the hub and
+// the backend share it freely.
+type Msg struct {
+	Room  string // the room's name (lower case); "" for a private message
+	Seq   uint64 // position in the room's order, from 1; set by the backend; 0 for events
+	Time  time.Time
+	Kind  Kind
+	Nick  string // who said or did it
+	Ident string // their user@host, for IRC sources; not kept in history
+	To    string // for a private message: the recipient's nick
+	Text  string
+
+	from *Member // the sender, who is not sent their own message
+	room *Room
+}
+
+// Backend orders and keeps the messages said in rooms. The local backend is
+// a sequence per room and SQLite (package chat/store); a cluster backend can
+// put a shared stream in its place.
+type Backend interface {
+	// Publish hands m over to be ordered and kept. It never blocks; it
+	// fails with ErrBusy when too much waits to be written, and ErrClosed
+	// once Run has returned. The backend sets m.Seq, and once m is durable
+	// passes it to the deliver function given to Run: in order within each
+	// room, from one goroutine.
+	Publish(m *Msg) error
+	// History calls reply with up to n kept messages of room, oldest
+	// first: the latest ones if before is 0, else those with Seq < before.
+	// reply runs on a goroutine of the backend's, or before History
+	// returns if the answer is at hand; it must not block.
+	History(room string, before uint64, n int, reply func([]*Msg, error))
+	// Run orders, keeps and delivers until ctx is done, then delivers
+	// what was published before and returns.
+	Run(ctx context.Context, deliver func([]*Msg)) error
+}
+
+// Loader is implemented by backends that keep history across restarts: at
+// start the hub loads each room's latest messages, to replay them to those
+// who join.
+type Loader interface {
+	Latest(perRoom int) ([]*Msg, error)
+}
+
+// Errors of the hub and of backends.
+var (
+	ErrBusy      = errors.New("chat: server busy, message not sent")
+	ErrClosed    = errors.New("chat: server shutting down")
+	ErrNickInUse = errors.New("chat: nickname in use")
+	ErrBadNick   = errors.New("chat: erroneous nickname")
+	ErrBadRoom   = errors.New("chat: no such room name")
+	ErrRoomFull  = errors.New("chat: room is full")
+	ErrTooMany   = errors.New("chat: in too many rooms")
+	ErrNotIn     = errors.New("chat: not in that room")
+	ErrTooLong   = errors.New("chat: message too long")
+)
+
+// Options configure a Hub. Zero values take the defaults noted.
+type Options struct {
+	Backend    Backend          // nil: NewMemory(1000)
+	Now        func() time.Time // nil: time.Now; tests pin it
+	Logger     *slog.Logger     // nil discards
+	ServerName string           // IRC server name; default "portside"
+	Password   string           // asked for by IRC's PASS and the line login; "" for none
+	MOTD       []string         // IRC message of the day, one entry a line
+	// DefaultRoom is joined by line-protocol users once they have a name;
+	// default "lobby", "-" for none.
+	DefaultRoom string
+
+	MaxRoomMembers int // members of one room; default 10,000
+	MaxRooms       int // rooms one member may be in; default 20
+	MaxMessage     int // bytes of text in one message; default 400
+	Replay         int // messages replayed on join; default 20, negative none
+	MaxHistory     int // most messages /history returns; default 1,000
+	MaxPending     int // messages waiting for the backend before ErrBusy; default 100,000
+
+	// FloodRate and FloodBurst are each client's token bucket: lines per
+	// second and the burst allowed. FloodRate 0 takes the defaults (5 per
+	// second, burst 20); negative turns flood control off.
+	FloodRate  float64
+	FloodBurst int
+
+	// PingInterval: an IRC client silent this long is sent a PING, and
+	// disconnected if still silent after as long again. Default 2 min.
+	PingInterval time.Duration
+	// IdleTimeout disconnects a line-protocol user who typed nothing this
+	// long. Default 30 min.
+	IdleTimeout time.Duration
+	// GreetDelay: a new connection that says nothing this long is taken to
+	// be a person, and asked for a name; IRC clients speak first. Default
+	// 300 ms; negative asks at once.
+	GreetDelay time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ServerName == "" {
+		o.ServerName = "portside"
+	}
+	if o.DefaultRoom == "" {
+		o.DefaultRoom = "lobby"
+	}
+	if o.DefaultRoom == "-" {
+		o.DefaultRoom = ""
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxRoomMembers, 10000)
+	def(&o.MaxRooms, 20)
+	def(&o.MaxMessage, 400)
+	def(&o.Replay, 20)
+	def(&o.MaxHistory, 1000)
+	def(&o.MaxPending, 100000)
+	if o.Replay < 0 {
+		o.Replay = 0
+	}
+	if o.FloodRate == 0 {
+		o.FloodRate, o.FloodBurst = 5, max(o.FloodBurst, 20)
+	}
+	if o.FloodBurst <= 0 {
+		o.FloodBurst = 20
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 2 * time.Minute
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Minute
+	}
+	if o.GreetDelay == 0 {
+		o.GreetDelay = 300 * time.Millisecond
+	}
+	if o.Backend == nil {
+		o.Backend = NewMemory(1000)
+	}
+	return o
+}
+
+// Hub is the chat server's shared state: rooms, members and nicks. Its
+// methods are safe for concurrent use and never block on I/O.
+type Hub struct {
+	o       Options
+	started time.Time
+
+	mu      sync.RWMutex
+	nicks   map[string]*Member // by folded nick
+	rooms   map[string]*Room   // by name
+	formats []Encoder
+	lineFmt Format
+	ircFmt  [4]Format // by IRC capabilities: server-time, message-tags
+
+	// Delivered messages wait here for the fan-out goroutine.
+	fanMu   sync.Mutex
+	fanQ    []*Msg
+	fanWake chan struct{}
+
+	pending atomic.Int64 // published, not yet delivered
+	closed  atomic.Bool
+}
+
+// Encoder appends m to dst in one door's wire format. replay says m is
+// history, replayed on join or asked for, rather than news. An encoding must
+// not depend on who receives it: that is what lets one serve a whole room.
+type Encoder func(dst []byte, m *Msg, replay bool) []byte
+
+// Format names an Encoder registered with AddFormat. Each member has one,
+// and the hub encodes a message once per format in use.
+type Format uint8
+
+const maxFormats = 16
+
+// New returns a Hub. Call Run to start it.
+func New(o Options) *Hub {
+	o = o.withDefaults()
+	h := &Hub{
+		o:       o,
+		started: o.Now(),
+		nicks:   make(map[string]*Member),
+		rooms:   make(map[string]*Room),
+		fanWake: make(chan struct{}, 1),
+	}
+	h.addDoors()
+	return h
+}
+
+// Options returns the options in force, defaults filled in.
+func (h *Hub) Options() Options { return h.o }
+
+// AddFormat registers a wire format for a door. It must be called before
+// Run; at most 16 formats exist.
+func (h *Hub) AddFormat(e Encoder) Format {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.formats) == maxFormats {
+		panic("chat: too many formats")
+	}
+	h.formats = append(h.formats, e)
+	return Format(len(h.formats) - 1)
+}
+
+// Run loads recent history, then runs the backend and fans out what it
+// delivers, until ctx is done and the backend has delivered what it owes.
+// Members are pinged and idle ones disconnected once every tick (Sweep), on
+// a ticker of the real clock.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.load(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	fanDone := make(chan struct{})
+	go func() {
+		defer close(fanDone)
+		h.fanout(done)
+	}()
+	tick := time.NewTicker(min(h.o.PingInterval, h.o.IdleTimeout) / 4)
+	go func() {
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				h.Sweep()
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := h.o.Backend.Run(ctx, h.deliver)
+	h.closed.Store(true)
+	close(done)
+	<-fanDone
+	return err
+}
+
+// load fills the rooms' replay rings from a backend that keeps history.
+func (h *Hub) load() error {
+	l, ok := h.o.Backend.(Loader)
+	if !ok || h.o.Replay == 0 {
+		return nil
+	}
+	msgs, err := l.Latest(h.o.Replay)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range msgs {
+		r := h.roomLocked(m.Room)
+		r.push(m)
+	}
+	return nil
+}
+
+// deliver is the backend's hand-over: messages are durable and ordered.
+func (h *Hub) deliver(batch []*Msg) {
+	h.fanMu.Lock()
+	h.fanQ = append(h.fanQ, batch...)
+	h.fanMu.Unlock()
+	select {
+	case h.fanWake <- struct{}{}:
+	default:
+	}
+}
+
+// fanout sends delivered messages to the members of their rooms, until
+// done is closed and nothing is left.
+func (h *Hub) fanout(done <-chan struct{}) {
+	var q []*Msg
+	var enc encodings
+	for {
+		h.fanMu.Lock()
+		q, h.fanQ = h.fanQ, q[:0]
+		h.fanMu.Unlock()
+		if len(q) == 0 {
+			select {
+			case <-h.fanWake:
+				continue
+			case <-done:
+				h.fanMu.Lock()
+				n := len(h.fanQ)
+				h.fanMu.Unlock()
+				if n == 0 {
+					return
+				}
+				continue
+			}
+		}
+		for i, m := range q {
+			h.pending.Add(-1)
+			r := m.room
+			if r == nil {
+				h.mu.Lock()
+				r = h.roomLocked(m.Room)
+				h.mu.Unlock()
+			}
+			enc.reset()
+			r.mu.Lock()
+			r.push(m)
+			for _, mem := range r.members {
+				if mem != m.from {
+					mem.out.Write(enc.get(h, mem.format.Load(), m))
+				}
+			}
+			r.mu.Unlock()
+			q[i] = nil
+		}
+	}
+}
+
+// encodings caches one message's encoding per format during a fan-out. Its
+// buffer is reused from message to message: Conn.Write copies.
+type encodings struct {
+	buf  []byte
+	have [maxFormats]bool
+	at   [maxFormats][2]int32
+}
+
+func (e *encodings) reset() {
+	e.buf = e.buf[:0]
+	e.have = [maxFormats]bool{}
+}
+
+func (e *encodings) get(h *Hub, f uint32, m *Msg) []byte {
+	if !e.have[f] {
+		start := len(e.buf)
+		e.buf = h.formats[f](e.buf, m, false)
+		e.at[f] = [2]int32{int32(start), int32(len(e.buf))}
+		e.have[f] = true
+	}
+	return e.buf[e.at[f][0]:e.at[f][1]]
+}
+
+// Member is one client in the hub, whichever door it came by. The door that
+// owns it changes its fields only through the hub's methods.
+type Member struct {
+	out    Sink
+	door   door
+	format atomic.Uint32
+
+	// Guarded by hub.mu for writing; the owning door may read them
+	// without it, since only its own calls change them.
+	nick  string
+	ident string // user@host
+	real  string
+	away  string
+	rooms []*Room
+	since time.Time
+
+	lastIn atomic.Int64 // unix nanoseconds of the last input
+	pinged atomic.Bool
+	gone   atomic.Pointer[string] // why the hub disconnected it
+
+	bucket bucket
+}
+
+// Sink is where a member's output goes: a server.Conn, or a door's framing
+// around one.
+type Sink interface {
+	Write(b []byte) error
+	Close() error
+}
+
+// door is what the hub asks of the door a member came in by.
+type door interface {
+	// ping asks the client to answer; doors whose clients cannot return
+	// false and are only disconnected when idle.
+	ping(m *Member) bool
+	// kick writes why m is disconnected, then closes it.
+	kick(m *Member, reason string)
+}
+
+// Nick returns the member's nickname.
+func (m *Member) Nick() string { return m.nick }
+
+// source is the member's IRC source, nick!user@host.
+func (m *Member) source() string { return m.nick + "!" + m.ident }
+
+// Room is one room: its members, its topic and its latest messages.
+type Room struct {
+	name    string
+	created time.Time
+
+	mu      sync.Mutex
+	members []*Member
+	topic   string
+	topicBy string
+	topicAt time.Time
+	// ring holds the latest delivered messages, for replay on join.
+	ring    []*Msg
+	ringAt  int
+	lastSeq uint64
+	count   atomic.Int32
+}
+
+func (r *Room) push(m *Msg) {
+	if m.Seq > r.lastSeq {
+		r.lastSeq = m.Seq
+	}
+	if cap(r.ring) == 0 {
+		return
+	}
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, m)
+		return
+	}
+	r.ring[r.ringAt] = m
+	r.ringAt = (r.ringAt + 1) % len(r.ring)
+}
+
+// latest returns up to n messages of the ring, oldest first.
+func (r *Room) latest(n int) []*Msg {
+	all := append(slices.Clone(r.ring[r.ringAt:]), r.ring[:r.ringAt]...)
+	if len(all) > n {
+		all = all[len(all)-n:]
+	}
+	return all
+}
+
+// roomLocked returns the room called name, creating it. h.mu is held.
+func (h *Hub) roomLocked(name string) *Room {
+	r := h.rooms[name]
+	if r == nil {
+		r = &Room{name: name, created: h.o.Now(), ring: make([]*Msg, 0, h.o.Replay)}
+		h.rooms[name] = r
+	}
+	return r
+}
+
+// ValidRoom reports whether name (lower case, without IRC's '#') may name a
+// room: 1 to 50 letters, digits and -_.+
+func ValidRoom(name string) bool {
+	if name == "" || len(name) > 50 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == '+':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newMember makes the hub's record of a client. It is not in the hub until
+// Register.
+func (h *Hub) newMember(out Sink, d door, f Format) *Member {
+	m := &Member{out: out, door: d}
+	m.format.Store(uint32(f))
+	m.touch(h.o.Now())
+	return m
+}
+
+func (m *Member) touch(now time.Time) {
+	m.lastIn.Store(now.UnixNano())
+	m.pinged.Store(false)
+}
+
+// register gives m its nick and puts it in the hub.
+func (h *Hub) register(m *Member, nick, ident, real string) error {
+	key := foldNick(nick)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed.Load() {
+		return ErrClosed
+	}
+	if h.nicks[key] != nil {
+		return ErrNickInUse
+	}
+	h.nicks[key] = m
+	m.nick, m.ident, m.real, m.since = nick, ident, real, h.o.Now()
+	return nil
+}
+
+// rename changes m's nick and tells everyone who shares a room with m, and
+// m itself.
+func (h *Hub) rename(m *Member, nick string) error {
+	key := foldNick(nick)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if other := h.nicks[key]; other != nil && other != m {
+		return ErrNickInUse
+	}
+	ev := &Msg{Kind: Rename, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: nick}
+	h.toPeersLocked(m, ev, true)
+	delete(h.nicks, foldNick(m.nick))
+	h.nicks[key] = m
+	m.nick = nick
+	return nil
+}
+
+// toPeersLocked sends ev once to each member sharing a room with m, and to
+// m itself if self. h.mu is held.
+func (h *Hub) toPeersLocked(m *Member, ev *Msg, self bool) {
+	var enc encodings
+	seen := map[*Member]bool{m: true}
+	if self {
+		m.out.Write(enc.get(h, m.format.Load(), ev))
+	}
+	for _, r := range m.rooms {
+		r.mu.Lock()
+		for _, p := range r.members {
+			if !seen[p] {
+				seen[p] = true
+				p.out.Write(enc.get(h, p.format.Load(), ev))
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// join puts m in the room called name, creating it, and tells its members
+// (m included). Under the room's lock, so that no message slips between,
+// joined is called (for the door's own replies: topic, names) and then the
+// latest messages are replayed to m.
+func (h *Hub) join(m *Member, name string, joined func(r *Room)) error {
+	if !ValidRoom(name) {
+		return ErrBadRoom
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[name]
+	if r != nil && slices.Contains(m.rooms, r) {
+		return nil
+	}
+	if len(m.rooms) >= h.o.MaxRooms {
+		return ErrTooMany
+	}
+	r = h.roomLocked(name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.members) >= h.o.MaxRoomMembers {
+		return ErrRoomFull
+	}
+	r.members = append(r.members, m)
+	r.count.Store(int32(len(r.members)))
+	m.rooms = append(m.rooms, r)
+	ev := &Msg{Kind: Join, Room: r.name, Time: h.o.Now(), Nick: m.nick, Ident: m.ident}
+	var enc encodings
+	for _, p := range r.members {
+		p.out.Write(enc.get(h, p.format.Load(), ev))
+	}
+	if joined != nil {
+		joined(r)
+	}
+	if h.o.Replay > 0 {
+		f := m.format.Load()
+		var buf []byte
+		for _, old := range r.latest(h.o.Replay) {
+			buf = h.formats[f](buf, old, true)
+		}
+		m.out.Write(buf)
+	}
+	return nil
+}
+
+// part takes m out of room r and tells its members, m included; kind is Part,
+// or Quit to tell nobody (the caller tells the peers once).
+func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
+	r.mu.Lock()
+	if i := slices.Index(r.members, m); i >= 0 {
+		if tell {
+			ev := &Msg{Kind: Part, Room: r.name, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: reason}
+			var enc encodings
+			for _, p := range r.members {
+				p.out.Write(enc.get(h, p.format.Load(), ev))
+			}
+		}
+		last := len(r.members) - 1
+		r.members[i] = r.members[last]
+		r.members[last] = nil
+		r.members = r.members[:last]
+		r.count.Store(int32(len(r.members)))
+	}
+	empty := len(r.members) == 0 && len(r.ring) == 0
+	r.mu.Unlock()
+	if empty && h.rooms[r.name] == r {
+		delete(h.rooms, r.name)
+	}
+	if i := slices.Index(m.rooms, r); i >= 0 {
+		m.rooms = slices.Delete(m.rooms, i, i+1)
+	}
+}
+
+// part takes m out of the room called name.
+func (h *Hub) part(m *Member, name, reason string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[name]
+	if r == nil {
+		return ErrBadRoom
+	}
+	if !slices.Contains(m.rooms, r) {
+		return ErrNotIn
+	}
+	h.partLocked(m, r, reason, true)
+	return nil
+}
+
+// quit takes m out of the hub: out of its rooms, its nick freed, its peers
+// told once. Safe to call for a member never registered, and more than once.
+func (h *Hub) quit(m *Member, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m.nick == "" || h.nicks[foldNick(m.nick)] != m {
+		return
+	}
+	ev := &Msg{Kind: Quit, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: reason}
+	h.toPeersLocked(m, ev, false)
+	for len(m.rooms) > 0 {
+		h.partLocked(m, m.rooms[len(m.rooms)-1], "", false)
+	}
+	delete(h.nicks, foldNick(m.nick))
+}
+
+// say publishes a message of m's in the room called name.
+func (h *Hub) say(m *Member, name string, kind Kind, text string) error {
+	if len(text) > h.o.MaxMessage {
+		return ErrTooLong
+	}
+	var r *Room
+	for _, mr := range m.rooms {
+		if mr.name == name {
+			r = mr
+		}
+	}
+	if r == nil {
+		return ErrNotIn
+	}
+	if h.pending.Load() >= int64(h.o.MaxPending) {
+		return ErrBusy
+	}
+	msg := &Msg{Room: name, Time: h.o.Now(), Kind: kind, Nick: m.nick, Ident: m.ident, Text: text, from: m, room: r}
+	h.pending.Add(1)
+	if err := h.o.Backend.Publish(msg); err != nil {
+		h.pending.Add(-1)
+		return err
+	}
+	return nil
+}
+
+// tell sends a private message from m to the member called to, and returns
+// the recipient's away message, if any.
+func (h *Hub) tell(m *Member, to string, kind Kind, text string) (away string, err error) {
+	if len(text) > h.o.MaxMessage {
+		return "", ErrTooLong
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	t := h.nicks[foldNick(to)]
+	if t == nil {
+		return "", ErrBadNick
+	}
+	msg := &Msg{Time: h.o.Now(), Kind: kind, Nick: m.nick, Ident: m.ident, To: t.nick, Text: text}
+	t.out.Write(h.formats[t.format.Load()](nil, msg, false))
+	return t.away, nil
+}
+
+// setTopic sets the topic of a room m is in and tells its members.
+func (h *Hub) setTopic(m *Member, name, topic string) error {
+	if len(topic) > h.o.MaxMessage {
+		return ErrTooLong
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	r := h.rooms[name]
+	if r == nil {
+		return ErrBadRoom
+	}
+	if !slices.Contains(m.rooms, r) {
+		return ErrNotIn
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.topic, r.topicBy, r.topicAt = topic, m.nick, h.o.Now()
+	ev := &Msg{Kind: Topic, Room: r.name, Time: r.topicAt, Nick: m.nick, Ident: m.ident, Text: topic}
+	var enc encodings
+	for _, p := range r.members {
+		p.out.Write(enc.get(h, p.format.Load(), ev))
+	}
+	return nil
+}
+
+// lookup finds the member called nick.
+func (h *Hub) lookup(nick string) *Member {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.nicks[foldNick(nick)]
+}
+
+// RoomInfo describes a room for listings.
+type RoomInfo struct {
+	Name    string
+	Members int
+	Topic   string
+}
+
+// Rooms lists the rooms that have members, by name.
+func (h *Hub) Rooms() []RoomInfo {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []RoomInfo
+	for _, r := range h.rooms {
+		if n := int(r.count.Load()); n > 0 {
+			r.mu.Lock()
+			out = append(out, RoomInfo{Name: r.name, Members: n, Topic: r.topic})
+			r.mu.Unlock()
+		}
+	}
+	slices.SortFunc(out, func(a, b RoomInfo) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Members lists the nicks in a room, sorted, or nil if there is no such
+// room.
+func (h *Hub) Members(room string) []string {
+	h.mu.RLock()
+	r := h.rooms[room]
+	h.mu.RUnlock()
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	nicks := make([]string, 0, len(r.members))
+	for _, m := range r.members {
+		nicks = append(nicks, m.nick)
+	}
+	r.mu.Unlock()
+	slices.Sort(nicks)
+	return nicks
+}
+
+// Counts reports members and rooms with members.
+func (h *Hub) Counts() (members, rooms int) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, r := range h.rooms {
+		if r.count.Load() > 0 {
+			rooms++
+		}
+	}
+	return len(h.nicks), rooms
+}
+
+// Sweep pings members that have been silent for PingInterval and
+// disconnects those silent for twice that (IRC) or for IdleTimeout (doors
+// whose clients cannot be pinged). Run calls it on a ticker; tests call it
+// with a pinned clock.
+func (h *Hub) Sweep() {
+	now := h.o.Now().UnixNano()
+	ping := int64(h.o.PingInterval)
+	idle := int64(h.o.IdleTimeout)
+	type action struct {
+		m      *Member
+		reason string
+	}
+	var acts []action
+	h.mu.RLock()
+	for _, m := range h.nicks {
+		silent := now - m.lastIn.Load()
+		switch {
+		case silent >= 2*ping && m.pinged.Load():
+			acts = append(acts, action{m, "ping timeout: " + time.Duration(silent).Round(time.Second).String()})
+		case silent >= ping && !m.pinged.Load():
+			acts = append(acts, action{m, ""})
+		case silent >= idle:
+			acts = append(acts, action{m, "idle timeout"})
+		}
+	}
+	h.mu.RUnlock()
+	for _, a := range acts {
+		switch {
+		case a.reason != "":
+			h.disconnect(a.m, a.reason)
+		case a.m.door.ping(a.m):
+			a.m.pinged.Store(true)
+		}
+	}
+}
+
+// disconnect closes m's connection for reason, which its door reports.
+func (h *Hub) disconnect(m *Member, reason string) {
+	if m.gone.CompareAndSwap(nil, &reason) {
+		h.o.Logger.Info("chat disconnect", "nick", m.nick, "reason", reason)
+		m.door.kick(m, reason)
+	}
+}
+
+// bucket is a token bucket: flood control.
+type bucket struct {
+	tokens  float64
+	last    int64 // unix nanoseconds
+	dropped int32 // lines dropped in a row
+}
+
+// allow takes a token if there is one.
+func (b *bucket) allow(o *Options, now time.Time) bool {
+	if o.FloodRate < 0 {
+		return true
+	}
+	t := now.UnixNano()
+	if b.last == 0 {
+		b.tokens = float64(o.FloodBurst)
+	} else {
+		b.tokens = min(float64(o.FloodBurst), b.tokens+float64(t-b.last)/1e9*o.FloodRate)
+	}
+	b.last = t
+	if b.tokens >= 1 {
+		b.tokens--
+		b.dropped = 0
+		return true
+	}
+	b.dropped++
+	return false
+}
+
+// flooding reports whether the client kept sending through a whole burst of
+// dropped lines, and should be disconnected.
+func (b *bucket) flooding(o *Options) bool { return int(b.dropped) > o.FloodBurst }

@@ -1,0 +1,692 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/portside/portside/proto/irc"
+	"github.com/portside/portside/server"
+)
+
+// ircConn is an IRC client.
+type ircConn struct {
+	Member
+	hub        *Hub
+	c          server.Conn
+	caps       uint8 // capServerTime | capMessageTags
+	negotiate  bool  // CAP LS seen, CAP END not yet
+	registered bool
+	passOK     bool
+	wantNick   string
+	user       string
+}
+
+// Version is what the IRC door reports as the server's version.
+const Version = "portside-1"
+
+// capabilities are the IRCv3 capabilities offered, with their bits.
+var capabilities = []struct {
+	name string
+	bit  uint8
+}{
+	{"message-tags", capMessageTags},
+	{"server-time", capServerTime},
+}
+
+func (h *Hub) newIRC(c server.Conn) *ircConn {
+	i := &ircConn{hub: h, c: c}
+	i.out = c
+	i.door = i
+	i.format.Store(uint32(h.ircFmt[0]))
+	i.touch(h.o.Now())
+	return i
+}
+
+// nick is the client's nick for numerics: "*" until it has one.
+func (i *ircConn) me() string {
+	if i.registered {
+		return i.nick
+	}
+	if i.wantNick != "" {
+		return i.wantNick
+	}
+	return "*"
+}
+
+// reply sends a numeric (or a command) from the server to the client.
+func (i *ircConn) reply(cmd string, params ...string) {
+	m := irc.Message{Source: i.hub.o.ServerName, Command: cmd, Params: append([]string{i.me()}, params...)}
+	i.c.Write(m.Append(nil))
+}
+
+// send sends a message from the server without the client's nick first.
+func (i *ircConn) send(cmd string, params ...string) {
+	m := irc.Message{Source: i.hub.o.ServerName, Command: cmd, Params: params}
+	i.c.Write(m.Append(nil))
+}
+
+func (i *ircConn) data(in []byte) (int, error) {
+	used := 0
+	for {
+		m, n, err := irc.Next(in[used:])
+		if n == 0 {
+			if err != nil {
+				return used, err
+			}
+			return used, nil
+		}
+		line := in[used : used+n]
+		used += n
+		switch {
+		case errors.Is(err, irc.ErrEmpty):
+			continue
+		case errors.Is(err, irc.ErrTooLong):
+			return used, err
+		case err != nil:
+			i.notice("Could not parse that line: " + strings.TrimPrefix(err.Error(), "irc: "))
+			continue
+		}
+		now := i.hub.o.Now()
+		i.touch(now)
+		if m.Command == "PONG" {
+			continue
+		}
+		if !utf8.Valid(line) {
+			i.send("FAIL", m.Command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
+			continue
+		}
+		if i.registered && !i.bucket.allow(&i.hub.o, now) {
+			if i.bucket.flooding(&i.hub.o) {
+				i.hub.disconnect(&i.Member, "excess flood")
+				return len(in), nil
+			}
+			i.notice("Flood control: your " + m.Command + " was dropped; slow down.")
+			continue
+		}
+		if i.command(&m) {
+			return len(in), nil
+		}
+	}
+}
+
+func (i *ircConn) notice(text string) {
+	i.send("NOTICE", i.me(), "*** "+text)
+}
+
+// command runs one message and reports whether the connection is done.
+func (i *ircConn) command(m *irc.Message) bool {
+	h := i.hub
+	need := map[string]int{
+		"PASS": 1, "NICK": 0, "USER": 4, "JOIN": 1, "PART": 1, "TOPIC": 1, "KICK": 2,
+		"WHOIS": 1, "USERHOST": 1, "ISON": 1, "MODE": 1, "PING": 1,
+	}[m.Command]
+	if len(m.Params) < need {
+		i.reply(irc.ErrNeedMoreParams, m.Command, "Not enough parameters")
+		return false
+	}
+	switch m.Command {
+	case "CAP":
+		i.cap(m)
+		return false
+	case "PASS":
+		if i.registered {
+			i.reply(irc.ErrAlreadyRegistered, "You may not reregister")
+			return false
+		}
+		i.passOK = h.o.Password == "" || m.Params[0] == h.o.Password
+		return false
+	case "NICK":
+		return i.nickCmd(m)
+	case "USER":
+		if i.registered || i.user != "" {
+			i.reply(irc.ErrAlreadyRegistered, "You may not reregister")
+			return false
+		}
+		i.user = m.Params[0]
+		if !irc.ValidNick(i.user, 16) {
+			i.user = "user"
+		}
+		i.real = m.Params[3]
+		return i.tryRegister()
+	case "PING":
+		i.send("PONG", h.o.ServerName, m.Params[0])
+		return false
+	case "QUIT":
+		r := "Quit"
+		if t := m.Param(0); t != "" {
+			r = "Quit: " + t
+		}
+		i.gone.CompareAndSwap(nil, &r)
+		h.quit(&i.Member, r)
+		i.send("ERROR", "Closing Link: "+host(i.c.RemoteAddr())+" ("+r+")")
+		i.c.Close()
+		return true
+	}
+	if !i.registered {
+		i.reply(irc.ErrNotRegistered, "You have not registered")
+		return false
+	}
+	switch m.Command {
+	case "JOIN":
+		i.joinCmd(m)
+	case "PART":
+		for _, ch := range strings.Split(m.Params[0], ",") {
+			room, ok := roomOf(ch)
+			err := ErrBadRoom
+			if ok {
+				err = h.part(&i.Member, room, m.Param(1))
+			}
+			switch {
+			case errors.Is(err, ErrBadRoom):
+				i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
+			case errors.Is(err, ErrNotIn):
+				i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
+			}
+		}
+	case "PRIVMSG", "NOTICE":
+		i.message(m)
+	case "TAGMSG":
+		// Client-only tags (typing notifications) are not relayed.
+	case "TOPIC":
+		i.topic(m)
+	case "NAMES":
+		if len(m.Params) == 0 {
+			i.reply(irc.RplEndOfNames, "*", "End of /NAMES list")
+			return false
+		}
+		for _, ch := range strings.Split(m.Params[0], ",") {
+			if room, ok := roomOf(ch); ok {
+				i.names(room)
+			}
+			i.reply(irc.RplEndOfNames, ch, "End of /NAMES list")
+		}
+	case "LIST":
+		i.reply(irc.RplListStart, "Channel", "Users  Name")
+		for _, r := range h.Rooms() {
+			i.reply(irc.RplList, "#"+r.Name, strconv.Itoa(r.Members), r.Topic)
+		}
+		i.reply(irc.RplListEnd, "End of /LIST")
+	case "WHO":
+		i.who(m.Param(0))
+	case "WHOIS":
+		i.whois(m.Params[len(m.Params)-1])
+	case "MODE":
+		i.mode(m)
+	case "AWAY":
+		h.mu.Lock()
+		i.away = m.Param(0)
+		h.mu.Unlock()
+		if i.away == "" {
+			i.reply(irc.RplUnaway, "You are no longer marked as being away")
+		} else {
+			i.reply(irc.RplNowAway, "You have been marked as being away")
+		}
+	case "MOTD":
+		i.motd()
+	case "LUSERS":
+		i.lusers()
+	case "VERSION":
+		i.reply(irc.RplVersion, Version, h.o.ServerName, "")
+	case "TIME":
+		i.reply(irc.RplTime, h.o.ServerName, h.o.Now().UTC().Format("Monday January 2 2006 -- 15:04:05 UTC"))
+	case "USERHOST":
+		var out []string
+		for _, n := range m.Params[:min(5, len(m.Params))] {
+			if t := h.lookup(n); t != nil {
+				out = append(out, t.nick+"=+"+t.ident)
+			}
+		}
+		i.reply(irc.RplUserhost, strings.Join(out, " "))
+	case "ISON":
+		var out []string
+		for _, p := range m.Params {
+			for _, n := range strings.Fields(p) {
+				if t := h.lookup(n); t != nil {
+					out = append(out, t.nick)
+				}
+			}
+		}
+		i.reply(irc.RplIson, strings.Join(out, " "))
+	case "KICK":
+		i.reply(irc.ErrChanOPrivsNeeded, m.Params[0], "You're not channel operator")
+	case "USER", "PASS":
+	default:
+		i.reply(irc.ErrUnknownCommand, m.Command, "Unknown command")
+	}
+	return false
+}
+
+func (i *ircConn) cap(m *irc.Message) {
+	switch strings.ToUpper(m.Param(0)) {
+	case "LS":
+		if !i.registered {
+			i.negotiate = true
+		}
+		var names []string
+		for _, c := range capabilities {
+			names = append(names, c.name)
+		}
+		i.send("CAP", i.me(), "LS", strings.Join(names, " "))
+	case "LIST":
+		var names []string
+		for _, c := range capabilities {
+			if i.caps&c.bit != 0 {
+				names = append(names, c.name)
+			}
+		}
+		i.send("CAP", i.me(), "LIST", strings.Join(names, " "))
+	case "REQ":
+		if !i.registered {
+			i.negotiate = true
+		}
+		caps := i.caps
+		for _, want := range strings.Fields(m.Param(1)) {
+			off := strings.HasPrefix(want, "-")
+			j := slices.IndexFunc(capabilities, func(c struct {
+				name string
+				bit  uint8
+			}) bool {
+				return c.name == strings.TrimPrefix(want, "-")
+			})
+			if j < 0 {
+				i.send("CAP", i.me(), "NAK", m.Param(1))
+				return
+			}
+			if off {
+				caps &^= capabilities[j].bit
+			} else {
+				caps |= capabilities[j].bit
+			}
+		}
+		i.caps = caps
+		i.format.Store(uint32(i.hub.ircFmt[caps]))
+		i.send("CAP", i.me(), "ACK", m.Param(1))
+	case "END":
+		if i.negotiate {
+			i.negotiate = false
+			i.tryRegister()
+		}
+	default:
+		i.reply("410", m.Param(0), "Invalid CAP command")
+	}
+}
+
+func (i *ircConn) nickCmd(m *irc.Message) bool {
+	h := i.hub
+	nick := m.Param(0)
+	if nick == "" {
+		i.reply(irc.ErrNoNicknameGiven, "No nickname given")
+		return false
+	}
+	if !irc.ValidNick(nick, nickLen) {
+		i.reply(irc.ErrErroneusNickname, nick, "Erroneous nickname")
+		return false
+	}
+	if !i.registered {
+		i.wantNick = nick
+		return i.tryRegister()
+	}
+	if nick == i.nick {
+		return false
+	}
+	if err := h.rename(&i.Member, nick); err != nil {
+		i.reply(irc.ErrNicknameInUse, nick, "Nickname is already in use")
+	}
+	return false
+}
+
+// tryRegister completes registration once NICK and USER are in and
+// capability negotiation is over.
+func (i *ircConn) tryRegister() bool {
+	h := i.hub
+	if i.registered || i.wantNick == "" || i.user == "" || i.negotiate {
+		return false
+	}
+	if h.o.Password != "" && !i.passOK {
+		i.reply(irc.ErrPasswdMismatch, "Password incorrect")
+		i.gone.CompareAndSwap(nil, ptr("bad password"))
+		i.send("ERROR", "Closing Link: "+host(i.c.RemoteAddr())+" (Bad password)")
+		i.c.Close()
+		return true
+	}
+	err := h.register(&i.Member, i.wantNick, i.user+"@"+host(i.c.RemoteAddr()), i.real)
+	if errors.Is(err, ErrNickInUse) {
+		i.reply(irc.ErrNicknameInUse, i.wantNick, "Nickname is already in use")
+		return false
+	}
+	if err != nil {
+		i.send("ERROR", err.Error())
+		i.c.Close()
+		return true
+	}
+	i.registered = true
+	o := &h.o
+	i.reply(irc.RplWelcome, "Welcome to the portside IRC network, "+i.source())
+	i.reply(irc.RplYourHost, "Your host is "+o.ServerName+", running version "+Version)
+	i.reply(irc.RplCreated, "This server was created "+fmtTime(h.started))
+	i.reply(irc.RplMyInfo, o.ServerName, Version, "i", "nt")
+	i.reply(irc.RplISupport, "AWAYLEN=390", "CASEMAPPING=ascii", "CHANLIMIT=#:"+strconv.Itoa(o.MaxRooms),
+		"CHANMODES=,,,nt", "CHANNELLEN=51", "CHANTYPES=#", "MAXTARGETS=4", "NETWORK=portside",
+		"NICKLEN="+strconv.Itoa(nickLen), "PREFIX=(o)@", "TOPICLEN="+strconv.Itoa(o.MaxMessage),
+		"are supported by this server")
+	i.lusers()
+	i.motd()
+	return false
+}
+
+func (i *ircConn) lusers() {
+	members, rooms := i.hub.Counts()
+	i.reply(irc.RplLuserClient, fmt.Sprintf("There are %d users and 0 invisible on 1 servers", members))
+	i.reply(irc.RplLuserOp, "0", "operator(s) online")
+	i.reply(irc.RplLuserChannels, strconv.Itoa(rooms), "channels formed")
+	i.reply(irc.RplLuserMe, fmt.Sprintf("I have %d clients and 0 servers", members))
+}
+
+func (i *ircConn) motd() {
+	motd := i.hub.o.MOTD
+	if len(motd) == 0 {
+		i.reply(irc.ErrNoMotd, "MOTD File is missing")
+		return
+	}
+	i.reply(irc.RplMotdStart, "- "+i.hub.o.ServerName+" Message of the day - ")
+	for _, l := range motd {
+		i.reply(irc.RplMotd, "- "+l)
+	}
+	i.reply(irc.RplEndOfMotd, "End of /MOTD command.")
+}
+
+// roomOf maps an IRC channel name to a room name.
+func roomOf(ch string) (string, bool) {
+	if !strings.HasPrefix(ch, "#") {
+		return "", false
+	}
+	room := irc.Fold(ch[1:])
+	return room, ValidRoom(room)
+}
+
+func (i *ircConn) joinCmd(m *irc.Message) {
+	h := i.hub
+	if m.Params[0] == "0" {
+		for len(i.rooms) > 0 {
+			h.part(&i.Member, i.rooms[len(i.rooms)-1].name, "")
+		}
+		return
+	}
+	for _, ch := range strings.Split(m.Params[0], ",") {
+		room, ok := roomOf(ch)
+		if !ok {
+			i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
+			continue
+		}
+		err := h.join(&i.Member, room, func(r *Room) {
+			if r.topic != "" {
+				i.reply(irc.RplTopic, "#"+room, r.topic)
+				i.reply(irc.RplTopicWhoTime, "#"+room, r.topicBy, strconv.FormatInt(r.topicAt.Unix(), 10))
+			}
+			i.namesLocked(r)
+			i.reply(irc.RplEndOfNames, "#"+room, "End of /NAMES list")
+		})
+		switch {
+		case errors.Is(err, ErrTooMany):
+			i.reply(irc.ErrTooManyChannels, ch, "You have joined too many channels")
+		case errors.Is(err, ErrRoomFull):
+			i.reply(irc.ErrChannelIsFull, ch, "Cannot join channel (+l)")
+		case errors.Is(err, ErrBadRoom):
+			i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
+		case err != nil:
+			i.notice(err.Error())
+		}
+	}
+}
+
+// namesLocked sends RPL_NAMREPLY for r, whose lock is held, in lines that
+// fit IRC's limit.
+func (i *ircConn) namesLocked(r *Room) {
+	nicks := make([]string, 0, len(r.members))
+	for _, m := range r.members {
+		nicks = append(nicks, m.nick)
+	}
+	slices.Sort(nicks)
+	for len(nicks) > 0 {
+		n, size := 0, 0
+		for n < len(nicks) && size+len(nicks[n])+1 < 400 {
+			size += len(nicks[n]) + 1
+			n++
+		}
+		i.reply(irc.RplNamReply, "=", "#"+r.name, strings.Join(nicks[:n], " "))
+		nicks = nicks[n:]
+	}
+}
+
+func (i *ircConn) names(room string) {
+	h := i.hub
+	h.mu.RLock()
+	r := h.rooms[room]
+	h.mu.RUnlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	i.namesLocked(r)
+	r.mu.Unlock()
+}
+
+func (i *ircConn) message(m *irc.Message) {
+	h := i.hub
+	notice := m.Command == "NOTICE"
+	if len(m.Params) == 0 {
+		if !notice {
+			i.reply(irc.ErrNoRecipient, "No recipient given ("+m.Command+")")
+		}
+		return
+	}
+	text := m.Param(1)
+	if len(m.Params) < 2 || text == "" {
+		if !notice {
+			i.reply(irc.ErrNoTextToSend, "No text to send")
+		}
+		return
+	}
+	kind := Say
+	if notice {
+		kind = Notice
+	} else if a, ok := strings.CutPrefix(text, "\x01ACTION "); ok {
+		kind, text = Action, strings.TrimSuffix(a, "\x01")
+	}
+	targets := strings.Split(m.Params[0], ",")
+	if len(targets) > 4 {
+		targets = targets[:4]
+	}
+	for _, t := range targets {
+		if strings.HasPrefix(t, "#") {
+			room, ok := roomOf(t)
+			var err error
+			if !ok || h.Members(room) == nil {
+				err = ErrBadRoom
+			} else {
+				err = h.say(&i.Member, room, kind, text)
+			}
+			if err != nil && !notice {
+				switch {
+				case errors.Is(err, ErrBadRoom):
+					i.reply(irc.ErrNoSuchChannel, t, "No such channel")
+				case errors.Is(err, ErrNotIn):
+					i.reply(irc.ErrCannotSendToChan, t, "Cannot send to channel")
+				case errors.Is(err, ErrTooLong):
+					i.reply(irc.ErrCannotSendToChan, t, fmt.Sprintf("Message too long (at most %d bytes)", h.o.MaxMessage))
+				default:
+					i.reply(irc.ErrCannotSendToChan, t, strings.TrimPrefix(err.Error(), "chat: "))
+				}
+			}
+			continue
+		}
+		away, err := h.tell(&i.Member, t, kind, text)
+		if notice {
+			continue
+		}
+		switch {
+		case errors.Is(err, ErrBadNick):
+			i.reply(irc.ErrNoSuchNick, t, "No such nick/channel")
+		case err != nil:
+			i.notice(err.Error())
+		case away != "":
+			i.reply(irc.RplAway, t, away)
+		}
+	}
+}
+
+func (i *ircConn) topic(m *irc.Message) {
+	h := i.hub
+	ch := m.Params[0]
+	room, ok := roomOf(ch)
+	var r *Room
+	if ok {
+		h.mu.RLock()
+		r = h.rooms[room]
+		h.mu.RUnlock()
+	}
+	if r == nil || r.count.Load() == 0 {
+		i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
+		return
+	}
+	if len(m.Params) == 1 {
+		r.mu.Lock()
+		topic, by, at := r.topic, r.topicBy, r.topicAt
+		r.mu.Unlock()
+		if topic == "" {
+			i.reply(irc.RplNoTopic, ch, "No topic is set")
+			return
+		}
+		i.reply(irc.RplTopic, ch, topic)
+		i.reply(irc.RplTopicWhoTime, ch, by, strconv.FormatInt(at.Unix(), 10))
+		return
+	}
+	switch err := h.setTopic(&i.Member, room, m.Params[1]); {
+	case errors.Is(err, ErrNotIn):
+		i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
+	case err != nil:
+		i.notice(err.Error())
+	}
+}
+
+func (i *ircConn) whoLine(channel string, m *Member) {
+	user, hst, _ := strings.Cut(m.ident, "@")
+	flag := "H"
+	if m.away != "" {
+		flag = "G"
+	}
+	i.reply(irc.RplWhoReply, channel, user, hst, i.hub.o.ServerName, m.nick, flag, "0 "+m.real)
+}
+
+func (i *ircConn) who(mask string) {
+	h := i.hub
+	if room, ok := roomOf(mask); ok {
+		h.mu.RLock()
+		if r := h.rooms[room]; r != nil {
+			r.mu.Lock()
+			for _, m := range r.members {
+				i.whoLine(mask, m)
+			}
+			r.mu.Unlock()
+		}
+		h.mu.RUnlock()
+	} else if mask != "" {
+		h.mu.RLock()
+		if t := h.nicks[foldNick(mask)]; t != nil {
+			i.whoLine("*", t)
+		}
+		h.mu.RUnlock()
+	}
+	if mask == "" {
+		mask = "*"
+	}
+	i.reply(irc.RplEndOfWho, mask, "End of /WHO list")
+}
+
+func (i *ircConn) whois(nick string) {
+	h := i.hub
+	h.mu.RLock()
+	t := h.nicks[foldNick(nick)]
+	if t == nil {
+		h.mu.RUnlock()
+		i.reply(irc.ErrNoSuchNick, nick, "No such nick/channel")
+		i.reply(irc.RplEndOfWhois, nick, "End of /WHOIS list")
+		return
+	}
+	user, hst, _ := strings.Cut(t.ident, "@")
+	tnick, real, away, since := t.nick, t.real, t.away, t.since
+	var chans []string
+	for _, r := range t.rooms {
+		chans = append(chans, "#"+r.name)
+	}
+	h.mu.RUnlock()
+	idle := (h.o.Now().UnixNano() - t.lastIn.Load()) / 1e9
+	i.reply(irc.RplWhoisUser, tnick, user, hst, "*", real)
+	if len(chans) > 0 {
+		i.reply(irc.RplWhoisChannels, tnick, strings.Join(chans, " "))
+	}
+	i.reply(irc.RplWhoisServer, tnick, h.o.ServerName, "portside chat")
+	if away != "" {
+		i.reply(irc.RplAway, tnick, away)
+	}
+	i.reply(irc.RplWhoisIdle, tnick, strconv.FormatInt(max(idle, 0), 10), strconv.FormatInt(since.Unix(), 10), "seconds idle, signon time")
+	i.reply(irc.RplEndOfWhois, tnick, "End of /WHOIS list")
+}
+
+// mode answers MODE enough that clients do not choke: channels have +n
+// (only members speak) and nobody is an operator.
+func (i *ircConn) mode(m *irc.Message) {
+	h := i.hub
+	target := m.Params[0]
+	if room, ok := roomOf(target); ok {
+		h.mu.RLock()
+		r := h.rooms[room]
+		h.mu.RUnlock()
+		if r == nil || r.count.Load() == 0 {
+			i.reply(irc.ErrNoSuchChannel, target, "No such channel")
+			return
+		}
+		switch strings.TrimLeft(m.Param(1), "+") {
+		case "":
+			i.reply(irc.RplChannelModeIs, target, "+n")
+			i.reply(irc.RplCreationTime, target, strconv.FormatInt(r.created.Unix(), 10))
+		case "b":
+			i.reply(irc.RplEndOfBanList, target, "End of channel ban list")
+		default:
+			i.reply(irc.ErrChanOPrivsNeeded, target, "You're not channel operator")
+		}
+		return
+	}
+	if irc.Fold(target) != irc.Fold(i.nick) {
+		i.reply(irc.ErrUsersDontMatch, "Can't change mode for other users")
+		return
+	}
+	if len(m.Params) == 1 {
+		i.reply(irc.RplUmodeIs, "+")
+	}
+	// User mode changes (+i and the like) are accepted and ignored.
+}
+
+func (i *ircConn) ping(*Member) bool {
+	i.send("PING", i.hub.o.ServerName)
+	return true
+}
+
+func (i *ircConn) kick(_ *Member, reason string) {
+	i.send("ERROR", "Closing Link: "+host(i.c.RemoteAddr())+" ("+reason+")")
+	i.c.Close()
+}
+
+func (i *ircConn) closed(err error) {
+	i.hub.quit(&i.Member, quitReason(&i.Member, err))
+}
+
+func (i *ircConn) drain() {
+	i.gone.CompareAndSwap(nil, ptr("server shutting down"))
+	i.send("ERROR", "Server shutting down")
+	i.c.Close()
+}

@@ -1,0 +1,324 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/portside/portside/proto/chatline"
+	"github.com/portside/portside/proto/irc"
+	"github.com/portside/portside/proto/line"
+	"github.com/portside/portside/server"
+)
+
+// lineConn is a person on the line door: nc or telnet. They are in at most
+// one room at a time, the one plain lines go to.
+type lineConn struct {
+	Member
+	hub   *Hub
+	c     server.Conn
+	state uint8  // lineName, linePassword, lineChat
+	name  string // asked for, while the password is being asked
+	room  string // the current room, "" for none
+}
+
+const (
+	lineName uint8 = iota
+	linePassword
+	lineChat
+)
+
+// lineMax bounds one typed line: well above a message, well below what
+// would let a line hold memory.
+const lineMax = 4096
+
+func (h *Hub) newLine(c server.Conn) *lineConn {
+	l := &lineConn{hub: h, c: c}
+	l.out = c
+	l.door = l
+	l.format.Store(uint32(h.lineFmt))
+	l.touch(h.o.Now())
+	return l
+}
+
+func (l *lineConn) say(s string) { l.c.Write([]byte(s + "\r\n")) }
+
+func (l *lineConn) data(in []byte) (int, error) {
+	sc := line.NewScanner(in, lineMax)
+	for sc.Scan() {
+		now := l.hub.o.Now()
+		l.touch(now)
+		if l.state == lineChat && !l.bucket.allow(&l.hub.o, now) {
+			if l.bucket.flooding(&l.hub.o) {
+				l.hub.disconnect(&l.Member, "excess flood")
+				return len(in), nil
+			}
+			l.say("! Slow down: flood control dropped that line.")
+			continue
+		}
+		if l.input(sc.Line()) {
+			return len(in), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return sc.Used, fmt.Errorf("%w (over %d bytes)", err, lineMax)
+	}
+	return sc.Used, nil
+}
+
+// input handles one line and reports whether the connection is done.
+func (l *lineConn) input(b []byte) bool {
+	h := l.hub
+	switch l.state {
+	case lineName:
+		name := strings.TrimSpace(string(b))
+		if name == "" {
+			l.say("What is your name?")
+			return false
+		}
+		if !irc.ValidNick(name, nickLen) {
+			l.say("! A name is 1 to 30 letters, digits or -_[]\\`^{|}, starting with a letter. What is your name?")
+			return false
+		}
+		if h.o.Password != "" {
+			l.name = name
+			l.state = linePassword
+			l.say("Password?")
+			return false
+		}
+		return l.login(name)
+	case linePassword:
+		if string(b) != h.o.Password {
+			l.gone.Store(ptr("wrong password"))
+			l.say("! Wrong password. Bye.")
+			l.c.Close()
+			return true
+		}
+		return l.login(l.name)
+	}
+	cmd, err := chatline.Parse(b)
+	var ue *chatline.UsageError
+	switch {
+	case errors.Is(err, chatline.ErrEmpty):
+		return false
+	case errors.Is(err, chatline.ErrUTF8):
+		l.say("! That line was not valid UTF-8; it was dropped.")
+		return false
+	case errors.As(err, &ue):
+		l.say("! Usage: " + chatline.Usage[ue.Kind])
+		return false
+	case errors.Is(err, chatline.ErrUnknown):
+		l.say("! Unknown command. /help lists them; start a line with // to say one beginning with /.")
+		return false
+	}
+	return l.command(cmd)
+}
+
+func ptr(s string) *string { return &s }
+
+const nickLen = 30
+
+// login registers the name and enters the default room.
+func (l *lineConn) login(name string) bool {
+	h := l.hub
+	err := h.register(&l.Member, name, name+"@"+host(l.c.RemoteAddr()), name)
+	switch {
+	case errors.Is(err, ErrNickInUse):
+		l.state = lineName
+		l.say("! The name " + name + " is taken. What is your name?")
+		return false
+	case err != nil:
+		l.gone.Store(ptr(err.Error()))
+		l.say("! " + err.Error())
+		l.c.Close()
+		return true
+	}
+	l.state = lineChat
+	l.say("Hello " + name + "! Type /help for the commands.")
+	if h.o.DefaultRoom != "" {
+		l.join(h.o.DefaultRoom)
+	}
+	return false
+}
+
+const lineHelp = "Commands:\r\n" +
+	"  /join ROOM      enter ROOM (leaving the room you are in)\r\n" +
+	"  /part [REASON]  leave the room\r\n" +
+	"  /nick NEW       change your name\r\n" +
+	"  /who            who is in the room\r\n" +
+	"  /rooms          the rooms and how many are in each\r\n" +
+	"  /msg NICK TEXT  a private message\r\n" +
+	"  /me ACTION      say what you do: /me waves\r\n" +
+	"  /history [N]    the room's last N messages (default 20)\r\n" +
+	"  /help           this list\r\n" +
+	"  /quit [REASON]  leave\r\n" +
+	"Anything else is said in the room; start a line with // to say one beginning with /."
+
+func (l *lineConn) command(cmd chatline.Command) bool {
+	h := l.hub
+	switch cmd.Kind {
+	case chatline.Say, chatline.Me:
+		if l.room == "" {
+			l.say("! You are in no room: /join ROOM first.")
+			return false
+		}
+		kind := Say
+		if cmd.Kind == chatline.Me {
+			kind = Action
+		}
+		l.sayErr(h.say(&l.Member, l.room, kind, cmd.Text))
+	case chatline.Join:
+		l.join(strings.TrimPrefix(irc.Fold(cmd.Arg), "#"))
+	case chatline.Part:
+		if l.room == "" {
+			l.say("! You are in no room.")
+			return false
+		}
+		room := l.room
+		l.room = ""
+		h.part(&l.Member, room, cmd.Text)
+	case chatline.Nick:
+		if !irc.ValidNick(cmd.Arg, nickLen) {
+			l.say("! A name is 1 to 30 letters, digits or -_[]\\`^{|}, starting with a letter.")
+			return false
+		}
+		if err := h.rename(&l.Member, cmd.Arg); err != nil {
+			l.say("! The name " + cmd.Arg + " is taken.")
+		}
+	case chatline.Who:
+		if l.room == "" {
+			l.say("! You are in no room.")
+			return false
+		}
+		nicks := h.Members(l.room)
+		l.say(fmt.Sprintf("* In %s (%d): %s", l.room, len(nicks), strings.Join(nicks, ", ")))
+	case chatline.Rooms:
+		rooms := h.Rooms()
+		if len(rooms) == 0 {
+			l.say("* No rooms yet: /join ROOM makes one.")
+			return false
+		}
+		var b strings.Builder
+		b.WriteString("* Rooms:")
+		for _, r := range rooms {
+			fmt.Fprintf(&b, " %s (%d)", r.Name, r.Members)
+		}
+		l.say(b.String())
+	case chatline.Msg:
+		away, err := h.tell(&l.Member, cmd.Arg, Say, cmd.Text)
+		if errors.Is(err, ErrBadNick) {
+			l.say("! No one is called " + cmd.Arg + ".")
+			return false
+		}
+		if err != nil {
+			l.sayErr(err)
+			return false
+		}
+		l.say("-> *" + cmd.Arg + "* " + cmd.Text)
+		if away != "" {
+			l.say("* " + cmd.Arg + " is away: " + away)
+		}
+	case chatline.History:
+		if l.room == "" {
+			l.say("! You are in no room.")
+			return false
+		}
+		n := cmd.N
+		if n == 0 {
+			n = 20
+		}
+		n = min(n, h.o.MaxHistory)
+		room, c := l.room, l.c
+		h.o.Backend.History(room, 0, n, func(msgs []*Msg, err error) {
+			if err != nil {
+				c.Write([]byte("! History is not available: " + err.Error() + "\r\n"))
+				return
+			}
+			buf := []byte("* The last " + strconv.Itoa(len(msgs)) + " messages of " + room + ":\r\n")
+			for _, m := range msgs {
+				buf = encodeLine(buf, m, true)
+			}
+			buf = append(buf, "* End of history.\r\n"...)
+			c.Write(buf)
+		})
+	case chatline.Help:
+		l.say(lineHelp)
+	case chatline.Quit:
+		r := "Quit"
+		if cmd.Text != "" {
+			r = "Quit: " + cmd.Text
+		}
+		l.gone.CompareAndSwap(nil, &r)
+		h.quit(&l.Member, r)
+		l.say("Bye.")
+		l.c.Close()
+		return true
+	}
+	return false
+}
+
+// join moves the person into room.
+func (l *lineConn) join(room string) {
+	h := l.hub
+	if room == l.room {
+		l.say("* You are already in " + room + ".")
+		return
+	}
+	err := h.join(&l.Member, room, func(r *Room) {
+		nicks := make([]string, 0, len(r.members))
+		for _, m := range r.members {
+			nicks = append(nicks, m.nick)
+		}
+		slices.Sort(nicks)
+		msg := fmt.Sprintf("* You are in %s with %d: %s", room, len(nicks), strings.Join(nicks, ", "))
+		if r.topic != "" {
+			msg += "\r\n* Topic: " + r.topic
+		}
+		l.say(msg)
+	})
+	switch {
+	case errors.Is(err, ErrBadRoom):
+		l.say("! A room name is 1 to 50 letters, digits or -_.+")
+		return
+	case errors.Is(err, ErrRoomFull):
+		l.say("! " + room + " is full.")
+		return
+	case err != nil:
+		l.sayErr(err)
+		return
+	}
+	if old := l.room; old != "" {
+		h.part(&l.Member, old, "")
+	}
+	l.room = room
+}
+
+// sayErr tells the person why something they said went nowhere.
+func (l *lineConn) sayErr(err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrTooLong):
+		l.say(fmt.Sprintf("! Message too long: at most %d bytes.", l.hub.o.MaxMessage))
+	default:
+		l.say("! " + strings.TrimPrefix(err.Error(), "chat: "))
+	}
+}
+
+func (l *lineConn) ping(*Member) bool { return false }
+
+func (l *lineConn) kick(_ *Member, reason string) {
+	l.c.Write([]byte("* Disconnected: " + reason + "\r\n"))
+	l.c.Close()
+}
+
+func (l *lineConn) closed(err error) {
+	l.hub.quit(&l.Member, quitReason(&l.Member, err))
+}
+
+func (l *lineConn) drain() {
+	l.gone.CompareAndSwap(nil, ptr("server shutting down"))
+	l.say("* Server shutting down. Bye.")
+	l.c.Close()
+}
