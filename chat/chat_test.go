@@ -275,3 +275,80 @@ func TestLineTranscript(t *testing.T) {
 		golden(t, "line.golden", alice, bob, carol)
 	})
 }
+
+func TestIRCTranscript(t *testing.T) {
+	eachEngine(t, func(t *testing.T, name string) {
+		addr, _ := startChat(t, name, chat.Options{GreetDelay: time.Hour, MOTD: []string{"Be kind."}, MaxRooms: 3}, server.Limits{})
+		a := dial(t, addr, "irc alice")
+		a.send("CAP LS 302", "NICK alice", "USER al 0 * :Alice Liddell")
+		a.expect("CAP * LS :message-tags server-time\r\n")
+		a.send("CAP REQ :server-time message-tags bogus", "CAP REQ :server-time message-tags", "CAP LIST", "CAP END")
+		a.expect(":portside 376 alice :End of /MOTD command.\r\n")
+		a.send("PING :abc", "JOIN #Lobby,#dev,bad", "MODE #lobby", "MODE #lobby b", "MODE #lobby +o alice", "MODE alice", "MODE alice +i")
+		a.expect(":portside PONG portside abc\r\n")
+		a.expect(":portside 403 alice bad :No such channel\r\n")
+		a.expect(":portside 368 alice #lobby :End of channel ban list\r\n")
+		a.expect(":portside 221 alice +\r\n")
+
+		b := dial(t, addr, "irc bob")
+		b.send("NICK Alice", "USER bob 0 * :Bob", "NICK bob")
+		b.expect(":portside 433 * Alice :Nickname is already in use\r\n")
+		b.expect(":portside 376 bob :End of /MOTD command.\r\n")
+		b.send("JOIN #lobby")
+		b.expect(":portside 366 bob #lobby :End of /NAMES list\r\n")
+		a.expect(":bob!bob@127.0.0.1 JOIN #lobby\r\n")
+
+		a.send("PRIVMSG #lobby :hello, world", "PRIVMSG #lobby :\x01ACTION waves\x01", "NOTICE #lobby :a notice")
+		b.expect(":alice!al@127.0.0.1 NOTICE #lobby :a notice\r\n")
+		b.send("TOPIC #lobby :Tea at four", "TOPIC #lobby", "PRIVMSG alice :private word", "PRIVMSG nobody :x", "PRIVMSG #nowhere :x", "PRIVMSG #dev :not in it")
+		a.expect(":bob!bob@127.0.0.1 TOPIC #lobby :Tea at four\r\n")
+		a.expect(":bob!bob@127.0.0.1 PRIVMSG alice :private word\r\n")
+		b.expect(":portside 404 bob #dev :Cannot send to channel\r\n")
+
+		a.send("AWAY :at tea")
+		a.expect(":portside 306 alice :You have been marked as being away\r\n")
+		b.send("PRIVMSG alice :you there?", "WHOIS alice", "WHO #lobby", "NAMES #lobby", "LIST", "ISON alice nobody bob", "USERHOST alice", "FROB", "JOIN", "PRIVMSG", "PRIVMSG #lobby", "NICK 9lives", "NICK", "PASS x", "USER a b c d")
+		b.expect(":portside 462 bob :You may not reregister\r\n")
+		b.expect(":portside 462 bob :You may not reregister\r\n")
+		a.send("AWAY", "NICK alicia", "JOIN #a,#b")
+		a.expect(":portside 405 alicia #b :You have joined too many channels\r\n")
+		b.expect(":alice!al@127.0.0.1 NICK :alicia\r\n")
+		a.send("PART #dev,#a,#zzz :bye now", "PART #lobby")
+		a.expect(":portside 403 alicia #zzz :No such channel\r\n")
+		b.expect(":alicia!al@127.0.0.1 PART #lobby\r\n")
+		b.send("QUIT :see you")
+		b.closed()
+
+		c := dial(t, addr, "irc carol")
+		c.send("CAP LS", "CAP REQ server-time", "NICK carol", "USER carol 0 * :Carol", "CAP END", "JOIN #lobby")
+		c.expect(":portside 366 carol #lobby :End of /NAMES list\r\n")
+		c.expect("@time=2026-01-02T03:04:05.000Z :alice!al@127.0.0.1 NOTICE #lobby :a notice\r\n")
+		c.send("QUIT")
+		c.closed()
+		a.send("QUIT")
+		a.closed()
+		golden(t, "irc.golden", a, b, c)
+	})
+}
+
+func TestUnregistered(t *testing.T) {
+	addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour, Password: "sesame"}, server.Limits{})
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"command before registering", []string{"NICK x", "JOIN #a"}, ":portside 451 * :You have not registered\r\n"},
+		{"no password", []string{"NICK x", "USER x 0 * :x"}, ":portside 464 * :Password incorrect\r\nERROR :Closing Link: 127.0.0.1 (Bad password)\r\n"},
+		{"wrong password", []string{"PASS open", "NICK x", "USER x 0 * :x"}, ":portside 464 * :Password incorrect\r\n"},
+		{"right password", []string{"PASS sesame", "NICK x", "USER x 0 * :x"}, ":portside 001 x :Welcome to the portside IRC network, x!x@127.0.0.1\r\n"},
+		{"line login, wrong", []string{"x", "open"}, "Password?\r\n! Wrong password. Bye.\r\n"},
+		{"line login, right", []string{"y", "sesame"}, "Password?\r\nHello y!"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := dial(t, addr, tc.name)
+			p.send(tc.lines...)
+			p.expect(tc.want)
+		})
+	}
+}

@@ -46,13 +46,10 @@ func (h *Hub) newIRC(c server.Conn) *ircConn {
 	return i
 }
 
-// nick is the client's nick for numerics: "*" until it has one.
+// me is the client's nick for numerics: "*" until it has one.
 func (i *ircConn) me() string {
 	if i.registered {
 		return i.nick
-	}
-	if i.wantNick != "" {
-		return i.wantNick
 	}
 	return "*"
 }
@@ -66,6 +63,9 @@ func (i *ircConn) reply(cmd string, params ...string) {
 // send sends a message from the server without the client's nick first.
 func (i *ircConn) send(cmd string, params ...string) {
 	m := irc.Message{Source: i.hub.o.ServerName, Command: cmd, Params: params}
+	if cmd == "ERROR" {
+		m.Source = "" // ERROR is the server's last word, from no one
+	}
 	i.c.Write(m.Append(nil))
 }
 
