@@ -207,6 +207,9 @@ type Hub struct {
 	fanQ    []*Msg
 	fanWake chan struct{}
 
+	loadOnce sync.Once
+	loadErr  error
+
 	pending atomic.Int64 // published, not yet delivered
 	closed  atomic.Bool
 }
@@ -256,7 +259,7 @@ func (h *Hub) AddFormat(e Encoder) Format {
 // Members are pinged and idle ones disconnected once every tick (Sweep), on
 // a ticker of the real clock.
 func (h *Hub) Run(ctx context.Context) error {
-	if err := h.load(); err != nil {
+	if err := h.Load(); err != nil {
 		return err
 	}
 	done := make(chan struct{})
@@ -284,7 +287,14 @@ func (h *Hub) Run(ctx context.Context) error {
 	return err
 }
 
-// load fills the rooms' replay rings from a backend that keeps history.
+// Load fills the rooms' replay rings from a backend that keeps history
+// (a Loader). It blocks on the backend's reads; call it before serving, or
+// let Run call it. It loads once.
+func (h *Hub) Load() error {
+	h.loadOnce.Do(func() { h.loadErr = h.load() })
+	return h.loadErr
+}
+
 func (h *Hub) load() error {
 	l, ok := h.o.Backend.(Loader)
 	if !ok || h.o.Replay == 0 {

@@ -10,6 +10,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	e.serverFlags(fs)
 	var ec echoConfig
 	ec.register(fs, "echo-", "127.0.0.1:7007")
+	var cc chatConfig
+	cc.register(fs, "chat-", "127.0.0.1:6667")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -18,6 +20,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := startEcho(r, ec); err != nil {
+		r.stop()
+		return err
+	}
+	if err := startChat(r, cc); err != nil {
 		r.stop()
 		return err
 	}

@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/portside/portside/chat"
+	"github.com/portside/portside/chat/store"
+	"github.com/portside/portside/server"
+)
+
+// chatConfig is what the chat flags say.
+type chatConfig struct {
+	listen       string
+	data         string
+	password     string
+	motd         string
+	maxConns     int
+	sendQueue    int
+	maxMessage   int
+	maxMembers   int
+	maxRooms     int
+	replay       int
+	floodRate    float64
+	floodBurst   int
+	pingInterval time.Duration
+	idle         time.Duration
+	keep         int
+	keepAge      time.Duration
+	fsync        bool
+	window       time.Duration
+}
+
+func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
+	fs.StringVar(&c.listen, prefix+"listen", defaultAddr, "TCP `address` for both the line protocol and IRC")
+	fs.StringVar(&c.data, prefix+"data", "", "history `dir` (default $XDG_STATE_HOME/portside/chat or ~/.local/state/portside/chat; - keeps history in memory only)")
+	fs.StringVar(&c.password, prefix+"password", "", "server `password` asked for by IRC's PASS and the line login")
+	fs.StringVar(&c.motd, prefix+"motd", "", "`file` holding IRC's message of the day")
+	fs.IntVar(&c.maxConns, prefix+"max-conns", server.DefaultMaxConns, "most connections at once")
+	fs.IntVar(&c.sendQueue, prefix+"send-queue", 1<<20, "`bytes` queued for one client before it is disconnected (send queue exceeded)")
+	fs.IntVar(&c.maxMessage, prefix+"max-message", 400, "longest message, in `bytes`")
+	fs.IntVar(&c.maxMembers, prefix+"max-room-members", 10000, "most members of one room")
+	fs.IntVar(&c.maxRooms, prefix+"max-rooms", 20, "most rooms one client may be in")
+	fs.IntVar(&c.replay, prefix+"replay", 20, "messages replayed to whoever joins a room")
+	fs.Float64Var(&c.floodRate, prefix+"flood-rate", 5, "lines per second a client may send, on average (0: no flood control)")
+	fs.IntVar(&c.floodBurst, prefix+"flood-burst", 20, "lines a client may send at once before flood control drops them")
+	fs.DurationVar(&c.pingInterval, prefix+"ping-interval", 2*time.Minute, "PING IRC clients silent this long; disconnect them after as long again")
+	fs.DurationVar(&c.idle, prefix+"idle-timeout", 30*time.Minute, "disconnect line-protocol users who type nothing this long")
+	fs.IntVar(&c.keep, prefix+"keep", 10000, "messages of each room kept in history (negative: all)")
+	fs.DurationVar(&c.keepAge, prefix+"keep-age", 30*24*time.Hour, "how long history is kept (negative: forever)")
+	fs.BoolVar(&c.fsync, prefix+"fsync", true, "fsync every history commit (false: history survives the server being killed, not the machine losing power)")
+	fs.DurationVar(&c.window, prefix+"commit-window", 0, "how long a history commit waits for more messages to join it")
+}
+
+// defaultDataDir is the per-user state folder for chat history.
+func defaultDataDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "portside", "chat"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --data given and no home directory: %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "portside", "chat"), nil
+}
+
+func runChat(ctx context.Context, e *env, args []string) error {
+	fs := e.flags()
+	e.serverFlags(fs)
+	var c chatConfig
+	c.register(fs, "", "127.0.0.1:6667")
+	if _, err := e.parse(fs, args, 0); err != nil {
+		return err
+	}
+	r, err := e.runner(ctx)
+	if err != nil {
+		return err
+	}
+	if err := startChat(r, c); err != nil {
+		r.stop()
+		return err
+	}
+	if err := r.serveMetrics(); err != nil {
+		r.stop()
+		return err
+	}
+	return r.wait()
+}
+
+// startChat opens the history, starts the hub and serves both doors on
+// c.listen. The hub outlives the listener: it keeps delivering what
+// connections said while they drain, and stops once they are gone.
+func startChat(r *runner, c chatConfig) error {
+	if c.maxMessage <= 0 || c.sendQueue <= 0 {
+		return usagef("--max-message and --send-queue must be positive")
+	}
+	log := r.e.log.With("service", "chat")
+	var backend chat.Backend
+	where := "history in memory"
+	if c.data == "-" {
+		backend = chat.NewMemory(max(c.keep, 1000))
+	} else {
+		dir := c.data
+		if dir == "" {
+			d, err := defaultDataDir()
+			if err != nil {
+				return err
+			}
+			dir = d
+		}
+		st, err := store.Open(dir, store.Options{KeepCount: c.keep, KeepAge: c.keepAge, NoSync: !c.fsync, Window: c.window, Logger: log})
+		if err != nil {
+			return err
+		}
+		backend = st
+		where = "history " + dir
+	}
+	closeBackend := func() {
+		if st, ok := backend.(*store.Store); ok {
+			st.Close()
+		}
+	}
+	var motd []string
+	if c.motd != "" {
+		b, err := os.ReadFile(c.motd)
+		if err != nil {
+			closeBackend()
+			return err
+		}
+		motd = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	}
+	replay := c.replay
+	if replay <= 0 {
+		replay = -1 // none; the hub's zero means its default
+	}
+	flood := c.floodRate
+	if flood <= 0 {
+		flood = -1
+	}
+	hub := chat.New(chat.Options{
+		Backend: backend, Logger: log, Password: c.password, MOTD: motd,
+		MaxRoomMembers: c.maxMembers, MaxRooms: c.maxRooms, MaxMessage: c.maxMessage,
+		Replay: replay, FloodRate: flood, FloodBurst: c.floodBurst,
+		PingInterval: c.pingInterval, IdleTimeout: c.idle,
+	})
+	if err := hub.Load(); err != nil {
+		closeBackend()
+		return err
+	}
+	st := new(server.Stats)
+	s := &server.Service{
+		Name:    "chat",
+		Handler: hub.Handler(),
+		Shared:  true,
+		Stats:   st,
+		Logger:  log,
+		Limits: server.Limits{
+			MaxConns:     c.maxConns,
+			MaxQueue:     c.sendQueue,
+			HighWater:    min(server.DefaultHighWater, c.sendQueue/2),
+			MaxInput:     16 << 10,
+			IdleTimeout:  max(c.idle, 2*c.pingInterval) + time.Minute,
+			DrainTimeout: r.e.g.drainTimeout,
+		},
+	}
+	ln, err := server.Listen(r.ctx, r.eng, "tcp", c.listen, s.Name)
+	if err != nil {
+		closeBackend()
+		return err
+	}
+	r.metrics.Add(s.Name, r.e.g.engine, st)
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(r.ctx))
+	r.go_(func() error {
+		if err := hub.Run(hctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("chat: %w", err)
+		}
+		return nil
+	})
+	r.go_(func() error {
+		defer hcancel()
+		if err := r.eng.Serve(r.ctx, ln, s); err != nil {
+			return fmt.Errorf("chat: %w", err)
+		}
+		return nil
+	})
+	r.announce("chat", fmt.Sprintf("tcp://%s (line protocol and IRC, engine %s, %s)", ln.Addr(), r.e.g.engine, where))
+	return nil
+}
