@@ -180,4 +180,3 @@ func TestChatCrash(t *testing.T) {
 		t.Errorf("clients recorded only %d deliveries", total)
 	}
 }
-
