@@ -5,9 +5,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +97,11 @@ func startChat(t *testing.T, name string, o chat.Options, lim server.Limits) (st
 
 // peer is one test client. It keeps everything it received, for the
 // transcript, and lets the test wait for what it expects.
+type read struct {
+	end int
+	at  time.Time
+}
+
 type peer struct {
 	t    *testing.T
 	name string
@@ -102,6 +109,8 @@ type peer struct {
 	mu   sync.Mutex
 	got  bytes.Buffer
 	seen int // bytes of got already matched by expect
+	// reads records when each read ended: the length of got then.
+	reads []read
 	more chan struct{}
 	eof  chan struct{}
 }
@@ -121,6 +130,7 @@ func dial(t *testing.T, addr, name string) *peer {
 			n, err := c.Read(buf)
 			p.mu.Lock()
 			p.got.Write(buf[:n])
+			p.reads = append(p.reads, read{p.got.Len(), time.Now()})
 			p.mu.Unlock()
 			select {
 			case p.more <- struct{}{}:
@@ -181,6 +191,13 @@ func (p *peer) closed() {
 	case <-time.After(10 * time.Second):
 		p.t.Fatalf("%s: still open after 10s", p.name)
 	}
+}
+
+// has reports whether p has received want, at any point.
+func (p *peer) has(want string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Contains(p.got.String(), want)
 }
 
 func (p *peer) transcript() string {
@@ -351,4 +368,105 @@ func TestUnregistered(t *testing.T) {
 			p.expect(tc.want)
 		})
 	}
+}
+
+// TestSlowMember: one member stops reading. The others keep getting every
+// message promptly; the slow one is disconnected, and the others are told
+// why.
+func TestSlowMember(t *testing.T) {
+	eachEngine(t, func(t *testing.T, name string) {
+		addr, _ := startChat(t, name, chat.Options{Replay: -1, MaxMessage: 1000}, server.Limits{MaxQueue: 64 << 10})
+		login := func(p *peer, nick string) {
+			p.send(nick)
+			p.expect("* You are in lobby with")
+		}
+		const fast = 4
+		var fasts []*peer
+		for i := range fast {
+			p := dial(t, addr, fmt.Sprintf("f%d", i))
+			login(p, p.name)
+			fasts = append(fasts, p)
+		}
+		// The slow member reads nothing, with a small socket buffer so
+		// that the server's queue for it fills soon.
+		var d net.Dialer
+		sc, err := d.DialContext(t.Context(), "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		sc.(*net.TCPConn).SetReadBuffer(4096)
+		fmt.Fprint(sc, "slow\r\n")
+		fasts[0].expect("* slow joined lobby\r\n")
+
+		pub := dial(t, addr, "pub")
+		login(pub, "pub")
+		// Publish in batches, each once the fast members have the one
+		// before: they keep up, the slow one falls behind.
+		pad := strings.Repeat("x", 500)
+		n := 0
+		for !fasts[0].has("* slow quit (send queue exceeded)\r\n") {
+			if n > 100000 {
+				t.Fatal("the slow member is still connected after 100,000 messages")
+			}
+			var b strings.Builder
+			for range 10 {
+				fmt.Fprintf(&b, "%d %d %s\r\n", n, time.Now().UnixNano(), pad)
+				n++
+			}
+			if _, err := io.WriteString(pub.c, b.String()); err != nil {
+				t.Fatal(err)
+			}
+			if n > 10 {
+				for _, p := range fasts {
+					p.expect(fmt.Sprintf("<pub> %d ", n-11))
+				}
+			}
+		}
+		pub.send("done")
+		for _, p := range fasts {
+			if !p.has("* slow quit (send queue exceeded)\r\n") {
+				p.expect("* slow quit (send queue exceeded)\r\n")
+			}
+			p.expect("<pub> done\r\n")
+			lat := checkMessages(t, p, n)
+			slices.Sort(lat)
+			p99 := lat[len(lat)*99/100]
+			t.Logf("%s: %d messages, p99 publish-to-delivery %v", p.name, len(lat), p99)
+			if p99 > 2*time.Second {
+				t.Errorf("%s: p99 latency %v while a member was stuck", p.name, p99)
+			}
+		}
+	})
+}
+
+// checkMessages checks that p was shown messages 0..n-1 of pub in order,
+// and returns their latencies.
+func checkMessages(t *testing.T, p *peer, n int) []time.Duration {
+	t.Helper()
+	var lat []time.Duration
+	next := 0
+	all := p.transcript()
+	p.mu.Lock()
+	reads := slices.Clone(p.reads)
+	p.mu.Unlock()
+	end := 0
+	for _, l := range strings.SplitAfter(all, "\r\n") {
+		end += len(l)
+		var i int
+		var sentAt int64
+		if _, err := fmt.Sscanf(l, "<pub> %d %d", &i, &sentAt); err != nil {
+			continue
+		}
+		if i != next {
+			t.Fatalf("%s: message %d after %d", p.name, i, next-1)
+		}
+		next++
+		r, _ := slices.BinarySearchFunc(reads, end, func(r read, end int) int { return r.end - end })
+		lat = append(lat, time.Duration(reads[r].at.UnixNano()-sentAt))
+	}
+	if next != n {
+		t.Fatalf("%s: got %d messages of %d", p.name, next, n)
+	}
+	return lat
 }
