@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -469,4 +470,61 @@ func checkMessages(t *testing.T, p *peer, n int) []time.Duration {
 		t.Fatalf("%s: got %d messages of %d", p.name, next, n)
 	}
 	return lat
+}
+
+// TestPythonIRC: a real IRC client library (python3-irc) and a person on
+// the line door talk in one room.
+func TestPythonIRC(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import irc.client").Run(); err != nil {
+		t.Fatalf("python3-irc is needed (scripts/test installs it): %v", err)
+	}
+	eachEngine(t, func(t *testing.T, name string) {
+		addr, _ := startChat(t, name, chat.Options{GreetDelay: time.Hour}, server.Limits{})
+		lina := dial(t, addr, "lina")
+		lina.send("lina")
+		lina.expect("* You are in lobby with 1: lina\r\n")
+
+		host, port, _ := net.SplitHostPort(addr)
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, python, "testdata/ircpeer.py", host, port)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lina.expect("* pyirc joined lobby\r\n")
+		lina.expect("<pyirc> hello from python\r\n")
+		lina.send("hello from the line", "/me waves", "/msg pyirc psst")
+		lina.expect("<pyirc> got it\r\n")
+		lina.expect("* pyirc quit (Quit: bye)\r\n")
+		events, _ := io.ReadAll(stdout)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("ircpeer.py: %v\nstdout:\n%s\nstderr:\n%s", err, events, stderr.String())
+		}
+		want := []string{
+			`["welcome", "pyirc"]`,
+			`["join", "pyirc", "#lobby"]`,
+			`["names", "#lobby", ["lina", "pyirc"]]`,
+			`["pubmsg", "lina", "#lobby", "hello from the line"]`,
+			`["action", "lina", "#lobby", "waves"]`,
+			`["privmsg", "lina", "psst"]`,
+			`["disconnect"]`,
+		}
+		// A private message is not kept, so it does not wait for the
+		// history's commit and may overtake room messages sent before it.
+		got := strings.Split(strings.TrimSpace(string(events)), "\n")
+		if len(got) == len(want) {
+			slices.Sort(got[3:6])
+			slices.Sort(want[3:6])
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("the IRC client saw:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }
