@@ -194,6 +194,24 @@ func (p *peer) closed() {
 	}
 }
 
+// eventually waits until all p has received satisfies ok, without moving
+// on from what expect matched.
+func (p *peer) eventually(ok func(string) bool) {
+	p.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for !ok(p.transcript()) {
+		select {
+		case <-p.more:
+		case <-p.eof:
+			if !ok(p.transcript()) {
+				p.t.Fatalf("%s: closed before the expected output; got:\n%s", p.name, p.transcript())
+			}
+		case <-deadline:
+			p.t.Fatalf("%s: not the expected output in 10s; got:\n%s", p.name, p.transcript())
+		}
+	}
+}
+
 // has reports whether p has received want, at any point.
 func (p *peer) has(want string) bool {
 	p.mu.Lock()
@@ -527,4 +545,122 @@ func TestPythonIRC(t *testing.T) {
 			t.Errorf("the IRC client saw:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
+}
+
+func ircLogin(t *testing.T, p *peer, nick string) {
+	t.Helper()
+	p.send("NICK "+nick, "USER "+nick+" 0 * :"+nick)
+	p.expect(" 001 " + nick + " ")
+	p.expect(" 422 " + nick + " ")
+}
+
+// TestPingAndIdle: the hub pings silent IRC clients, disconnects those that
+// do not answer, and disconnects line users idle too long; peers see why.
+func TestPingAndIdle(t *testing.T) {
+	clk := &clock{now: pinned}
+	addr, hub := startChat(t, engine.Default, chat.Options{Now: clk.Now, GreetDelay: time.Hour, PingInterval: time.Minute, IdleTimeout: 10 * time.Minute}, server.Limits{})
+	watcher := dial(t, addr, "watcher")
+	ircLogin(t, watcher, "watcher")
+	watcher.send("JOIN #lobby")
+	watcher.expect(" 366 watcher #lobby ")
+	answers := dial(t, addr, "answers")
+	ircLogin(t, answers, "answers")
+	answers.send("JOIN #lobby")
+	answers.expect(" 366 answers #lobby ")
+	silent := dial(t, addr, "silent")
+	ircLogin(t, silent, "silent")
+	silent.send("JOIN #lobby")
+	silent.expect(" 366 silent #lobby ")
+	line := dial(t, addr, "line")
+	line.send("line")
+	line.expect("* You are in lobby with 4")
+	watcher.expect(":line!line@127.0.0.1 JOIN #lobby\r\n")
+
+	clk.Add(time.Minute)
+	hub.Sweep()
+	for _, p := range []*peer{watcher, answers, silent} {
+		p.expect("PING portside\r\n")
+	}
+	watcher.send("PONG portside")
+	answers.send("PONG portside")
+	answers.send("PING x")
+	answers.expect("PONG portside x\r\n")
+	watcher.send("PING x")
+	watcher.expect("PONG portside x\r\n")
+	clk.Add(time.Minute)
+	hub.Sweep()
+	silent.expect("ERROR :Closing Link: 127.0.0.1 (ping timeout: 2m0s)\r\n")
+	silent.closed()
+	watcher.eventually(func(s string) bool { return strings.Contains(s, ":silent!silent@127.0.0.1 QUIT :ping timeout: 2m0s\r\n") })
+	for _, p := range []*peer{watcher, answers} {
+		p.eventually(func(s string) bool { return strings.Count(s, "PING portside\r\n") == 2 })
+		p.send("PONG portside", "PING y")
+		p.eventually(func(s string) bool { return strings.Contains(s, "PONG portside y\r\n") })
+	}
+
+	clk.Add(8 * time.Minute)
+	hub.Sweep()
+	line.expect("* Disconnected: idle timeout\r\n")
+	line.closed()
+	watcher.eventually(func(s string) bool { return strings.Contains(s, ":line!line@127.0.0.1 QUIT :idle timeout\r\n") })
+	// Silent for 8 minutes but answering: pinged again, not gone.
+	answers.eventually(func(s string) bool { return strings.Count(s, "PING portside\r\n") == 3 })
+	if answers.has("ERROR") {
+		t.Errorf("a client that answered pings was disconnected:\n%s", answers.transcript())
+	}
+}
+
+// TestFlood: past its burst a client's lines are dropped with a notice; a
+// client that keeps on is disconnected.
+func TestFlood(t *testing.T) {
+	for _, door := range []string{"line", "irc"} {
+		t.Run(door, func(t *testing.T) {
+			addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour, FloodRate: 1, FloodBurst: 3}, server.Limits{})
+			w := dial(t, addr, "watcher")
+			w.send("watcher")
+			w.expect("* You are in lobby")
+			p := dial(t, addr, "flooder")
+			if door == "line" {
+				p.send("flooder")
+				p.expect("* You are in lobby")
+				p.send("/who", "one", "two", "three")
+				p.expect("! Slow down: flood control dropped that line.\r\n")
+			} else {
+				ircLogin(t, p, "flooder")
+				p.send("JOIN #lobby", "PRIVMSG #lobby :one", "PRIVMSG #lobby :two", "PRIVMSG #lobby :three")
+				p.expect(":portside NOTICE flooder :*** Flood control: your PRIVMSG was dropped; slow down.\r\n")
+			}
+			w.expect("<flooder> two\r\n")
+			for range 5 {
+				p.send("more")
+			}
+			p.closed()
+			w.expect("* flooder quit (excess flood)\r\n")
+			if w.has("three") {
+				t.Errorf("a dropped line was delivered:\n%s", w.transcript())
+			}
+		})
+	}
+}
+
+func TestLimits(t *testing.T) {
+	addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour, MaxRoomMembers: 2, MaxMessage: 10}, server.Limits{})
+	a := dial(t, addr, "a")
+	a.send("a")
+	a.expect("* You are in lobby with 1: a\r\n")
+	b := dial(t, addr, "b")
+	ircLogin(t, b, "b")
+	b.send("JOIN #lobby", "PRIVMSG #lobby :0123456789", "PRIVMSG #lobby :0123456789x", "PRIVMSG #lobby :caf\xe9")
+	b.expect(":portside 404 b #lobby :Message too long (at most 10 bytes)\r\n")
+	b.expect(":portside FAIL PRIVMSG INVALID_UTF8 :Message rejected: it is not valid UTF-8\r\n")
+	a.expect("<b> 0123456789\r\n")
+	a.send("0123456789x")
+	a.expect("! Message too long: at most 10 bytes.\r\n")
+	c := dial(t, addr, "c")
+	c.send("c")
+	c.expect("! lobby is full.\r\n")
+	d := dial(t, addr, "d")
+	ircLogin(t, d, "d")
+	d.send("JOIN #lobby")
+	d.expect(":portside 471 d #lobby :Cannot join channel (+l)\r\n")
 }

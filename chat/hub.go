@@ -395,9 +395,10 @@ func (e *encodings) get(h *Hub, f uint32, m *Msg) []byte {
 // Member is one client in the hub, whichever door it came by. The door that
 // owns it changes its fields only through the hub's methods.
 type Member struct {
-	out    Sink
-	door   door
-	format atomic.Uint32
+	out      Sink
+	door     door
+	format   atomic.Uint32
+	pingable bool // the door can ask the client to answer (IRC's PING)
 
 	// Guarded by hub.mu for writing; the owning door may read them
 	// without it, since only its own calls change them.
@@ -424,9 +425,9 @@ type Sink interface {
 
 // door is what the hub asks of the door a member came in by.
 type door interface {
-	// ping asks the client to answer; doors whose clients cannot return
-	// false and are only disconnected when idle.
-	ping(m *Member) bool
+	// ping asks the client to answer. It is only called for members
+	// marked pingable; the others are disconnected when idle.
+	ping(m *Member)
 	// kick writes why m is disconnected, then closes it.
 	kick(m *Member, reason string)
 }
@@ -830,12 +831,14 @@ func (h *Hub) Sweep() {
 	for _, m := range h.nicks {
 		silent := now - m.lastIn.Load()
 		switch {
+		case !m.pingable:
+			if silent >= idle {
+				acts = append(acts, action{m, "idle timeout"})
+			}
 		case silent >= 2*ping && m.pinged.Load():
 			acts = append(acts, action{m, "ping timeout: " + time.Duration(silent).Round(time.Second).String()})
 		case silent >= ping && !m.pinged.Load():
 			acts = append(acts, action{m, ""})
-		case silent >= idle:
-			acts = append(acts, action{m, "idle timeout"})
 		}
 	}
 	h.mu.RUnlock()
@@ -843,8 +846,9 @@ func (h *Hub) Sweep() {
 		switch {
 		case a.reason != "":
 			h.disconnect(a.m, a.reason)
-		case a.m.door.ping(a.m):
+		default:
 			a.m.pinged.Store(true)
+			a.m.door.ping(a.m)
 		}
 	}
 }

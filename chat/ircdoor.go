@@ -41,6 +41,7 @@ func (h *Hub) newIRC(c server.Conn) *ircConn {
 	i := &ircConn{hub: h, c: c}
 	i.out = c
 	i.door = i
+	i.pingable = true
 	i.format.Store(uint32(h.ircFmt[0]))
 	i.touch(h.o.Now())
 	return i
@@ -671,9 +672,8 @@ func (i *ircConn) mode(m *irc.Message) {
 	// User mode changes (+i and the like) are accepted and ignored.
 }
 
-func (i *ircConn) ping(*Member) bool {
+func (i *ircConn) ping(*Member) {
 	i.send("PING", i.hub.o.ServerName)
-	return true
 }
 
 func (i *ircConn) kick(_ *Member, reason string) {

@@ -306,7 +306,7 @@ func (l *lineConn) sayErr(err error) {
 	}
 }
 
-func (l *lineConn) ping(*Member) bool { return false }
+func (l *lineConn) ping(*Member) {}
 
 func (l *lineConn) kick(_ *Member, reason string) {
 	l.c.Write([]byte("* Disconnected: " + reason + "\r\n"))
