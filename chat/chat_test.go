@@ -112,8 +112,8 @@ type peer struct {
 	seen int // bytes of got already matched by expect
 	// reads records when each read ended: the length of got then.
 	reads []read
-	more chan struct{}
-	eof  chan struct{}
+	more  chan struct{}
+	eof   chan struct{}
 }
 
 func dial(t *testing.T, addr, name string) *peer {
@@ -591,7 +591,9 @@ func TestPingAndIdle(t *testing.T) {
 	hub.Sweep()
 	silent.expect("ERROR :Closing Link: 127.0.0.1 (ping timeout: 2m0s)\r\n")
 	silent.closed()
-	watcher.eventually(func(s string) bool { return strings.Contains(s, ":silent!silent@127.0.0.1 QUIT :ping timeout: 2m0s\r\n") })
+	watcher.eventually(func(s string) bool {
+		return strings.Contains(s, ":silent!silent@127.0.0.1 QUIT :ping timeout: 2m0s\r\n")
+	})
 	for _, p := range []*peer{watcher, answers} {
 		p.eventually(func(s string) bool { return strings.Count(s, "PING portside\r\n") == 2 })
 		p.send("PONG portside", "PING y")
