@@ -30,8 +30,8 @@ func (s *sink) Close() error { return nil }
 
 type nopDoor struct{}
 
-func (nopDoor) ping(*Member)         {}
-func (nopDoor) kick(*Member, string) {}
+func (nopDoor) Ping(*Member)         {}
+func (nopDoor) Kick(*Member, string) {}
 
 // room fills a room of n members, half on the line door and half on IRC
 // with server-time, and returns them with their sinks.
@@ -45,11 +45,11 @@ func room(tb testing.TB, h *Hub, n int) ([]*Member, []*sink) {
 		if i%2 == 1 {
 			f = h.ircFmt[capServerTime]
 		}
-		m := h.newMember(s, nopDoor{}, f)
-		if err := h.register(m, fmt.Sprintf("m%d", i), "u@h", "r"); err != nil {
+		m := h.NewMember(s, nopDoor{}, f, false)
+		if err := h.Register(m, fmt.Sprintf("m%d", i), "u@h", "r"); err != nil {
 			tb.Fatal(err)
 		}
-		if err := h.join(m, "bench", nil); err != nil {
+		if err := h.Join(m, "bench", nil); err != nil {
 			tb.Fatal(err)
 		}
 		ms = append(ms, m)
@@ -76,7 +76,7 @@ func BenchmarkFanout(b *testing.B) {
 			for b.Loop() {
 				// Batches of 100, as a busy room has them.
 				for range 100 {
-					if err := h.say(ms[0], "bench", Say, "the quick brown fox jumps over the lazy dog"); err != nil {
+					if err := h.Say(ms[0], "bench", Say, "the quick brown fox jumps over the lazy dog"); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -100,7 +100,7 @@ func TestFanoutOnce(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	ms, ss := room(t, h, 50)
 	for range 10 {
-		h.say(ms[0], "bench", Say, "hi")
+		h.Say(ms[0], "bench", Say, "hi")
 	}
 	for ss[49].n.Load() < 1+10 {
 		runtime.Gosched()

@@ -396,7 +396,7 @@ func (e *encodings) get(h *Hub, f uint32, m *Msg) []byte {
 // owns it changes its fields only through the hub's methods.
 type Member struct {
 	out      Sink
-	door     door
+	door     Door
 	format   atomic.Uint32
 	pingable bool // the door can ask the client to answer (IRC's PING)
 
@@ -423,13 +423,15 @@ type Sink interface {
 	Close() error
 }
 
-// door is what the hub asks of the door a member came in by.
-type door interface {
-	// ping asks the client to answer. It is only called for members
-	// marked pingable; the others are disconnected when idle.
-	ping(m *Member)
-	// kick writes why m is disconnected, then closes it.
-	kick(m *Member, reason string)
+// Door is what the hub asks of the front door a member came in by. The hub
+// calls it from its own goroutines.
+type Door interface {
+	// Ping asks the client to answer. It is only called for members made
+	// pingable; the others are disconnected when idle.
+	Ping(m *Member)
+	// Kick tells the client why it is disconnected, then closes it; the
+	// door's Handler.Close then calls Quit.
+	Kick(m *Member, reason string)
 }
 
 // Nick returns the member's nickname.
@@ -453,6 +455,23 @@ type Room struct {
 	ringAt  int
 	lastSeq uint64
 	count   atomic.Int32
+}
+
+// Name is the room's name.
+func (r *Room) Name() string { return r.name }
+
+// Topic returns the room's topic, who set it and when. Call it only inside
+// a Join callback, which holds the room's lock.
+func (r *Room) Topic() (topic, by string, at time.Time) { return r.topic, r.topicBy, r.topicAt }
+
+// Nicks returns the members' nicks, unsorted. Call it only inside a Join
+// callback, which holds the room's lock.
+func (r *Room) Nicks() []string {
+	nicks := make([]string, len(r.members))
+	for i, m := range r.members {
+		nicks[i] = m.nick
+	}
+	return nicks
 }
 
 func (r *Room) push(m *Msg) {
@@ -506,22 +525,31 @@ func ValidRoom(name string) bool {
 	return true
 }
 
-// newMember makes the hub's record of a client. It is not in the hub until
-// Register.
-func (h *Hub) newMember(out Sink, d door, f Format) *Member {
-	m := &Member{out: out, door: d}
+// NewMember makes the hub's record of a client of door d, whose output goes
+// to out in format f. It is not in the hub until Register. A pingable
+// member is pinged when silent; the others are disconnected when idle.
+func (h *Hub) NewMember(out Sink, d Door, f Format, pingable bool) *Member {
+	m := &Member{out: out, door: d, pingable: pingable}
 	m.format.Store(uint32(f))
 	m.touch(h.o.Now())
 	return m
 }
+
+// Touch records that m's client said something: it is not idle.
+func (h *Hub) Touch(m *Member) { m.touch(h.o.Now()) }
 
 func (m *Member) touch(now time.Time) {
 	m.lastIn.Store(now.UnixNano())
 	m.pinged.Store(false)
 }
 
-// register gives m its nick and puts it in the hub.
-func (h *Hub) register(m *Member, nick, ident, real string) error {
+// SetFormat changes the wire format m's output is encoded in, as when an
+// IRC client negotiates capabilities.
+func (m *Member) SetFormat(f Format) { m.format.Store(uint32(f)) }
+
+// Register gives m its nick and puts it in the hub. It fails with
+// ErrNickInUse, or ErrClosed once the hub has stopped.
+func (h *Hub) Register(m *Member, nick, ident, real string) error {
 	key := foldNick(nick)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -536,9 +564,9 @@ func (h *Hub) register(m *Member, nick, ident, real string) error {
 	return nil
 }
 
-// rename changes m's nick and tells everyone who shares a room with m, and
+// Rename changes m's nick and tells everyone who shares a room with m, and
 // m itself.
-func (h *Hub) rename(m *Member, nick string) error {
+func (h *Hub) Rename(m *Member, nick string) error {
 	key := foldNick(nick)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -573,11 +601,12 @@ func (h *Hub) toPeersLocked(m *Member, ev *Msg, self bool) {
 	}
 }
 
-// join puts m in the room called name, creating it, and tells its members
+// Join puts m in the room called name, creating it, and tells its members
 // (m included). Under the room's lock, so that no message slips between,
-// joined is called (for the door's own replies: topic, names) and then the
-// latest messages are replayed to m.
-func (h *Hub) join(m *Member, name string, joined func(r *Room)) error {
+// joined is called (for the door's own replies: topic, names; it may use
+// the Room's methods) and then the latest messages are replayed to m.
+// Joining a room m is in does nothing.
+func (h *Hub) Join(m *Member, name string, joined func(r *Room)) error {
 	if !ValidRoom(name) {
 		return ErrBadRoom
 	}
@@ -618,8 +647,8 @@ func (h *Hub) join(m *Member, name string, joined func(r *Room)) error {
 	return nil
 }
 
-// part takes m out of room r and tells its members, m included; kind is Part,
-// or Quit to tell nobody (the caller tells the peers once).
+// partLocked takes m out of room r and, if tell, tells its members (m
+// included); a quit tells each peer once, itself. h.mu is held.
 func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
 	r.mu.Lock()
 	if i := slices.Index(r.members, m); i >= 0 {
@@ -646,8 +675,9 @@ func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
 	}
 }
 
-// part takes m out of the room called name.
-func (h *Hub) part(m *Member, name, reason string) error {
+// Part takes m out of the room called name and tells its members, m
+// included.
+func (h *Hub) Part(m *Member, name, reason string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[name]
@@ -661,9 +691,10 @@ func (h *Hub) part(m *Member, name, reason string) error {
 	return nil
 }
 
-// quit takes m out of the hub: out of its rooms, its nick freed, its peers
+// Quit takes m out of the hub: out of its rooms, its nick freed, its peers
 // told once. Safe to call for a member never registered, and more than once.
-func (h *Hub) quit(m *Member, reason string) {
+// A door calls it when its connection closes.
+func (h *Hub) Quit(m *Member, reason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if m.nick == "" || h.nicks[foldNick(m.nick)] != m {
@@ -677,8 +708,10 @@ func (h *Hub) quit(m *Member, reason string) {
 	delete(h.nicks, foldNick(m.nick))
 }
 
-// say publishes a message of m's in the room called name.
-func (h *Hub) say(m *Member, name string, kind Kind, text string) error {
+// Say publishes a message of m's in the room called name. The message is
+// shown to the room's other members once the backend has kept it; m is not
+// sent its own message.
+func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 	if len(text) > h.o.MaxMessage {
 		return ErrTooLong
 	}
@@ -703,9 +736,9 @@ func (h *Hub) say(m *Member, name string, kind Kind, text string) error {
 	return nil
 }
 
-// tell sends a private message from m to the member called to, and returns
-// the recipient's away message, if any.
-func (h *Hub) tell(m *Member, to string, kind Kind, text string) (away string, err error) {
+// Tell sends a private message from m to the member called to, at once and
+// without keeping it, and returns the recipient's away message, if any.
+func (h *Hub) Tell(m *Member, to string, kind Kind, text string) (away string, err error) {
 	if len(text) > h.o.MaxMessage {
 		return "", ErrTooLong
 	}
@@ -720,8 +753,8 @@ func (h *Hub) tell(m *Member, to string, kind Kind, text string) (away string, e
 	return t.away, nil
 }
 
-// setTopic sets the topic of a room m is in and tells its members.
-func (h *Hub) setTopic(m *Member, name, topic string) error {
+// SetTopic sets the topic of a room m is in and tells its members.
+func (h *Hub) SetTopic(m *Member, name, topic string) error {
 	if len(topic) > h.o.MaxMessage {
 		return ErrTooLong
 	}
@@ -845,19 +878,19 @@ func (h *Hub) Sweep() {
 	for _, a := range acts {
 		switch {
 		case a.reason != "":
-			h.disconnect(a.m, a.reason)
+			h.Disconnect(a.m, a.reason)
 		default:
 			a.m.pinged.Store(true)
-			a.m.door.ping(a.m)
+			a.m.door.Ping(a.m)
 		}
 	}
 }
 
-// disconnect closes m's connection for reason, which its door reports.
-func (h *Hub) disconnect(m *Member, reason string) {
+// Disconnect closes m's connection for reason, through its door, once.
+func (h *Hub) Disconnect(m *Member, reason string) {
 	if m.gone.CompareAndSwap(nil, &reason) {
 		h.o.Logger.Info("chat disconnect", "nick", m.nick, "reason", reason)
-		m.door.kick(m, reason)
+		m.door.Kick(m, reason)
 	}
 }
 

@@ -41,7 +41,7 @@ func (h *Hub) newIRC(c server.Conn) *ircConn {
 	i := &ircConn{hub: h, c: c}
 	i.out = c
 	i.door = i
-	i.pingable = true
+	i.pingable = true // IRC clients answer PING
 	i.format.Store(uint32(h.ircFmt[0]))
 	i.touch(h.o.Now())
 	return i
@@ -102,7 +102,7 @@ func (i *ircConn) data(in []byte) (int, error) {
 		}
 		if i.registered && !i.bucket.allow(&i.hub.o, now) {
 			if i.bucket.flooding(&i.hub.o) {
-				i.hub.disconnect(&i.Member, "excess flood")
+				i.hub.Disconnect(&i.Member, "excess flood")
 				return len(in), nil
 			}
 			i.notice("Flood control: your " + m.Command + " was dropped; slow down.")
@@ -162,7 +162,7 @@ func (i *ircConn) command(m *irc.Message) bool {
 			r = "Quit: " + t
 		}
 		i.gone.CompareAndSwap(nil, &r)
-		h.quit(&i.Member, r)
+		h.Quit(&i.Member, r)
 		i.send("ERROR", "Closing Link: "+host(i.c.RemoteAddr())+" ("+r+")")
 		i.c.Close()
 		return true
@@ -179,7 +179,7 @@ func (i *ircConn) command(m *irc.Message) bool {
 			room, ok := roomOf(ch)
 			err := ErrBadRoom
 			if ok {
-				err = h.part(&i.Member, room, m.Param(1))
+				err = h.Part(&i.Member, room, m.Param(1))
 			}
 			switch {
 			case errors.Is(err, ErrBadRoom):
@@ -334,7 +334,7 @@ func (i *ircConn) nickCmd(m *irc.Message) bool {
 	if nick == i.nick {
 		return false
 	}
-	if err := h.rename(&i.Member, nick); err != nil {
+	if err := h.Rename(&i.Member, nick); err != nil {
 		i.reply(irc.ErrNicknameInUse, nick, "Nickname is already in use")
 	}
 	return false
@@ -354,7 +354,7 @@ func (i *ircConn) tryRegister() bool {
 		i.c.Close()
 		return true
 	}
-	err := h.register(&i.Member, i.wantNick, i.user+"@"+host(i.c.RemoteAddr()), i.real)
+	err := h.Register(&i.Member, i.wantNick, i.user+"@"+host(i.c.RemoteAddr()), i.real)
 	if errors.Is(err, ErrNickInUse) {
 		i.reply(irc.ErrNicknameInUse, i.wantNick, "Nickname is already in use")
 		return false
@@ -413,7 +413,7 @@ func (i *ircConn) joinCmd(m *irc.Message) {
 	h := i.hub
 	if m.Params[0] == "0" {
 		for len(i.rooms) > 0 {
-			h.part(&i.Member, i.rooms[len(i.rooms)-1].name, "")
+			h.Part(&i.Member, i.rooms[len(i.rooms)-1].name, "")
 		}
 		return
 	}
@@ -423,7 +423,7 @@ func (i *ircConn) joinCmd(m *irc.Message) {
 			i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
 			continue
 		}
-		err := h.join(&i.Member, room, func(r *Room) {
+		err := h.Join(&i.Member, room, func(r *Room) {
 			if r.topic != "" {
 				i.reply(irc.RplTopic, "#"+room, r.topic)
 				i.reply(irc.RplTopicWhoTime, "#"+room, r.topicBy, strconv.FormatInt(r.topicAt.Unix(), 10))
@@ -509,7 +509,7 @@ func (i *ircConn) message(m *irc.Message) {
 			if !ok || h.Members(room) == nil {
 				err = ErrBadRoom
 			} else {
-				err = h.say(&i.Member, room, kind, text)
+				err = h.Say(&i.Member, room, kind, text)
 			}
 			if err != nil && !notice {
 				switch {
@@ -525,7 +525,7 @@ func (i *ircConn) message(m *irc.Message) {
 			}
 			continue
 		}
-		away, err := h.tell(&i.Member, t, kind, text)
+		away, err := h.Tell(&i.Member, t, kind, text)
 		if notice {
 			continue
 		}
@@ -566,7 +566,7 @@ func (i *ircConn) topic(m *irc.Message) {
 		i.reply(irc.RplTopicWhoTime, ch, by, strconv.FormatInt(at.Unix(), 10))
 		return
 	}
-	switch err := h.setTopic(&i.Member, room, m.Params[1]); {
+	switch err := h.SetTopic(&i.Member, room, m.Params[1]); {
 	case errors.Is(err, ErrNotIn):
 		i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
 	case err != nil:
@@ -672,17 +672,19 @@ func (i *ircConn) mode(m *irc.Message) {
 	// User mode changes (+i and the like) are accepted and ignored.
 }
 
-func (i *ircConn) ping(*Member) {
+// Ping implements Door.
+func (i *ircConn) Ping(*Member) {
 	i.send("PING", i.hub.o.ServerName)
 }
 
-func (i *ircConn) kick(_ *Member, reason string) {
+// Kick implements Door.
+func (i *ircConn) Kick(_ *Member, reason string) {
 	i.send("ERROR", "Closing Link: "+host(i.c.RemoteAddr())+" ("+reason+")")
 	i.c.Close()
 }
 
 func (i *ircConn) closed(err error) {
-	i.hub.quit(&i.Member, quitReason(&i.Member, err))
+	i.hub.Quit(&i.Member, quitReason(&i.Member, err))
 }
 
 func (i *ircConn) drain() {

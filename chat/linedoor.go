@@ -52,7 +52,7 @@ func (l *lineConn) data(in []byte) (int, error) {
 		l.touch(now)
 		if l.state == lineChat && !l.bucket.allow(&l.hub.o, now) {
 			if l.bucket.flooding(&l.hub.o) {
-				l.hub.disconnect(&l.Member, "excess flood")
+				l.hub.Disconnect(&l.Member, "excess flood")
 				return len(in), nil
 			}
 			l.say("! Slow down: flood control dropped that line.")
@@ -123,7 +123,7 @@ const nickLen = 30
 // login registers the name and enters the default room.
 func (l *lineConn) login(name string) bool {
 	h := l.hub
-	err := h.register(&l.Member, name, name+"@"+host(l.c.RemoteAddr()), name)
+	err := h.Register(&l.Member, name, name+"@"+host(l.c.RemoteAddr()), name)
 	switch {
 	case errors.Is(err, ErrNickInUse):
 		l.state = lineName
@@ -168,7 +168,7 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		if cmd.Kind == chatline.Me {
 			kind = Action
 		}
-		l.sayErr(h.say(&l.Member, l.room, kind, cmd.Text))
+		l.sayErr(h.Say(&l.Member, l.room, kind, cmd.Text))
 	case chatline.Join:
 		l.join(strings.TrimPrefix(irc.Fold(cmd.Arg), "#"))
 	case chatline.Part:
@@ -178,13 +178,13 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		}
 		room := l.room
 		l.room = ""
-		h.part(&l.Member, room, cmd.Text)
+		h.Part(&l.Member, room, cmd.Text)
 	case chatline.Nick:
 		if !irc.ValidNick(cmd.Arg, nickLen) {
 			l.say("! A name is 1 to 30 letters, digits or -_[]\\`^{|}, starting with a letter.")
 			return false
 		}
-		if err := h.rename(&l.Member, cmd.Arg); err != nil {
+		if err := h.Rename(&l.Member, cmd.Arg); err != nil {
 			l.say("! The name " + cmd.Arg + " is taken.")
 		}
 	case chatline.Who:
@@ -207,7 +207,7 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		}
 		l.say(b.String())
 	case chatline.Msg:
-		away, err := h.tell(&l.Member, cmd.Arg, Say, cmd.Text)
+		away, err := h.Tell(&l.Member, cmd.Arg, Say, cmd.Text)
 		if errors.Is(err, ErrBadNick) {
 			l.say("! No one is called " + cmd.Arg + ".")
 			return false
@@ -251,7 +251,7 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 			r = "Quit: " + cmd.Text
 		}
 		l.gone.CompareAndSwap(nil, &r)
-		h.quit(&l.Member, r)
+		h.Quit(&l.Member, r)
 		l.say("Bye.")
 		l.c.Close()
 		return true
@@ -266,7 +266,7 @@ func (l *lineConn) join(room string) {
 		l.say("* You are already in " + room + ".")
 		return
 	}
-	err := h.join(&l.Member, room, func(r *Room) {
+	err := h.Join(&l.Member, room, func(r *Room) {
 		nicks := make([]string, 0, len(r.members))
 		for _, m := range r.members {
 			nicks = append(nicks, m.nick)
@@ -290,7 +290,7 @@ func (l *lineConn) join(room string) {
 		return
 	}
 	if old := l.room; old != "" {
-		h.part(&l.Member, old, "")
+		h.Part(&l.Member, old, "")
 	}
 	l.room = room
 }
@@ -306,15 +306,17 @@ func (l *lineConn) sayErr(err error) {
 	}
 }
 
-func (l *lineConn) ping(*Member) {}
+// Ping implements Door: a person cannot answer one.
+func (l *lineConn) Ping(*Member) {}
 
-func (l *lineConn) kick(_ *Member, reason string) {
+// Kick implements Door.
+func (l *lineConn) Kick(_ *Member, reason string) {
 	l.c.Write([]byte("* Disconnected: " + reason + "\r\n"))
 	l.c.Close()
 }
 
 func (l *lineConn) closed(err error) {
-	l.hub.quit(&l.Member, quitReason(&l.Member, err))
+	l.hub.Quit(&l.Member, quitReason(&l.Member, err))
 }
 
 func (l *lineConn) drain() {
