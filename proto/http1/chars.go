@@ -6,7 +6,7 @@ var (
 	tchar  [256]bool // token characters
 	vchar  [256]bool // field-value characters: VCHAR, SP, HTAB, obs-text
 	tgchar [256]bool // request-target characters: VCHAR except '#'
-	hchar  [256]bool // Host / authority characters (RFC 3986 reg-name, IP literal, port)
+	hchar  [256]bool // reg-name characters (RFC 3986 §3.2.2) less pct-encoded
 )
 
 func init() {
@@ -27,7 +27,7 @@ func init() {
 	for _, c := range "!#$%&'*+-.^_`|~" {
 		tchar[c] = true
 	}
-	for _, c := range "-._~%!$&'()*+,;=:[]" {
+	for _, c := range "-._~!$&'()*+,;=" {
 		hchar[c] = true
 	}
 	vchar[' '] = true

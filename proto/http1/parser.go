@@ -475,11 +475,15 @@ func (p *Parser) requestLine(b []byte, s, e int) *Error {
 			return errMethod
 		}
 	}
-	for _, c := range line[sp1+1 : sp2] {
+	t := line[sp1+1 : sp2]
+	for i, c := range t {
 		if !tgchar[c] {
 			if c == '\r' {
 				return errBareCR
 			}
+			return errTarget
+		}
+		if c == '%' && !pctEncoded(t[i:]) {
 			return errTarget
 		}
 	}
@@ -501,17 +505,8 @@ func (p *Parser) target(b []byte, connect, options bool) *Error {
 	switch {
 	case connect:
 		// authority-form: host ":" port, nothing else.
-		if !validHost(t) || t[0] == ':' {
+		if ok, _, port := validHost(t); !ok || port == 0 || t[0] == ':' {
 			return errTarget
-		}
-		c := bytes.LastIndexByte(t, ':')
-		if c < 0 || c == len(t)-1 {
-			return errTarget
-		}
-		for _, d := range t[c+1:] {
-			if d < '0' || d > '9' {
-				return errTarget
-			}
 		}
 		r.authS, r.authE = r.ts, r.te
 		return nil
@@ -545,7 +540,7 @@ func (p *Parser) target(b []byte, connect, options bool) *Error {
 	for ae < len(t) && t[ae] != '/' && t[ae] != '?' {
 		ae++
 	}
-	if ae == a || !validHost(t[a:ae]) {
+	if ok, _, _ := validHost(t[a:ae]); !ok || ae == a || t[a] == ':' {
 		return errTarget
 	}
 	r.authS, r.authE = r.ts+a, r.ts+ae
@@ -558,15 +553,52 @@ func (p *Parser) target(b []byte, connect, options bool) *Error {
 	return nil
 }
 
-// validHost checks a Host value or authority: RFC 3986 reg-name, IP literal
-// and port characters; no userinfo (RFC 9110 §4.2.4).
-func validHost(h []byte) bool {
-	for _, c := range h {
-		if !hchar[c] {
-			return false
+// validHost checks a Host value or authority (RFC 3986 §3.2.2, §3.2.3):
+// an IP literal in brackets, or reg-name characters, then an optional ":"
+// and digits. Userinfo is refused (RFC 9110 §4.2.4), and so is
+// percent-encoding: clients send host names in ASCII (IDNA), and decoders
+// disagree on what an encoded host means. It returns whether a port
+// follows, and how many digits it has.
+func validHost(h []byte) (ok bool, colon bool, port int) {
+	i := 0
+	if len(h) > 0 && h[0] == '[' {
+		e := bytes.IndexByte(h, ']')
+		if e < 2 {
+			return false, false, 0
+		}
+		for _, c := range h[1:e] {
+			if !isHex(c) && c != ':' && c != '.' {
+				return false, false, 0
+			}
+		}
+		i = e + 1
+	} else {
+		for i < len(h) && hchar[h[i]] {
+			i++
 		}
 	}
-	return true
+	if i == len(h) {
+		return true, false, 0
+	}
+	if h[i] != ':' {
+		return false, false, 0
+	}
+	for _, c := range h[i+1:] {
+		if c < '0' || c > '9' {
+			return false, false, 0
+		}
+	}
+	return true, true, len(h) - i - 1
+}
+
+// pctEncoded reports whether b starts with "%" HEXDIG HEXDIG (RFC 3986
+// §2.1).
+func pctEncoded(b []byte) bool {
+	return len(b) >= 3 && isHex(b[1]) && isHex(b[2])
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 var (
@@ -650,32 +682,34 @@ func (p *Parser) finishHead() *Error {
 			}
 		case 14:
 			if equalFold(name, "content-length") {
-				// RFC 9110 §8.6: repeated identical values may be
-				// taken as one; anything else is an error.
-				for more := true; more; {
-					e := v
-					if c := bytes.IndexByte(v, ','); c >= 0 {
-						e, v = v[:c], v[c+1:]
-					} else {
-						more = false
-					}
-					x, ok := parseLength(trimOWS(e))
-					if !ok {
-						return errContentLength
-					}
-					if haveCL && x != cl {
-						return errDiffLength
-					}
-					haveCL, cl = true, x
+				// RFC 9110 §8.6 lets a recipient take a list of
+				// identical values as one; only repeated identical
+				// lines are taken here, as net/http does: a comma is
+				// malformed.
+				x, ok := parseLength(v)
+				if !ok {
+					return errContentLength
 				}
+				if haveCL && x != cl {
+					return errDiffLength
+				}
+				haveCL, cl = true, x
 			}
 		case 17:
 			if equalFold(name, "transfer-encoding") {
 				haveTE = true
-				bad := false
-				forEachElem(v, func(c []byte) {
-					if !isToken(c) {
-						bad = true
+				// Empty list elements, which RFC 9110 §5.6.1 would
+				// have us skip, are refused: framing fields are where
+				// lenient parsers disagree.
+				for more := true; more; {
+					c := v
+					if i := bytes.IndexByte(v, ','); i >= 0 {
+						c, v = v[:i], v[i+1:]
+					} else {
+						more = false
+					}
+					if c = trimOWS(c); !isToken(c) {
+						return errTE
 					}
 					teLastChunked = equalFold(c, "chunked")
 					if teLastChunked {
@@ -683,9 +717,6 @@ func (p *Parser) finishHead() *Error {
 					} else {
 						teOther = true
 					}
-				})
-				if bad {
-					return errTE
 				}
 			}
 		}
@@ -698,7 +729,7 @@ func (p *Parser) finishHead() *Error {
 	if hosts == 0 && rl.minor == 1 {
 		return errNoHost
 	}
-	if !validHost(host) {
+	if ok, _, _ := validHost(host); !ok {
 		return errHost
 	}
 	r.Host = host
