@@ -27,11 +27,12 @@
 //
 // Next consumes everything it is given up to the end of the current
 // request, so input left over always starts the next pipelined request. It
-// keeps a copy of the request head (Request's slices stay valid until the
-// next Head event, even when the input they came from is gone) and hands
-// body bytes out as subslices of the input, valid for that call only: a
-// body of any size passes through in bounded memory, with no allocation.
-// Chunked bodies are decoded; their trailers are in Request.Trailers at End.
+// keeps a copy of the request head, so the Request stays valid from Head to
+// End however many calls the body takes, though the input it came from is
+// gone; it is reused once Next is called after End. Body bytes are handed out
+// as subslices of the input, valid for that call only: a body of any size
+// passes through in bounded memory, with no allocation. Chunked bodies are
+// decoded; their trailers are in Request.Trailer at End.
 // Head always comes before End, which comes even when there is no body.
 //
 // A typical GET is parsed without allocating once the Parser has warmed its

@@ -72,21 +72,21 @@ func parseOurs(t *testing.T, in string) parsed {
 				contentLength: r.ContentLength,
 				header:        http.Header{},
 			}
-			for _, f := range r.Fields {
-				k := textproto.CanonicalMIMEHeaderKey(string(f.Name))
+			for name, value := range r.Header.All() {
+				k := textproto.CanonicalMIMEHeaderKey(string(name))
 				if k == "Host" || k == "Transfer-Encoding" || k == "Trailer" {
 					continue // net/http moves these out of the map
 				}
-				got.header[k] = append(got.header[k], string(f.Value))
+				got.header[k] = append(got.header[k], string(value))
 			}
 		case http1.Body:
 			body = append(body, p.Body()...)
 		case http1.End:
 			got.body = string(body)
-			if len(r.Trailers) > 0 {
+			if r.Trailer.Len() > 0 {
 				got.trailer = http.Header{}
-				for _, f := range r.Trailers {
-					got.trailer.Add(string(f.Name), string(f.Value))
+				for name, value := range r.Trailer.All() {
+					got.trailer.Add(string(name), string(value))
 				}
 			}
 			if off != len(b) {

@@ -1,6 +1,9 @@
 package http1
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Limits bound what one request may cost. A zero field takes the default.
 type Limits struct {
@@ -152,14 +155,13 @@ func (p *Parser) Reset() {
 		buf:    p.buf[:0],
 		line:   p.line[:0],
 		tbuf:   p.tbuf[:0],
-		req:    Request{Fields: p.req.Fields[:0], Trailers: p.req.Trailers[:0]},
 		hs:     fieldScan{spans: p.hs.spans[:0]},
 		ts:     fieldScan{spans: p.ts.spans[:0]},
 	}
 }
 
 // Request returns the request whose head the last Head event reported. It
-// and its slices stay valid until the next Head event or Reset.
+// stays valid until the first call to Next after the request's End event.
 func (p *Parser) Request() *Request { return &p.req }
 
 // Body returns the body bytes of the last Body event: a subslice of the
@@ -429,15 +431,37 @@ func fieldLine(b []byte, s, e int) (span, *Error) {
 	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
 		ve--
 	}
-	for _, c := range line[vs:ve] {
-		if !vchar[c] {
-			if c == '\r' {
-				return span{}, errBareCR
-			}
-			return span{}, errFieldValue
+	if !validValue(line[vs:ve]) {
+		if bytes.IndexByte(line[vs:ve], '\r') >= 0 {
+			return span{}, errBareCR
 		}
+		return span{}, errFieldValue
 	}
 	return span{int32(s), int32(s + colon), int32(s + vs), int32(s + ve)}, nil
+}
+
+// validValue reports whether v is all field-vchar, SP and HTAB (RFC 9110
+// §5.5). Values are most of a head, so it checks eight bytes at a time for
+// the bytes that need a closer look: controls (HTAB among them) and DEL.
+func validValue(v []byte) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64(v)
+		del := x ^ (0x7f * ones)
+		if ((x-0x20*ones)&^x|(del-ones)&^del)&highs != 0 {
+			break
+		}
+		v = v[8:]
+	}
+	for _, c := range v {
+		if !vchar[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // requestLine checks the request line b[s:e] (RFC 9112 §3): method SP
@@ -612,12 +636,7 @@ func (p *Parser) finishHead() *Error {
 	b := p.buf
 	rl := &p.rl
 	r := &p.req
-	fields, trailers := r.Fields[:0], r.Trailers[:0]
-	*r = Request{}
-	for _, sp := range p.hs.spans {
-		fields = append(fields, Field{Name: b[sp.ns:sp.ne:sp.ne], Value: b[sp.vs:sp.ve:sp.ve]})
-	}
-	r.Fields, r.Trailers = fields, trailers
+	*r = Request{Header: Fields{buf: b, spans: p.hs.spans}}
 	p.hs = fieldScan{spans: p.hs.spans[:0]}
 	p.reqEnd = 0
 	p.pending = false
@@ -658,8 +677,8 @@ func (p *Parser) finishHead() *Error {
 		closeTok, keepT bool
 		expect100       bool
 	)
-	for i := range fields {
-		name, v := fields[i].Name, fields[i].Value
+	for _, sp := range r.Header.spans {
+		name, v := b[sp.ns:sp.ne], b[sp.vs:sp.ve]
 		switch len(name) {
 		case 4:
 			if equalFold(name, "host") {
@@ -672,6 +691,14 @@ func (p *Parser) finishHead() *Error {
 			}
 		case 10:
 			if equalFold(name, "connection") {
+				switch {
+				case equalFold(v, "keep-alive"):
+					keepT = true
+					continue
+				case equalFold(v, "close"):
+					closeTok = true
+					continue
+				}
 				forEachElem(v, func(tok []byte) {
 					if equalFold(tok, "close") {
 						closeTok = true
@@ -980,10 +1007,6 @@ func (p *Parser) trailer(in []byte) (used int, done bool, err *Error) {
 		return take, false, nil
 	}
 	p.tbuf = p.tbuf[:end]
-	tr := p.req.Trailers[:0]
-	for _, sp := range p.ts.spans {
-		tr = append(tr, Field{Name: p.tbuf[sp.ns:sp.ne:sp.ne], Value: p.tbuf[sp.vs:sp.ve:sp.ve]})
-	}
-	p.req.Trailers = tr
+	p.req.Trailer = Fields{buf: p.tbuf, spans: p.ts.spans}
 	return end - base, true, nil
 }

@@ -44,8 +44,8 @@ func renderRequest(r *Request) string {
 
 func renderEnd(r *Request, body []byte) string {
 	s := fmt.Sprintf("end body=%q", body)
-	for _, f := range r.Trailers {
-		s += fmt.Sprintf(" trailer[%s=%s]", f.Name, f.Value)
+	for name, value := range r.Trailer.All() {
+		s += fmt.Sprintf(" trailer[%s=%s]", name, value)
 	}
 	return s
 }
@@ -377,5 +377,19 @@ func TestParse(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestValidValue checks the eight-bytes-at-a-time value check against the
+// byte table, for every byte at every position.
+func TestValidValue(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 19; pos++ {
+			v := []byte(strings.Repeat("a", 19))
+			v[pos] = byte(c)
+			if got, want := validValue(v), vchar[c]; got != want {
+				t.Fatalf("byte %#x at %d: got %t, want %t", c, pos, got, want)
+			}
+		}
 	}
 }

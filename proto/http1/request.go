@@ -1,15 +1,57 @@
 package http1
 
-// Field is one header or trailer field line. Name is as sent (compare it with
-// equal-fold); Value has surrounding whitespace removed.
-type Field struct {
-	Name, Value []byte
+import "iter"
+
+// Fields are the header (or trailer) field lines of a request, in the order
+// received. Names are as sent; lookups ignore ASCII case. Values have
+// surrounding whitespace removed. Nothing here allocates.
+type Fields struct {
+	buf   []byte
+	spans []span
 }
 
-// Request is a parsed request head. Its byte slices point into a buffer owned
-// by the Parser: they stay valid, unchanged, until the Parser returns the next
-// Head event (or is Reset), so a caller may keep them while a body streams in
-// over several calls. Copy what must live longer.
+// Len returns the number of field lines.
+func (f *Fields) Len() int { return len(f.spans) }
+
+// At returns the name and value of field line i, 0 <= i < Len().
+func (f *Fields) At(i int) (name, value []byte) {
+	sp := f.spans[i]
+	return f.buf[sp.ns:sp.ne:sp.ne], f.buf[sp.vs:sp.ve:sp.ve]
+}
+
+// Get returns the value of the first field named name, or nil.
+func (f *Fields) Get(name string) []byte {
+	v, _ := f.Lookup(name)
+	return v
+}
+
+// Lookup is Get that also reports whether the field is present, for fields
+// that may be empty.
+func (f *Fields) Lookup(name string) ([]byte, bool) {
+	for _, sp := range f.spans {
+		if int(sp.ne-sp.ns) == len(name) && equalFold(f.buf[sp.ns:sp.ne], name) {
+			return f.buf[sp.vs:sp.ve:sp.ve], true
+		}
+	}
+	return nil, false
+}
+
+// All iterates over the field lines in order.
+func (f *Fields) All() iter.Seq2[[]byte, []byte] {
+	return func(yield func(name, value []byte) bool) {
+		for i := range f.spans {
+			if !yield(f.At(i)) {
+				return
+			}
+		}
+	}
+}
+
+// Request is a parsed request head. It and its byte slices point into
+// buffers owned by the Parser: they stay valid, unchanged, from the Head
+// event through the End event of the request, over as many calls to Next as
+// its body takes, until the first call to Next after End (or Reset). Copy
+// what must live longer.
 type Request struct {
 	// Method is the request method. Known methods (see KnownMethod) are
 	// the package's constant strings; any other token method costs one
@@ -33,11 +75,11 @@ type Request struct {
 	// Proto is "HTTP/1.0" or "HTTP/1.1"; ProtoMinor is 0 or 1.
 	Proto      string
 	ProtoMinor int
-	// Fields are the header field lines in the order received.
-	Fields []Field
-	// Trailers are the trailer fields of a chunked body, set when the
+	// Header holds the header field lines.
+	Header Fields
+	// Trailer holds the trailer fields of a chunked body, set when the
 	// parser returns End.
-	Trailers []Field
+	Trailer Fields
 	// ContentLength is the body length, 0 without a body and -1 for a
 	// chunked body.
 	ContentLength int64
@@ -46,32 +88,6 @@ type Request struct {
 
 	keepAlive bool
 	expect100 bool
-}
-
-// Header returns the value of the first field named name (compared without
-// regard to ASCII case), or nil. It does not allocate.
-func (r *Request) Header(name string) []byte {
-	v, _ := lookup(r.Fields, name)
-	return v
-}
-
-// Lookup is Header that also reports whether the field is present, for
-// fields that may be empty.
-func (r *Request) Lookup(name string) ([]byte, bool) { return lookup(r.Fields, name) }
-
-// Trailer returns the value of the first trailer field named name, or nil.
-func (r *Request) Trailer(name string) []byte {
-	v, _ := lookup(r.Trailers, name)
-	return v
-}
-
-func lookup(fs []Field, name string) ([]byte, bool) {
-	for i := range fs {
-		if equalFold(fs[i].Name, name) {
-			return fs[i].Value, true
-		}
-	}
-	return nil, false
 }
 
 // KeepAlive reports whether the connection may carry another request after

@@ -91,7 +91,7 @@ func TestRequestOutlivesInput(t *testing.T) {
 		t.Fatalf("ev=%v err=%v", ev, err)
 	}
 	r := p.Request()
-	want := renderRequest(r) + " token=" + string(r.Header("x-token"))
+	want := renderRequest(r) + " token=" + string(r.Header.Get("x-token"))
 	n2, ev, err := p.Next(in[n:])
 	if err != nil || ev != Body || string(p.Body()) != "abc" {
 		t.Fatalf("body: ev=%v err=%v body=%q", ev, err, p.Body())
@@ -105,7 +105,7 @@ func TestRequestOutlivesInput(t *testing.T) {
 	if _, ev, err = p.Next(in[:3]); err != nil || ev != Body || string(p.Body()) != "def" {
 		t.Fatalf("body: ev=%v err=%v body=%q", ev, err, p.Body())
 	}
-	if got := renderRequest(r) + " token=" + string(r.Header("x-token")); got != want {
+	if got := renderRequest(r) + " token=" + string(r.Header.Get("x-token")); got != want {
 		t.Errorf("request after its input was reused: got %q, want %q", got, want)
 	}
 	if _, ev, _ = p.Next(nil); ev != End {
@@ -133,16 +133,19 @@ func TestHeader(t *testing.T) {
 		{"X-Missing", "", false},
 		{"Accept-Encodin", "", false},
 	} {
-		v, ok := r.Lookup(tc.name)
+		v, ok := r.Header.Lookup(tc.name)
 		if string(v) != tc.want || ok != tc.ok {
-			t.Errorf("Lookup(%q) = %q, %t; want %q, %t", tc.name, v, ok, tc.want, tc.ok)
+			t.Errorf("Header.Lookup(%q) = %q, %t; want %q, %t", tc.name, v, ok, tc.want, tc.ok)
 		}
-		if h := r.Header(tc.name); string(h) != tc.want {
-			t.Errorf("Header(%q) = %q, want %q", tc.name, h, tc.want)
+		if h := r.Header.Get(tc.name); string(h) != tc.want {
+			t.Errorf("Header.Get(%q) = %q, want %q", tc.name, h, tc.want)
 		}
 	}
-	if len(r.Fields) != 5 {
-		t.Errorf("got %d fields, want 5", len(r.Fields))
+	if r.Header.Len() != 5 {
+		t.Errorf("got %d fields, want 5", r.Header.Len())
+	}
+	if name, value := r.Header.At(4); string(name) != "x-dup" || string(value) != "2" {
+		t.Errorf("At(4) = %q, %q; want x-dup, 2", name, value)
 	}
 }
 
