@@ -44,7 +44,7 @@
 // differently, since that disagreement is what request smuggling exploits.
 // An Error carries the status to answer with; after any Error the framing of
 // the connection can no longer be trusted, so the caller answers and closes
-// (RFC 9112 §9.6, §11.2). Refused with 400 unless noted:
+// (RFC 9112 §6.3, §11.2). Refused with 400 unless noted:
 //
 //   - Lines not ending in CRLF: a bare LF or a bare CR anywhere (§2.2).
 //     Empty lines before the request line are skipped (§2.2).

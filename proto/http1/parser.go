@@ -49,6 +49,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxBody == 0 {
 		l.MaxBody = DefaultMaxBody
 	}
+	// Offsets into the head are 32 bits.
+	l.MaxRequestLine = min(l.MaxRequestLine, 1<<30)
+	l.MaxHeaderBytes = min(l.MaxHeaderBytes, 1<<30)
 	return l
 }
 
@@ -148,7 +151,8 @@ type reqLine struct {
 	slash    bool // absolute-form without a path: Path is "/"
 }
 
-// Reset makes the parser ready for a new connection, keeping its buffers.
+// Reset makes the parser ready for a new connection, even after an error,
+// keeping its buffers.
 func (p *Parser) Reset() {
 	*p = Parser{
 		Limits: p.Limits,
@@ -172,8 +176,8 @@ func (p *Parser) Body() []byte { return p.body }
 // of it and reports at most one event:
 //
 //   - NeedMore: n == len(in); call again with more input.
-//   - Head: the head is complete (Request). End follows, after any Body
-//     events, even with no body.
+//   - Head: the head is complete; Request returns it. End follows, after
+//     any Body events, even with no body.
 //   - Body: Body returns n or fewer bytes of body.
 //   - End: the request is complete; the rest of in starts the next request
 //     (pipelining). Call Next again with in[n:] to parse it.
@@ -181,8 +185,9 @@ func (p *Parser) Body() []byte { return p.body }
 // Input consumed is never needed again: the parser copies the head it keeps
 // and body bytes are only handed out, so a 1 GiB upload passes through in
 // bounded memory. A non-nil error is an *Error; the caller answers with its
-// Status and closes the connection (RFC 9112 §9.6 ties the framing of every
-// later request to this one). Every later call returns the same error.
+// Status and closes the connection: once framing is in doubt no later byte
+// can be trusted (RFC 9112 §6.3, §11.2). Every later call returns the same
+// error.
 func (p *Parser) Next(in []byte) (n int, ev Event, err error) {
 	if p.err != nil {
 		return 0, NeedMore, p.err
