@@ -84,7 +84,8 @@
 // without allocating: AppendStatusLine, AppendHeader, AppendContentLength,
 // AppendDate (the caller passes the time, and should format it once a
 // second), AppendETag and ETagMatch, ParseHTTPDate for If-Modified-Since,
-// AppendContinue for Expect: 100-continue, AppendError for a refusal. Bodies
+// ParseRange and AppendContentRange for byte ranges, AppendContinue for
+// Expect: 100-continue, AppendError for a refusal. Bodies
 // of unknown length are framed with AppendChunk and AppendLastChunk, or with
 // a ChunkWriter under a compressor.
 package http1

@@ -104,6 +104,7 @@ type span struct{ ns, ne, vs, ve int32 }
 // fieldScan is the progress of scanning a field section line by line.
 type fieldScan struct {
 	off   int    // start of the first line not yet scanned
+	seen  int    // b[off:seen] holds no LF: a line arriving a byte at a time is searched once
 	start int    // start of the section, for the byte limit
 	spans []span // field lines scanned so far
 }
@@ -332,7 +333,7 @@ func (p *Parser) head(in []byte) (used int, done bool, err *Error) {
 func (p *Parser) scanHead(b []byte) (end int, err *Error) {
 	for p.reqEnd == 0 {
 		off := p.hs.off
-		i := bytes.IndexByte(b[off:], '\n')
+		i := p.hs.indexLF(b)
 		if i < 0 {
 			if len(b) >= p.lim.MaxRequestLine {
 				return 0, errURITooLong
@@ -360,11 +361,22 @@ func (p *Parser) scanHead(b []byte) (end int, err *Error) {
 	return p.hs.scan(b, p.lim, errHeaderTooLarge)
 }
 
+// indexLF returns the index of the first LF in b[s.off:], or -1.
+func (s *fieldScan) indexLF(b []byte) int {
+	from := max(s.off, s.seen)
+	i := bytes.IndexByte(b[from:], '\n')
+	if i < 0 {
+		s.seen = len(b)
+		return -1
+	}
+	return from + i - s.off
+}
+
 // scan scans field lines up to the empty line ending the section.
 func (s *fieldScan) scan(b []byte, lim Limits, tooLarge *Error) (end int, err *Error) {
 	for {
 		off := s.off
-		i := bytes.IndexByte(b[off:], '\n')
+		i := s.indexLF(b)
 		if i < 0 {
 			if len(b)-s.start >= lim.MaxHeaderBytes {
 				return 0, tooLarge

@@ -99,8 +99,10 @@ func (r *Request) KeepAlive() bool { return r.keepAlive }
 
 // Expect100 reports an HTTP/1.1 request with "Expect: 100-continue" (RFC 9110
 // §10.1.1): the client waits for an interim "100 Continue" (AppendContinue)
-// or a final status before it sends the body. It is false for HTTP/1.0, whose
-// expectations a server must ignore.
+// or a final status before it sends the body. A server that will read the
+// body sends 100 Continue before reading it; one that refuses the request
+// answers with the final status and need not read the body. It is false for
+// HTTP/1.0, whose expectations a server must ignore.
 func (r *Request) Expect100() bool { return r.expect100 }
 
 // Methods the package knows (RFC 9110 §9 and RFC 5789).
