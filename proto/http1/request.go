@@ -101,8 +101,9 @@ func (r *Request) KeepAlive() bool { return r.keepAlive }
 // §10.1.1): the client waits for an interim "100 Continue" (AppendContinue)
 // or a final status before it sends the body. A server that will read the
 // body sends 100 Continue before reading it; one that refuses the request
-// answers with the final status and need not read the body. It is false for
-// HTTP/1.0, whose expectations a server must ignore.
+// answers with the final status and then reads and discards the body or
+// closes the connection. It is false for HTTP/1.0, whose expectations a
+// server must ignore.
 func (r *Request) Expect100() bool { return r.expect100 }
 
 // Methods the package knows (RFC 9110 §9 and RFC 5789).
