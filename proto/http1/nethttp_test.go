@@ -218,3 +218,30 @@ func acceptsOne(in []byte) bool {
 		}
 	}
 }
+
+// BenchmarkNetHTTP is the yardstick for BenchmarkParse: http.ReadRequest on
+// the same typical GET.
+func BenchmarkNetHTTP(b *testing.B) {
+	in := "GET /static/app.css?v=3 HTTP/1.1\r\n" +
+		"Host: localhost:8080\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
+		"Accept: text/css,*/*;q=0.1\r\n" +
+		"Accept-Language: en-US,en;q=0.5\r\n" +
+		"Accept-Encoding: gzip, deflate, br, zstd\r\n" +
+		"Connection: keep-alive\r\n" +
+		"Referer: http://localhost:8080/\r\n" +
+		"Sec-Fetch-Dest: style\r\n" +
+		"If-None-Match: \"17f3a2b4c5d6e7f8-400\"\r\n" +
+		"\r\n"
+	sr := strings.NewReader(in)
+	br := bufio.NewReader(sr)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sr.Reset(in)
+		br.Reset(sr)
+		if _, err := http.ReadRequest(br); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
