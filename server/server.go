@@ -49,8 +49,10 @@ type Conn interface {
 	// consumer.
 	Write(b []byte) error
 	// WriteFile queues n bytes of f from offset off, sent after what is
-	// already queued, with sendfile(2) where the engine can. The engine
-	// does not close f.
+	// already queued, with sendfile(2) where the engine can. It takes
+	// ownership of f: the engine closes it once the bytes are sent or the
+	// connection is gone, and also when WriteFile returns an error. To send
+	// several ranges of one file, open it once per range.
 	WriteFile(f *os.File, off, n int64) error
 	// Close closes the connection once queued output is flushed. It is
 	// safe to call more than once.
