@@ -102,16 +102,19 @@ func (c *conn) Write(b []byte) error {
 	return nil
 }
 
-// WriteFile queues n bytes of f from off. They do not count towards
+// WriteFile queues n bytes of f from off and closes f once they are sent,
+// or the connection is gone. They do not count towards
 // MaxQueue (they take no memory) but do count towards HighWater, so a
 // large file pauses reading until most of it is sent.
 func (c *conn) WriteFile(f *os.File, off, n int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
+		f.Close()
 		return server.ErrClosed
 	}
 	if n <= 0 {
+		f.Close()
 		return nil
 	}
 	c.segs = append(c.segs, segment{f: f, off: off, n: n})
@@ -163,6 +166,7 @@ func (c *conn) abortLocked(err error) {
 		c.reason = err
 	}
 	c.aborted, c.closing = true, true
+	closeFiles(c.segs)
 	c.segs, c.mem, c.files = nil, 0, 0
 	c.nc.SetDeadline(past)
 	c.cond.Broadcast()
@@ -403,17 +407,28 @@ func (c *conn) writeLoop() {
 		segs := c.segs
 		c.segs = nil
 		c.mu.Unlock()
-		for _, sg := range segs {
+		for i, sg := range segs {
 			var err error
 			if sg.f != nil {
 				err = c.sendFile(sg)
+				sg.f.Close()
 			} else {
 				err = c.send(sg.b)
 			}
 			if err != nil {
+				closeFiles(segs[i+1:])
 				c.abort(fmt.Errorf("write: %w", err))
 				return
 			}
+		}
+	}
+}
+
+// closeFiles closes the files of output that will not be sent.
+func closeFiles(segs []segment) {
+	for _, sg := range segs {
+		if sg.f != nil {
+			sg.f.Close()
 		}
 	}
 }

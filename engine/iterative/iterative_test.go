@@ -86,7 +86,7 @@ func serve(t *testing.T, h server.Handler, lim server.Limits) *served {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	sv := &served{addr: ln.Addr().String(), stop: cancel, done: make(chan error, 1),
-		svc: &server.Service{Name: "test", Handler: h, Limits: lim}}
+		svc: &server.Service{Name: "test", Handler: h, Limits: lim, Stats: new(server.Stats)}}
 	go func() { sv.done <- new(Engine).Serve(ctx, ln, sv.svc) }()
 	t.Cleanup(func() {
 		cancel()
