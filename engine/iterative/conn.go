@@ -378,9 +378,11 @@ func (c *conn) discard() {
 		c.nc.SetReadDeadline(time.Time{}) // undo a shutdown wake-up
 	}
 	c.mu.Unlock()
+	// Through TLS, not around it: a handshake may still be under way for
+	// the writer's sake.
 	var buf [4096]byte
 	for {
-		if _, err := c.nc.Read(buf[:]); err != nil {
+		if _, err := c.rw.Read(buf[:]); err != nil {
 			return
 		}
 	}

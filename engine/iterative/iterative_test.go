@@ -3,10 +3,19 @@ package iterative
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -370,4 +379,85 @@ func TestBackpressure(t *testing.T) {
 	if got := maxAtEntry.Load(); got > high {
 		t.Errorf("Data called with %d bytes queued, above HighWater %d", got, high)
 	}
+}
+
+func TestWriteFile(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f")
+			if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHandler()
+			h.open = func(c server.Conn) {
+				c.Write([]byte("head:"))
+				c.WriteFile(f, 2, 5)
+				c.Write([]byte(":tail"))
+				c.Close()
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc := &server.Service{Name: "test", Handler: h, Stats: new(server.Stats)}
+			var cfg *tls.Config
+			if useTLS {
+				svc.TLS, cfg = tlsConfigs(t)
+			}
+			go new(Engine).Serve(t.Context(), ln, svc)
+			d := &net.Dialer{Timeout: 10 * time.Second}
+			var c net.Conn
+			if useTLS {
+				c, err = tls.DialWithDialer(d, "tcp", ln.Addr().String(), cfg)
+			} else {
+				c, err = d.Dial("tcp", ln.Addr().String())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			b, err := io.ReadAll(c)
+			if want := "head:23456:tail"; string(b) != want || err != nil {
+				t.Errorf("got %q, %v; want %q, EOF", b, err, want)
+			}
+			c.Close()
+			closeReason(t, h)
+			if _, err := f.Stat(); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("file after sending: Stat got %v, want %v (closed by the engine)", err, os.ErrClosed)
+			}
+		})
+	}
+}
+
+// tlsConfigs returns a server config with a fresh self-signed certificate
+// and a client config that trusts it.
+func tlsConfigs(t *testing.T) (srv, cli *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool}
 }
