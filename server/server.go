@@ -120,8 +120,9 @@ type Service struct {
 	Logger *slog.Logger // nil discards
 	Stats  *Stats       // nil: counted into a private Stats
 
-	ipsOnce sync.Once
-	ips     perIP
+	initOnce sync.Once
+	ipsOnce  sync.Once
+	ips      perIP
 }
 
 // Engine runs a service's connections. Serve blocks until ctx is cancelled
@@ -131,8 +132,11 @@ type Engine interface {
 	Serve(ctx context.Context, ln net.Listener, s *Service) error
 }
 
-// Init fills in a Service's defaults. Engines call it at the top of Serve.
-func (s *Service) Init() {
+// Init fills in a Service's defaults, once. Engines call it at the top of
+// Serve; callers that read the limits in force may call it first.
+func (s *Service) Init() { s.initOnce.Do(s.init) }
+
+func (s *Service) init() {
 	s.Limits = s.Limits.withDefaults()
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
