@@ -7,26 +7,28 @@
 // them closes. That is the point of the engine; it shows why servers need
 // concurrency and gives the other engines a baseline.
 //
-// Reads and handler calls run on the goroutine that called Serve. Conn.Write
-// still never blocks: each connection has a writer goroutine that drains its
-// queue, so handler goroutines (timers, background work) may write at any
-// time. TLS is supported.
+// Reads and handler calls run on the goroutine that called Serve, with the
+// goroutine engine's per-connection code (goroutine.ServeConn) run inline.
+// Conn.Write still never blocks: output queued from other goroutines is
+// written by a writer goroutine of the connection. TLS is supported.
 package iterative
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
+	"github.com/portside/portside/engine/goroutine"
 	"github.com/portside/portside/server"
 )
 
 // Engine serves one connection at a time. The zero value is ready to use.
 type Engine struct{}
+
+// New returns the engine.
+func New() server.Engine { return &Engine{} }
 
 // Serve accepts and serves connections one after another until ctx is
 // cancelled, then drains the connection being served (bounded by
@@ -34,23 +36,11 @@ type Engine struct{}
 // fails. Serve closes ln.
 func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) error {
 	s.Init()
-	var (
-		mu  sync.Mutex
-		cur *conn
-	)
-	stop := context.AfterFunc(ctx, func() {
-		ln.Close()
-		mu.Lock()
-		c := cur
-		mu.Unlock()
-		if c != nil {
-			c.shutdown()
-		}
-	})
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer ln.Close()
 
-	var backoff time.Duration
+	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -58,61 +48,30 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) 
 				return nil
 			}
 			if isTemporary(err) {
-				// Out of file descriptors and the like: wait rather than spin.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.Logger.Warn("accept", "service", s.Name, "err", err, "retry_in", backoff)
-				time.Sleep(backoff)
+				// Out of file descriptors, say: back off instead of spinning.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.Logger.Warn("accept", "service", s.Name, "err", err, "retry_in", delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
 				continue
 			}
 			return fmt.Errorf("iterative: accept: %w", err)
 		}
-		backoff = 0
+		delay = 0
 		if reason := s.Admit(nc.RemoteAddr()); reason != nil {
-			var rc net.Conn = nc
-			if s.TLS != nil {
-				rc = tls.Server(nc, s.TLS)
-			}
-			Refuse(rc, s.Refusal(reason))
+			goroutine.Refuse(nc, s, reason)
 			continue
 		}
-		c := newConn(nc, s)
-		mu.Lock()
-		cur = c
-		mu.Unlock()
-		if ctx.Err() != nil {
-			c.shutdown() // accepted as the shutdown began
-		}
-		c.serve()
-		mu.Lock()
-		cur = nil
-		mu.Unlock()
+		// Inline: the next Accept waits until this connection is gone.
+		goroutine.ServeConn(ctx, nc, s)
 	}
 }
 
 func isTemporary(err error) bool {
 	var te interface{ Temporary() bool }
 	return errors.As(err, &te) && te.Temporary() && !errors.Is(err, net.ErrClosed)
-}
-
-// Refuse writes msg to a connection turned away, shuts the write side and
-// closes it, reading and dropping the peer's input for a moment so that the
-// close does not reset the connection before msg is read. It takes at most
-// about a second.
-func Refuse(nc net.Conn, msg []byte) {
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(linger))
-	if len(msg) > 0 {
-		if _, err := nc.Write(msg); err != nil {
-			return
-		}
-	}
-	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
-	var buf [512]byte
-	for {
-		if _, err := nc.Read(buf[:]); err != nil {
-			return
-		}
-	}
 }
