@@ -8,8 +8,8 @@
 // the same services and opens their listeners with server.Listen; the engine,
 // a server.Listener, then hands the child its one inherited connection
 // instead of a bound socket. The child serves that connection with the same
-// handler (the iterative engine's serving code) and its Serve calls return,
-// so the program ends and the child exits.
+// handler (the goroutine engine's per-connection code, goroutine.ServeConn)
+// and its Serve calls return, so the program ends and the child exits.
 //
 // A program runs under this engine unchanged if it opens listeners with
 // server.Listen, waits for every Serve to return, and, when IsChild reports
@@ -29,7 +29,6 @@ package fork
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +41,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/portside/portside/engine/iterative"
+	"github.com/portside/portside/engine/goroutine"
 	"github.com/portside/portside/server"
 )
 
@@ -98,7 +97,7 @@ func (e *Engine) Listen(ctx context.Context, network, addr, service string) (net
 			inherit.err = fmt.Errorf("fork: inherited connection: %w", err)
 			return
 		}
-		inherit.ln = &oneShot{conn: nc, addr: nc.LocalAddr(), closed: make(chan struct{})}
+		inherit.ln = newOneShot(nc)
 	})
 	if inherit.err != nil {
 		return nil, inherit.err
@@ -149,12 +148,20 @@ func serveChild(ctx context.Context, ln net.Listener, s *server.Service) error {
 		return nil
 	case *oneShot:
 		defer childDoneOnce.Do(func() { close(childDone) })
-		err := new(iterative.Engine).Serve(ctx, ln, s)
-		if errors.Is(err, errServed) {
-			err = nil
+		defer ln.Close()
+		nc := ln.take()
+		if nc == nil {
+			return nil // closed before it was served
+		}
+		// The parent admitted the connection; the child still counts it so
+		// that its counters and the handler's view are those of any engine.
+		if reason := s.Admit(nc.RemoteAddr()); reason != nil {
+			goroutine.Refuse(nc, s, reason)
+		} else {
+			goroutine.ServeConn(ctx, nc, s)
 		}
 		report(s.Stats)
-		return err
+		return nil
 	default:
 		ln.Close()
 		return errors.New("fork: a child serves only listeners from Engine.Listen")
@@ -237,14 +244,7 @@ func (e *Engine) serveParent(ctx context.Context, ln net.Listener, s *server.Ser
 		}
 		backoff = 0
 		if reason := admit.Admit(nc.RemoteAddr()); reason != nil {
-			msg := admit.Refusal(reason)
-			p.wg.Go(func() {
-				var rc net.Conn = nc
-				if s.TLS != nil {
-					rc = tls.Server(nc, s.TLS)
-				}
-				iterative.Refuse(rc, msg)
-			})
+			p.wg.Go(func() { goroutine.Refuse(nc, admit, reason) })
 			continue
 		}
 		p.start(nc)

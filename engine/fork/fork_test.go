@@ -20,6 +20,7 @@ import (
 
 	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/server"
+	"github.com/portside/portside/server/enginetest"
 )
 
 // TestMain makes the test binary its own child: started by the engine with
@@ -27,6 +28,9 @@ import (
 // runs its services, instead of the tests.
 func TestMain(m *testing.M) {
 	if fork.IsChild() {
+		if s := enginetest.NewService(os.Getenv(fork.EnvService)); s != nil {
+			os.Exit(conformanceChild(s))
+		}
 		os.Exit(childMain())
 	}
 	os.Exit(m.Run())

@@ -1,48 +1,45 @@
 package fork
 
 import (
-	"errors"
 	"net"
 	"sync"
 )
 
-// errServed ends the child's accept loop: the iterative engine accepts again
-// only once its connection is done, which is the child's cue to exit.
-var errServed = errors.New("fork: inherited connection served")
-
-// oneShot yields the child's inherited connection once.
+// oneShot is a child's listener for the service it was started for: it
+// yields the inherited connection once, then nothing until closed.
 type oneShot struct {
 	mu     sync.Mutex
-	conn   net.Conn // nil once taken
-	taken  bool
+	conn   net.Conn // nil once taken or closed
 	addr   net.Addr
 	closed chan struct{}
 	once   sync.Once
 }
 
-func (l *oneShot) Accept() (net.Conn, error) {
+func newOneShot(nc net.Conn) *oneShot {
+	return &oneShot{conn: nc, addr: nc.LocalAddr(), closed: make(chan struct{})}
+}
+
+// take returns the connection, or nil if it was taken or the listener closed.
+func (l *oneShot) take() net.Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	select {
-	case <-l.closed:
-		return nil, net.ErrClosed
-	default:
-	}
-	if l.taken {
-		return nil, errServed
-	}
 	c := l.conn
-	l.conn, l.taken = nil, true
-	return c, nil
+	l.conn = nil
+	return c
+}
+
+func (l *oneShot) Accept() (net.Conn, error) {
+	if c := l.take(); c != nil {
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
 }
 
 func (l *oneShot) Close() error {
 	l.once.Do(func() { close(l.closed) })
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conn != nil {
-		l.conn.Close()
-		l.conn = nil
+	if c := l.take(); c != nil {
+		c.Close()
 	}
 	return nil
 }
