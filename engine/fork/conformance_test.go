@@ -1,12 +1,16 @@
 package fork_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/server"
@@ -54,4 +58,51 @@ func TestConformance(t *testing.T) {
 		"DrainTimeout":       inChild + " (waits for Close)",
 		"Stats":              inChild + " (waits for Close before reading counters)",
 	}})
+}
+
+// TestCountersFromChild runs, for suite tests skipped above, what can be
+// checked from the parent: the peer's view and the counters each child
+// reports when it exits.
+func TestCountersFromChild(t *testing.T) {
+	tests := []struct {
+		name    string // the suite's service
+		client  func(t *testing.T, c net.Conn)
+		counter func(*server.Stats) int64
+		want    int64
+	}{
+		{"IdleTimeout", func(t *testing.T, c net.Conn) {}, func(s *server.Stats) int64 { return s.IdleTimeouts.Load() }, 1},
+		{"InputTooLarge", func(t *testing.T, c net.Conn) {
+			c.Write(bytes.Repeat([]byte("x"), 64<<10)) // no newline; may fail once closed
+		}, func(s *server.Stats) int64 { return s.InputOverflows.Load() }, 1},
+		{"Stats", func(t *testing.T, c net.Conn) {
+			payload := bytes.Repeat([]byte("0123456789"), 1000)
+			c.Write(payload)
+			got := make([]byte, len(payload))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, payload) {
+				t.Errorf("echo of %d bytes: %v", len(payload), err)
+			}
+			c.(*net.TCPConn).CloseWrite()
+		}, func(s *server.Stats) int64 { return s.BytesIn.Load() + s.BytesOut.Load() }, 20000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := enginetest.Start(t, new(fork.Engine), enginetest.NewService(tt.name))
+			c, err := net.DialTimeout("tcp", env.Addr, 20*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			tt.client(t, c)
+			io.Copy(io.Discard, c) // to the server's close
+			st := env.Service.Stats
+			waitFor(t, "the child to be reaped", func() bool { return st.ConnsOpen.Load() == 0 })
+			if got := tt.counter(st); got != tt.want {
+				t.Errorf("counter reported by the child: got %d, want %d", got, tt.want)
+			}
+			if got := st.ConnsTotal.Load(); got != 1 {
+				t.Errorf("ConnsTotal: got %d, want 1", got)
+			}
+		})
+	}
 }

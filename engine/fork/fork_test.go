@@ -33,6 +33,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(childMain())
 	}
+	// Under the race detector every process sleeps a second at exit
+	// unless told otherwise; children exit all the time.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	os.Exit(m.Run())
 }
 
