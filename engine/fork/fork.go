@@ -284,7 +284,7 @@ func (p *parent) start(nc net.Conn) {
 		if werr != nil {
 			reason = fmt.Errorf("fork: child %d: %w", pid, werr)
 			p.s.Logger.Warn("child failed", "service", p.s.Name, "conn_id", ch.ID(),
-				"remote_addr", nc.RemoteAddr().String(), "pid", pid, "err", werr)
+				"remote_addr", ch.RemoteAddr().String(), "pid", pid, "err", werr)
 		}
 		p.admit.Closed(ch, reason)
 	})
