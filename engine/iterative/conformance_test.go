@@ -14,6 +14,7 @@ const needsTwo = "needs two connections served at once; the iterative engine ser
 
 func TestConformance(t *testing.T) {
 	enginetest.Run(t, iterative.New, enginetest.Options{Skip: map[string]string{
+		"Concurrent":    needsTwo + " (1,000 connections are open before any is used)",
 		"InputTooLarge": needsTwo + " (a bystander connection must keep working)",
 		"MaxConns":      needsTwo + " (two admitted before the third is refused)",
 		"MaxConnsPerIP": needsTwo + " (a second connection from one address is refused while the first is open)",
