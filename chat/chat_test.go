@@ -666,3 +666,59 @@ func TestLimits(t *testing.T) {
 	d.send("JOIN #lobby")
 	d.expect(":portside 471 d #lobby :Cannot join channel (+l)\r\n")
 }
+
+// TestDrain: on shutdown each door says goodbye its own way, and what was
+// said just before is still delivered.
+func TestDrain(t *testing.T) {
+	eachEngine(t, func(t *testing.T, name string) {
+		hub := chat.New(chat.Options{Now: (&clock{now: pinned}).Now, GreetDelay: time.Hour, FloodRate: -1})
+		hctx, hcancel := context.WithCancel(t.Context())
+		hdone := make(chan error, 1)
+		go func() { hdone <- hub.Run(hctx) }()
+		eng, err := engine.New(name, engine.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		s := &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true}
+		ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", "chat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- eng.Serve(ctx, ln, s) }()
+		addr := ln.Addr().String()
+
+		l := dial(t, addr, "line")
+		l.send("line")
+		l.expect("* You are in lobby")
+		i := dial(t, addr, "irc")
+		ircLogin(t, i, "irc")
+		i.send("JOIN #lobby")
+		l.expect("* irc joined lobby\r\n")
+		i.send("PRIVMSG #lobby :last words")
+		l.expect("<irc> last words\r\n")
+		cancel()
+		l.expect("* Server shutting down. Bye.\r\n")
+		i.expect("ERROR :Server shutting down\r\n")
+		l.closed()
+		i.closed()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		hcancel()
+		if err := <-hdone; err != nil {
+			t.Errorf("hub: %v", err)
+		}
+	})
+}
+
+func TestRefuse(t *testing.T) {
+	addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour}, server.Limits{MaxConns: 1})
+	first := dial(t, addr, "first")
+	first.send("first")
+	first.expect("Hello first!")
+	second := dial(t, addr, "second")
+	second.expect("ERROR :Server full, try again later (server: too many connections)\r\n")
+	second.closed()
+}

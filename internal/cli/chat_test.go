@@ -180,3 +180,10 @@ func TestChatCrash(t *testing.T) {
 		t.Errorf("clients recorded only %d deliveries", total)
 	}
 }
+
+func TestChatRefusesFork(t *testing.T) {
+	code, _, errs := run(t, t.Context(), "", "chat", "--engine", "fork", "--listen", "127.0.0.1:0", "--data", "-")
+	if code != 1 || !strings.Contains(errs, "shared state") {
+		t.Errorf("exit %d, stderr %q; want 1 and a word on shared state", code, errs)
+	}
+}
