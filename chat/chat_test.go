@@ -28,8 +28,11 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func eachEngine(t *testing.T, f func(t *testing.T, name string)) {
 	for _, name := range engine.Names() {
 		t.Run("engine="+name, func(t *testing.T) {
-			if name == "fork" || name == "iterative" {
-				t.Skip(name + " engine: cannot share a hub between connections")
+			switch name {
+			case "fork":
+				t.Skip("fork engine: cannot share a hub between processes (it refuses Shared services)")
+			case "iterative":
+				t.Skip("iterative engine: serves one connection at a time, and a chat needs several")
 			}
 			f(t, name)
 		})
@@ -317,7 +320,7 @@ func TestIRCTranscript(t *testing.T) {
 		addr, _ := startChat(t, name, chat.Options{GreetDelay: time.Hour, MOTD: []string{"Be kind."}, MaxRooms: 3}, server.Limits{})
 		a := dial(t, addr, "irc alice")
 		a.send("CAP LS 302", "NICK alice", "USER al 0 * :Alice Liddell")
-		a.expect("CAP * LS :message-tags server-time\r\n")
+		a.expect("CAP * LS :batch draft/chathistory message-tags server-time\r\n")
 		a.send("CAP REQ :server-time message-tags bogus", "CAP REQ :server-time message-tags", "CAP LIST", "CAP END")
 		a.expect(":portside 376 alice :End of /MOTD command.\r\n")
 		a.send("PING :abc", "JOIN #Lobby,#dev,bad", "MODE #lobby", "MODE #lobby b", "MODE #lobby +o alice", "MODE alice", "MODE alice +i")
@@ -721,4 +724,45 @@ func TestRefuse(t *testing.T) {
 	second := dial(t, addr, "second")
 	second.expect("ERROR :Server full, try again later (server: too many connections)\r\n")
 	second.closed()
+}
+
+func TestChathistory(t *testing.T) {
+	addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour, Replay: -1}, server.Limits{})
+	a := dial(t, addr, "a")
+	ircLogin(t, a, "a")
+	a.send("JOIN #lobby")
+	a.expect(" 366 a #lobby ")
+	b := dial(t, addr, "b")
+	b.send("CAP LS 302", "CAP REQ :batch draft/chathistory message-tags server-time", "NICK b", "USER b 0 * :b", "CAP END")
+	b.expect(" 005 b ")
+	b.expect("CHATHISTORY=100 ")
+	b.expect(" 422 b ")
+	b.send("CHATHISTORY LATEST #lobby * 10")
+	b.expect("FAIL CHATHISTORY INVALID_TARGET LATEST #lobby :Not a channel you are in\r\n")
+	b.send("JOIN #lobby")
+	b.expect(" 366 b #lobby ")
+	for _, m := range []string{"one", "two", "three", "four"} {
+		a.send("PRIVMSG #lobby :" + m)
+	}
+	b.expect("PRIVMSG #lobby :four\r\n")
+	b.send("CHATHISTORY LATEST #lobby * 2")
+	const tags = "time=2026-01-02T03:04:05.000Z;msgid=lobby/"
+	b.expect(":portside BATCH +h1 chathistory #lobby\r\n" +
+		"@batch=h1;" + tags + "3 :a!a@127.0.0.1 PRIVMSG #lobby :three\r\n" +
+		"@batch=h1;" + tags + "4 :a!a@127.0.0.1 PRIVMSG #lobby :four\r\n" +
+		":portside BATCH -h1\r\n")
+	b.send("CHATHISTORY BEFORE #lobby msgid=lobby/3 5")
+	b.expect(":portside BATCH +h2 chathistory #lobby\r\n" +
+		"@batch=h2;" + tags + "1 :a!a@127.0.0.1 PRIVMSG #lobby :one\r\n" +
+		"@batch=h2;" + tags + "2 :a!a@127.0.0.1 PRIVMSG #lobby :two\r\n" +
+		":portside BATCH -h2\r\n")
+	b.send("CHATHISTORY LATEST #lobby msgid=lobby/3 5")
+	b.expect(":portside BATCH +h3 chathistory #lobby\r\n" +
+		"@batch=h3;" + tags + "4 :a!a@127.0.0.1 PRIVMSG #lobby :four\r\n" +
+		":portside BATCH -h3\r\n")
+	b.send("CHATHISTORY AROUND #lobby * 5", "CHATHISTORY BEFORE #lobby timestamp=2026 5")
+	b.expect("FAIL CHATHISTORY INVALID_PARAMS AROUND :Only LATEST and BEFORE are supported\r\n")
+	b.expect("FAIL CHATHISTORY INVALID_MSGREFTYPE BEFORE timestamp=2026 :References are msgid=ROOM/SEQ, or *\r\n")
+	a.send("CHATHISTORY LATEST #lobby * 1")
+	a.expect(":portside 421 a CHATHISTORY :Unknown command\r\n")
 }

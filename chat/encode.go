@@ -78,6 +78,10 @@ func appendReason(dst []byte, r string) []byte {
 const (
 	capServerTime  = 1 << iota // server-time: @time= on every message
 	capMessageTags             // message-tags: @msgid= on kept messages
+	capBatch                   // batch: history comes in a BATCH
+	capChathistory             // draft/chathistory: the CHATHISTORY command
+
+	encodingCaps = capServerTime | capMessageTags // the ones that pick a Format
 )
 
 // ircTime is the server-time format: RFC 3339 in UTC, with milliseconds.
@@ -143,6 +147,17 @@ func (h *Hub) encodeIRC(dst []byte, m *Msg, caps uint8) []byte {
 		dst = append(dst, " TOPIC #"+m.Room+" :"+m.Text...)
 	}
 	return append(dst, '\r', '\n')
+}
+
+// inBatch rewrites one encoded message to carry the tag batch=id.
+func inBatch(dst, msg []byte, id string) []byte {
+	dst = append(dst, "@batch="+id...)
+	if len(msg) > 0 && msg[0] == '@' {
+		dst = append(dst, ';')
+		return append(dst, msg[1:]...)
+	}
+	dst = append(dst, ' ')
+	return append(dst, msg...)
 }
 
 // appendMsgID writes a kept message's IRC msgid: its room and sequence.

@@ -17,8 +17,9 @@ type ircConn struct {
 	Member
 	hub        *Hub
 	c          server.Conn
-	caps       uint8 // capServerTime | capMessageTags
-	negotiate  bool  // CAP LS seen, CAP END not yet
+	caps       uint8 // capServerTime, capMessageTags, ...
+	batches    uint32
+	negotiate  bool // CAP LS seen, CAP END not yet
 	registered bool
 	passOK     bool
 	wantNick   string
@@ -29,13 +30,20 @@ type ircConn struct {
 const Version = "portside-1"
 
 // capabilities are the IRCv3 capabilities offered, with their bits.
-var capabilities = []struct {
-	name string
-	bit  uint8
-}{
+var capabilities = []capability{
+	{"batch", capBatch},
+	{"draft/chathistory", capChathistory},
 	{"message-tags", capMessageTags},
 	{"server-time", capServerTime},
 }
+
+type capability struct {
+	name string
+	bit  uint8
+}
+
+// maxChathistory is the most messages one CHATHISTORY answers with.
+const maxChathistory = 100
 
 func (h *Hub) newIRC(c server.Conn) *ircConn {
 	i := &ircConn{hub: h, c: c}
@@ -252,6 +260,8 @@ func (i *ircConn) command(m *irc.Message) bool {
 			}
 		}
 		i.reply(irc.RplIson, strings.Join(out, " "))
+	case "CHATHISTORY":
+		i.chathistory(m)
 	case "KICK":
 		i.reply(irc.ErrChanOPrivsNeeded, m.Params[0], "You're not channel operator")
 	case "USER", "PASS":
@@ -287,10 +297,7 @@ func (i *ircConn) cap(m *irc.Message) {
 		caps := i.caps
 		for _, want := range strings.Fields(m.Param(1)) {
 			off := strings.HasPrefix(want, "-")
-			j := slices.IndexFunc(capabilities, func(c struct {
-				name string
-				bit  uint8
-			}) bool {
+			j := slices.IndexFunc(capabilities, func(c capability) bool {
 				return c.name == strings.TrimPrefix(want, "-")
 			})
 			if j < 0 {
@@ -304,7 +311,7 @@ func (i *ircConn) cap(m *irc.Message) {
 			}
 		}
 		i.caps = caps
-		i.format.Store(uint32(i.hub.ircFmt[caps]))
+		i.format.Store(uint32(i.hub.ircFmt[caps&encodingCaps]))
 		i.send("CAP", i.me(), "ACK", m.Param(1))
 	case "END":
 		if i.negotiate {
@@ -371,7 +378,8 @@ func (i *ircConn) tryRegister() bool {
 	i.reply(irc.RplCreated, "This server was created "+fmtTime(h.started))
 	i.reply(irc.RplMyInfo, o.ServerName, Version, "i", "nt")
 	i.reply(irc.RplISupport, "AWAYLEN=390", "CASEMAPPING=ascii", "CHANLIMIT=#:"+strconv.Itoa(o.MaxRooms),
-		"CHANMODES=,,,nt", "CHANNELLEN=51", "CHANTYPES=#", "MAXTARGETS=4", "NETWORK=portside",
+		"CHANMODES=,,,nt", "CHANNELLEN=51", "CHANTYPES=#", "CHATHISTORY="+strconv.Itoa(maxChathistory),
+		"MAXTARGETS=4", "MSGREFTYPES=msgid", "NETWORK=portside",
 		"NICKLEN="+strconv.Itoa(nickLen), "PREFIX=(o)@", "TOPICLEN="+strconv.Itoa(o.MaxMessage),
 		"are supported by this server")
 	i.lusers()
@@ -636,6 +644,94 @@ func (i *ircConn) whois(nick string) {
 	}
 	i.reply(irc.RplWhoisIdle, tnick, strconv.FormatInt(max(idle, 0), 10), strconv.FormatInt(since.Unix(), 10), "seconds idle, signon time")
 	i.reply(irc.RplEndOfWhois, tnick, "End of /WHOIS list")
+}
+
+// chathistory answers draft/chathistory's LATEST and BEFORE, by msgid,
+// in a batch.
+func (i *ircConn) chathistory(m *irc.Message) {
+	h := i.hub
+	fail := func(code, text string, ctx ...string) {
+		i.send("FAIL", append(append([]string{"CHATHISTORY", code}, ctx...), text)...)
+	}
+	if i.caps&capChathistory == 0 {
+		i.reply(irc.ErrUnknownCommand, m.Command, "Unknown command")
+		return
+	}
+	sub := strings.ToUpper(m.Param(0))
+	if sub != "LATEST" && sub != "BEFORE" {
+		fail("INVALID_PARAMS", "Only LATEST and BEFORE are supported", sub)
+		return
+	}
+	if len(m.Params) < 4 {
+		fail("INVALID_PARAMS", "Not enough parameters", sub)
+		return
+	}
+	target, ref := m.Params[1], m.Params[2]
+	limit, err := strconv.Atoi(m.Params[3])
+	if err != nil || limit <= 0 {
+		fail("INVALID_PARAMS", "Bad limit", sub, m.Params[3])
+		return
+	}
+	limit = min(limit, maxChathistory)
+	room, ok := roomOf(target)
+	in := false
+	for _, r := range i.rooms {
+		in = in || r.name == room
+	}
+	if !ok || !in {
+		fail("INVALID_TARGET", "Not a channel you are in", sub, target)
+		return
+	}
+	// A msgid is ROOM/SEQ: its place in the room's order.
+	var seq uint64
+	if ref != "*" {
+		id, found := strings.CutPrefix(ref, "msgid=")
+		r, n, _ := strings.Cut(id, "/")
+		s, err := strconv.ParseUint(n, 10, 64)
+		if !found || r != room || err != nil {
+			fail("INVALID_MSGREFTYPE", "References are msgid=ROOM/SEQ, or *", sub, ref)
+			return
+		}
+		seq = s
+	} else if sub == "BEFORE" {
+		fail("INVALID_PARAMS", "BEFORE needs a msgid", sub, ref)
+		return
+	}
+	before, after := uint64(0), uint64(0)
+	if sub == "BEFORE" {
+		before = seq
+	} else {
+		after = seq
+	}
+	i.batches++
+	id := "h" + strconv.FormatUint(uint64(i.batches), 10)
+	caps, c, server := i.caps, i.c, h.o.ServerName
+	h.o.Backend.History(room, before, limit, func(msgs []*Msg, err error) {
+		if err != nil {
+			c.Write([]byte(":" + server + " FAIL CHATHISTORY MESSAGE_ERROR " + sub + " " + target + " :" + err.Error() + "\r\n"))
+			return
+		}
+		var buf, one []byte
+		batched := caps&capBatch != 0
+		if batched {
+			buf = append(buf, ":"+server+" BATCH +"+id+" chathistory "+target+"\r\n"...)
+		}
+		for _, m := range msgs {
+			if m.Seq <= after {
+				continue
+			}
+			one = h.encodeIRC(one[:0], m, caps&encodingCaps)
+			if batched {
+				buf = inBatch(buf, one, id)
+			} else {
+				buf = append(buf, one...)
+			}
+		}
+		if batched {
+			buf = append(buf, ":"+server+" BATCH -"+id+"\r\n"...)
+		}
+		c.Write(buf)
+	})
 }
 
 // mode answers MODE enough that clients do not choke: channels have +n
