@@ -402,7 +402,7 @@ func TestSlowMember(t *testing.T) {
 			p.send(nick)
 			p.expect("* You are in lobby with")
 		}
-		const fast = 4
+		const fast = 3
 		var fasts []*peer
 		for i := range fast {
 			p := dial(t, addr, fmt.Sprintf("f%d", i))
@@ -425,7 +425,7 @@ func TestSlowMember(t *testing.T) {
 		login(pub, "pub")
 		// Publish in batches, each once the fast members have the one
 		// before: they keep up, the slow one falls behind.
-		pad := strings.Repeat("x", 500)
+		pad := strings.Repeat("x", 900)
 		n := 0
 		for !fasts[0].has("* slow quit (send queue exceeded)\r\n") {
 			if n > 100000 {
