@@ -42,8 +42,8 @@ func startPortside(t *testing.T, want string, args ...string) (*exec.Cmd, map[st
 
 var said = regexp.MustCompile(`^<(\w+)> (\S+)$`)
 
-// chatter logs in on the line door as nick, says numbered lines as fast as
-// the server takes them (if talk), and records every message it is shown,
+// chatter logs in on the line door as nick, says numbered lines at a
+// steady rate (if talk), and records every message it is shown,
 // in order, until the connection ends.
 func chatter(t *testing.T, addr, nick string, talk bool, seen chan<- string) ([]string, error) {
 	c, err := net.Dial("tcp", addr)
@@ -54,14 +54,18 @@ func chatter(t *testing.T, addr, nick string, talk bool, seen chan<- string) ([]
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	fmt.Fprintf(c, "%s\n", nick)
 	if talk {
+		// A steady load: 20 lines every 10 ms, 2,000 a second.
 		go func() {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
 			w := bufio.NewWriter(c)
 			for i := 0; ; i++ {
-				if _, err := fmt.Fprintf(w, "%s-%d\n", nick, i); err != nil {
-					return
-				}
-				if i%20 == 19 && w.Flush() != nil {
-					return
+				fmt.Fprintf(w, "%s-%d\n", nick, i)
+				if i%20 == 19 {
+					if w.Flush() != nil {
+						return
+					}
+					<-tick.C
 				}
 			}
 		}()
@@ -85,7 +89,11 @@ func chatter(t *testing.T, addr, nick string, talk bool, seen chan<- string) ([]
 // in the order the clients saw, with no gaps in the sequence.
 func TestChatCrash(t *testing.T) {
 	dir := t.TempDir()
-	args := []string{"chat", "--listen", "127.0.0.1:0", "--data", dir, "--flood-rate", "0", "--keep", "-1", "--log-level", "error"}
+	// A deep send queue: the clients read as fast as they can, but under
+	// the race detector they may fall behind their own flood of messages,
+	// and this test is about history, not slow consumers.
+	args := []string{"chat", "--listen", "127.0.0.1:0", "--data", dir, "--flood-rate", "0", "--keep", "-1",
+		"--send-queue", "256000000", "--log-level", "error"}
 	cmd, addrs := startPortside(t, "chat/tcp", args...)
 	addr := addrs["chat/tcp"]
 
@@ -106,8 +114,16 @@ func TestChatCrash(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	for range 3000 {
-		<-seen // well under way
+	ended := make(chan struct{})
+	go func() { wg.Wait(); close(ended) }()
+	for range 4000 { // well under way
+		select {
+		case <-seen:
+		case <-ended:
+			t.Fatalf("every client was disconnected before the kill: %v", views)
+		case <-time.After(60 * time.Second):
+			t.Fatal("fewer than 4,000 deliveries in 60s")
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -176,7 +192,7 @@ func TestChatCrash(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages kept; clients were shown %d deliveries before the kill", len(history), total)
-	if total < 3000 {
+	if total < 4000 {
 		t.Errorf("clients recorded only %d deliveries", total)
 	}
 }
