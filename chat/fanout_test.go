@@ -1,17 +1,19 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 )
 
 // sink stands in for a connection: it copies what it is given, as
-// Conn.Write does, and counts.
+// Conn.Write does, and counts the lines.
 type sink struct {
 	mu  sync.Mutex
 	buf []byte
@@ -22,7 +24,7 @@ func (s *sink) Write(b []byte) error {
 	s.mu.Lock()
 	s.buf = append(s.buf[:0], b...)
 	s.mu.Unlock()
-	s.n.Add(1)
+	s.n.Add(int64(bytes.Count(b, []byte("\n"))))
 	return nil
 }
 
@@ -102,7 +104,8 @@ func TestFanoutOnce(t *testing.T) {
 	for range 10 {
 		h.Say(ms[0], "bench", Say, "hi")
 	}
-	for ss[49].n.Load() < 1+10 {
+	deadline := time.Now().Add(10 * time.Second)
+	for ss[49].n.Load() < 1+10 && time.Now().Before(deadline) {
 		runtime.Gosched()
 	}
 	// Joins differ by member; messages do not.

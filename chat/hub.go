@@ -325,10 +325,17 @@ func (h *Hub) deliver(batch []*Msg) {
 }
 
 // fanout sends delivered messages to the members of their rooms, until
-// done is closed and nothing is left.
+// done is closed and nothing is left. The messages of one room that arrive
+// together go out as one run: encoded once per format and written to each
+// member with one Write, so a busy room costs a write per member per
+// batch, not per message.
 func (h *Hub) fanout(done <-chan struct{}) {
 	var q []*Msg
 	var enc encodings
+	var one []byte
+	runs := make(map[*Room][]*Msg)
+	var order []*Room
+	var round uint64
 	for {
 		h.fanMu.Lock()
 		q, h.fanQ = h.fanQ, q[:0]
@@ -347,30 +354,58 @@ func (h *Hub) fanout(done <-chan struct{}) {
 				continue
 			}
 		}
-		for i, m := range q {
-			h.pending.Add(-1)
+		h.pending.Add(-int64(len(q)))
+		for _, m := range q {
 			r := m.room
 			if r == nil {
 				h.mu.Lock()
 				r = h.roomLocked(m.Room)
 				h.mu.Unlock()
 			}
-			enc.reset()
-			r.mu.Lock()
-			r.push(m)
-			for _, mem := range r.members {
-				if mem != m.from {
-					mem.out.Write(enc.get(h, mem.format.Load(), m))
+			if _, ok := runs[r]; !ok {
+				order = append(order, r)
+			}
+			runs[r] = append(runs[r], m)
+		}
+		for _, r := range order {
+			run := runs[r]
+			round++
+			for _, m := range run {
+				if m.from != nil {
+					m.from.mark = round
 				}
 			}
+			enc.reset()
+			r.mu.Lock()
+			for _, m := range run {
+				r.push(m)
+			}
+			for _, mem := range r.members {
+				f := mem.format.Load()
+				if mem.mark != round {
+					mem.out.Write(enc.get(h, f, run))
+					continue
+				}
+				// A sender is not sent its own messages.
+				one = one[:0]
+				for _, m := range run {
+					if m.from != mem {
+						one = h.formats[f](one, m, false)
+					}
+				}
+				mem.out.Write(one)
+			}
 			r.mu.Unlock()
-			q[i] = nil
 		}
+		clear(runs)
+		order = order[:0]
+		clear(q)
 	}
 }
 
-// encodings caches one message's encoding per format during a fan-out. Its
-// buffer is reused from message to message: Conn.Write copies.
+// encodings caches the encoding of some messages per format during a
+// fan-out. Its buffer is reused from one fan-out to the next: Conn.Write
+// copies.
 type encodings struct {
 	buf  []byte
 	have [maxFormats]bool
@@ -382,14 +417,22 @@ func (e *encodings) reset() {
 	e.have = [maxFormats]bool{}
 }
 
-func (e *encodings) get(h *Hub, f uint32, m *Msg) []byte {
+// get returns msgs encoded in format f, one after the other.
+func (e *encodings) get(h *Hub, f uint32, msgs []*Msg) []byte {
 	if !e.have[f] {
 		start := len(e.buf)
-		e.buf = h.formats[f](e.buf, m, false)
+		for _, m := range msgs {
+			e.buf = h.formats[f](e.buf, m, false)
+		}
 		e.at[f] = [2]int32{int32(start), int32(len(e.buf))}
 		e.have[f] = true
 	}
 	return e.buf[e.at[f][0]:e.at[f][1]]
+}
+
+// get1 is get for one message, an event.
+func (e *encodings) get1(h *Hub, f uint32, m *Msg) []byte {
+	return e.get(h, f, []*Msg{m})
 }
 
 // Member is one client in the hub, whichever door it came by. The door that
@@ -408,6 +451,8 @@ type Member struct {
 	away  string
 	rooms []*Room
 	since time.Time
+
+	mark uint64 // the fan-out's: this member sent a message of the run being sent
 
 	lastIn atomic.Int64 // unix nanoseconds of the last input
 	pinged atomic.Bool
@@ -587,14 +632,14 @@ func (h *Hub) toPeersLocked(m *Member, ev *Msg, self bool) {
 	var enc encodings
 	seen := map[*Member]bool{m: true}
 	if self {
-		m.out.Write(enc.get(h, m.format.Load(), ev))
+		m.out.Write(enc.get1(h, m.format.Load(), ev))
 	}
 	for _, r := range m.rooms {
 		r.mu.Lock()
 		for _, p := range r.members {
 			if !seen[p] {
 				seen[p] = true
-				p.out.Write(enc.get(h, p.format.Load(), ev))
+				p.out.Write(enc.get1(h, p.format.Load(), ev))
 			}
 		}
 		r.mu.Unlock()
@@ -631,7 +676,7 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room)) error {
 	ev := &Msg{Kind: Join, Room: r.name, Time: h.o.Now(), Nick: m.nick, Ident: m.ident}
 	var enc encodings
 	for _, p := range r.members {
-		p.out.Write(enc.get(h, p.format.Load(), ev))
+		p.out.Write(enc.get1(h, p.format.Load(), ev))
 	}
 	if joined != nil {
 		joined(r)
@@ -656,7 +701,7 @@ func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
 			ev := &Msg{Kind: Part, Room: r.name, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: reason}
 			var enc encodings
 			for _, p := range r.members {
-				p.out.Write(enc.get(h, p.format.Load(), ev))
+				p.out.Write(enc.get1(h, p.format.Load(), ev))
 			}
 		}
 		last := len(r.members) - 1
@@ -773,7 +818,7 @@ func (h *Hub) SetTopic(m *Member, name, topic string) error {
 	ev := &Msg{Kind: Topic, Room: r.name, Time: r.topicAt, Nick: m.nick, Ident: m.ident, Text: topic}
 	var enc encodings
 	for _, p := range r.members {
-		p.out.Write(enc.get(h, p.format.Load(), ev))
+		p.out.Write(enc.get1(h, p.format.Load(), ev))
 	}
 	return nil
 }
