@@ -2,7 +2,10 @@ module github.com/portside/portside
 
 go 1.26
 
-require github.com/prometheus/client_golang v1.23.0
+require (
+	github.com/prometheus/client_golang v1.23.0
+	golang.org/x/sys v0.36.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -11,6 +14,5 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.65.0 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
-	golang.org/x/sys v0.36.0 // indirect
 	google.golang.org/protobuf v1.36.6 // indirect
 )

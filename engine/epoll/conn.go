@@ -1,0 +1,212 @@
+//go:build linux
+
+package epoll
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/portside/portside/server"
+)
+
+// conn is one connection. Fields under "loop only" are touched by the owning
+// loop's goroutine alone; the queue is shared with writers on any goroutine
+// under mu.
+type conn struct {
+	server.ConnBase
+	l  *loop
+	fd int
+
+	// loop only
+	in        []byte // unconsumed input, from inPool; nil when there is none
+	inb       *[]byte
+	events    uint32 // registered epoll interest
+	added     bool   // registered with epoll
+	eof       bool   // the peer shut its write side
+	paused    bool   // reading paused: output above the high-water mark
+	draining  bool   // shutting down: reading stopped, handler's Drain called
+	closing   bool   // closing once the queue is flushed, with reason err
+	done      bool   // server.Service.Closed has been called
+	lingering bool   // write side shut, discarding input until EOF
+	refused   bool   // never admitted: no handler calls
+	wantOut   bool   // the socket buffer was full: EPOLLOUT armed
+	err       error  // close reason
+	active    int64  // loop time of the last input or output progress
+	lingerEnd int64
+	wprev     *conn // timer wheel links
+	wnext     *conn
+	wslot     int32 // -1 when not in the wheel
+
+	notified atomic.Bool  // in the loop's pending list
+	queued   atomic.Int64 // bytes queued, memory and files, for Queued
+
+	mu       sync.Mutex
+	out      []seg
+	mem      int   // bytes of out held in memory; what the limits count
+	closeReq bool  // no more writes: Close was called or the engine is closing
+	abort    error // set by Write above MaxQueue
+}
+
+// seg is one piece of queued output: bytes in a pooled chunk, or a range of
+// a file.
+type seg struct {
+	ch  *chunk
+	f   *os.File
+	off int64
+	n   int64
+}
+
+// chunk holds queued bytes b[r:]; writers append up to cap(b).
+type chunk struct {
+	b []byte
+	r int
+}
+
+const chunkSize = 16 << 10
+
+var chunks = sync.Pool{New: func() any { return &chunk{b: make([]byte, 0, chunkSize)} }}
+
+func putChunk(ch *chunk) {
+	ch.b, ch.r = ch.b[:0], 0
+	chunks.Put(ch)
+}
+
+var errNegative = errors.New("epoll: negative length")
+
+// Write queues a copy of b. It never blocks: it takes the connection's lock,
+// which the loop holds only for non-blocking sends.
+func (c *conn) Write(b []byte) error {
+	c.mu.Lock()
+	if c.closeReq {
+		c.mu.Unlock()
+		return server.ErrClosed
+	}
+	if len(b) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.mem+len(b) > c.l.r.lim.MaxQueue {
+		c.closeReq = true
+		c.abort = server.ErrSlowConsumer
+		c.mu.Unlock()
+		c.notify()
+		return server.ErrSlowConsumer
+	}
+	c.mem += len(b)
+	c.queued.Add(int64(len(b)))
+	for len(b) > 0 {
+		var ch *chunk
+		if k := len(c.out); k > 0 && c.out[k-1].ch != nil && len(c.out[k-1].ch.b) < cap(c.out[k-1].ch.b) {
+			ch = c.out[k-1].ch
+		} else {
+			ch = chunks.Get().(*chunk)
+			c.out = append(c.out, seg{ch: ch})
+		}
+		n := copy(ch.b[len(ch.b):cap(ch.b)], b)
+		ch.b = ch.b[:len(ch.b)+n]
+		b = b[n:]
+	}
+	c.mu.Unlock()
+	c.notify()
+	return nil
+}
+
+// WriteFile queues n bytes of f from off, sent with sendfile(2). f must stay
+// open until they are sent; file bytes count in Queued but not against
+// MaxQueue or the high-water mark, which bound memory.
+func (c *conn) WriteFile(f *os.File, off, n int64) error {
+	if n < 0 || off < 0 {
+		return errNegative
+	}
+	c.mu.Lock()
+	if c.closeReq {
+		c.mu.Unlock()
+		return server.ErrClosed
+	}
+	if n == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	c.out = append(c.out, seg{f: f, off: off, n: n})
+	c.queued.Add(n)
+	c.mu.Unlock()
+	c.notify()
+	return nil
+}
+
+// Close closes the connection once queued output is flushed.
+func (c *conn) Close() error {
+	c.mu.Lock()
+	if c.closeReq {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closeReq = true
+	c.mu.Unlock()
+	c.notify()
+	return nil
+}
+
+// Queued reports the bytes queued but not yet sent.
+func (c *conn) Queued() int { return int(c.queued.Load()) }
+
+// notify tells the loop that c has output or a close to act on. Inside one
+// of c's own callbacks the loop looks at c when the callback returns, so
+// nothing needs doing: the loop clears cur before it looks, and the lock
+// ordering makes the writer's queued bytes visible to it.
+func (c *conn) notify() {
+	l := c.l
+	if l.cur.Load() == c {
+		return
+	}
+	if !c.notified.CompareAndSwap(false, true) {
+		return
+	}
+	l.mu.Lock()
+	l.pending = append(l.pending, c)
+	l.npending.Add(1)
+	l.wakeLocked()
+	l.mu.Unlock()
+}
+
+// releaseOut drops the queue; mu must be held.
+func (c *conn) releaseOutLocked() {
+	for i := range c.out {
+		if ch := c.out[i].ch; ch != nil {
+			putChunk(ch)
+		}
+	}
+	clear(c.out)
+	c.out = nil
+	c.mem = 0
+	c.queued.Store(0)
+}
+
+var inPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// keepInput stores rest as c's unconsumed input; rest may alias c.in.
+func (c *conn) keepInput(rest []byte) {
+	if c.inb == nil {
+		c.inb = inPool.Get().(*[]byte)
+		c.in = (*c.inb)[:0]
+	}
+	c.in = c.in[:copy(c.in[:cap(c.in)], rest)]
+	if len(c.in) < len(rest) {
+		c.in = append(c.in, rest[len(c.in):]...)
+	}
+}
+
+// releaseInput drops c's unconsumed input, so an idle connection owns no
+// buffer.
+func (c *conn) releaseInput() {
+	if c.inb == nil {
+		return
+	}
+	if cap(c.in) <= 64<<10 {
+		*c.inb = c.in[:0]
+		inPool.Put(c.inb)
+	}
+	c.in, c.inb = nil, nil
+}
