@@ -49,8 +49,10 @@ type Conn interface {
 	// consumer.
 	Write(b []byte) error
 	// WriteFile queues n bytes of f from offset off, sent after what is
-	// already queued, with sendfile(2) where the engine can. The engine
-	// does not close f.
+	// already queued, with sendfile(2) where the engine can. It takes
+	// ownership of f: the engine closes it once the bytes are sent or the
+	// connection is gone, and also when WriteFile returns an error. To send
+	// several ranges of one file, open it once per range.
 	WriteFile(f *os.File, off, n int64) error
 	// Close closes the connection once queued output is flushed. It is
 	// safe to call more than once.
@@ -118,8 +120,9 @@ type Service struct {
 	Logger *slog.Logger // nil discards
 	Stats  *Stats       // nil: counted into a private Stats
 
-	ipsOnce sync.Once
-	ips     perIP
+	initOnce sync.Once
+	ipsOnce  sync.Once
+	ips      perIP
 }
 
 // Engine runs a service's connections. Serve blocks until ctx is cancelled
@@ -129,8 +132,11 @@ type Engine interface {
 	Serve(ctx context.Context, ln net.Listener, s *Service) error
 }
 
-// Init fills in a Service's defaults. Engines call it at the top of Serve.
-func (s *Service) Init() {
+// Init fills in a Service's defaults, once. Engines call it at the top of
+// Serve; callers that read the limits in force may call it first.
+func (s *Service) Init() { s.initOnce.Do(s.init) }
+
+func (s *Service) init() {
 	s.Limits = s.Limits.withDefaults()
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,13 @@
+package goroutine_test
+
+import (
+	"testing"
+
+	"github.com/portside/portside/engine/goroutine"
+	"github.com/portside/portside/server"
+	"github.com/portside/portside/server/enginetest"
+)
+
+func TestConformance(t *testing.T) {
+	enginetest.Run(t, func() server.Engine { return goroutine.New() }, enginetest.Options{})
+}

@@ -1,0 +1,249 @@
+package goroutine
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/portside/portside/server"
+)
+
+// run is the reader goroutine: it owns the input buffer, calls the handler
+// and is the only one to tear the connection down.
+func (c *conn) run() {
+	defer c.teardown()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := tlsHandshake(c, tc); err != nil {
+			c.abort(fmt.Errorf("tls handshake: %w", err))
+			return
+		}
+	}
+	c.enter()
+	c.h.Open(c)
+	c.leave()
+
+	idle := c.s.Limits.IdleTimeout
+	if idle > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(idle))
+	}
+	buf := make([]byte, readSize)
+	pending := 0
+	for {
+		switch c.readState() {
+		case closing:
+			return
+		case draining:
+			c.waitClose()
+			return
+		}
+		n, err := c.nc.Read(buf[pending:])
+		if n > 0 {
+			c.touch()
+			c.s.Stats.BytesIn.Add(int64(n))
+			pending += n
+			c.enter()
+			used, herr := c.h.Data(c, buf[:pending])
+			c.leave()
+			if herr == nil && (used < 0 || used > pending) {
+				herr = fmt.Errorf("goroutine: handler consumed %d of %d bytes", used, pending)
+			}
+			if herr != nil {
+				c.closeWith(&server.HandlerError{Err: herr})
+				return
+			}
+			pending = copy(buf, buf[used:pending])
+			if pending > c.s.Limits.MaxInput {
+				c.closeWith(server.ErrInputTooLarge)
+				return
+			}
+			if pending == len(buf) {
+				buf = append(buf, make([]byte, len(buf))...)[:2*len(buf)]
+			}
+		}
+		if err == nil {
+			continue
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			c.readEOF(buf[:pending])
+			return
+		case isTimeout(err):
+			if c.extendIdle() {
+				continue
+			}
+		default:
+			c.mu.Lock()
+			aborted := c.aborted
+			c.mu.Unlock()
+			if !aborted {
+				c.abort(err)
+			}
+			return
+		}
+	}
+}
+
+// readState reports the state, and pauses while output is above the
+// high-water mark: a client that sends but never reads stops being read,
+// and TCP flow control pushes back on it.
+func (c *conn) readState() state {
+	for {
+		c.mu.Lock()
+		st := c.st
+		if st != open || c.queued <= c.s.Limits.HighWater {
+			c.paused = false
+			c.mu.Unlock()
+			return st
+		}
+		c.paused = true
+		c.mu.Unlock()
+		if !c.wait() {
+			c.abort(server.ErrIdleTimeout)
+			return closing
+		}
+	}
+}
+
+// wait blocks until the reader is woken, and reports false if the
+// connection made no progress for the idle timeout meanwhile.
+func (c *conn) wait() bool {
+	idle := c.s.Limits.IdleTimeout
+	if idle <= 0 {
+		<-c.wakeReader
+		return true
+	}
+	for {
+		left := time.Until(time.Unix(0, c.lastActive.Load()).Add(idle))
+		if left <= 0 {
+			return false
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-c.wakeReader:
+			t.Stop()
+			return true
+		case <-t.C:
+		}
+	}
+}
+
+// extendIdle is called when a read deadline passed: it decides between an
+// interruption (Close, drain), progress elsewhere (output flowing: read on),
+// and a real idle timeout.
+func (c *conn) extendIdle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st != open {
+		return true // the loop head sees the new state
+	}
+	idle := c.s.Limits.IdleTimeout
+	if idle <= 0 {
+		c.nc.SetReadDeadline(time.Time{})
+		return true
+	}
+	deadline := time.Unix(0, c.lastActive.Load()).Add(idle)
+	if time.Until(deadline) > 0 {
+		c.nc.SetReadDeadline(deadline)
+		return true
+	}
+	c.st = closing
+	c.reason = server.ErrIdleTimeout
+	return false
+}
+
+// readEOF handles the peer's half-close.
+func (c *conn) readEOF(rest []byte) {
+	eh, ok := c.h.(server.EOFHandler)
+	if !ok {
+		c.closeWith(nil)
+		return
+	}
+	c.enter()
+	eh.ReadEOF(c, rest)
+	c.leave()
+	c.waitClose()
+}
+
+// waitClose waits, not reading, for the handler to close the connection,
+// calling Drain on the way if shutdown is asked.
+func (c *conn) waitClose() {
+	for {
+		c.mu.Lock()
+		st, call := c.st, c.st == draining && !c.drainCalled
+		if call {
+			c.drainCalled = true
+		}
+		c.mu.Unlock()
+		switch {
+		case st == closing:
+			return
+		case call:
+			d, ok := c.h.(server.Drainer)
+			if !ok {
+				c.closeWith(nil)
+				return
+			}
+			c.enter()
+			d.Drain(c)
+			c.leave()
+			continue
+		}
+		if !c.wait() {
+			c.closeWith(server.ErrIdleTimeout)
+			return
+		}
+	}
+}
+
+// teardown flushes (unless aborted), half-closes, lingers briefly for the
+// peer's FIN, closes the socket and tells the handler, exactly once.
+func (c *conn) teardown() {
+	c.mu.Lock()
+	c.st = closing
+	for !c.aborted && (c.writing || len(c.q) > 0) {
+		if !c.writing {
+			c.writing = true
+			c.mu.Unlock()
+			c.flush()
+		} else {
+			c.mu.Unlock()
+			<-c.wakeReader
+		}
+		c.mu.Lock()
+	}
+	aborted, reason, q := c.aborted, c.reason, c.q
+	c.q = nil
+	c.mu.Unlock()
+	close(c.done)
+	for _, g := range q {
+		if g.f != nil {
+			g.f.Close()
+		}
+	}
+	if c.drainTimer != nil {
+		c.drainTimer.Stop()
+	}
+	if !aborted {
+		c.linger()
+	}
+	c.nc.Close()
+	c.s.Closed(c, reason)
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+func (c *conn) linger() {
+	cw, ok := c.nc.(closeWriter)
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	var buf [4096]byte
+	for i := 0; i < 256; i++ { // at most 1 MiB of the peer's late input
+		if _, err := c.nc.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package enginetest
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/portside/portside/server"
+)
+
+// recorder watches a handler from the test's side: every Close with its
+// reason, and a signal per Data call. It only sees handlers that run in the
+// test's own process.
+type recorder struct {
+	mu     sync.Mutex
+	closes map[uint64][]error
+	conns  map[uint64]server.Conn
+	closed chan closeEvent
+	data   chan int
+	opened chan server.Conn
+	// maxQueued is the most output ever queued on return from Data.
+	maxQueued int
+	// files handed to WriteFile, to check the engine closed them.
+	files []*os.File
+	// writeAfterClose is what Write returned after Close.
+	writeAfterClose error
+	total           int // bytes seen, for the half-close summary
+}
+
+type closeEvent struct {
+	id  uint64
+	err error
+}
+
+func newRecorder() *recorder {
+	return &recorder{
+		closes: make(map[uint64][]error),
+		conns:  make(map[uint64]server.Conn),
+		closed: make(chan closeEvent, 4096),
+		data:   make(chan int, 4096),
+		opened: make(chan server.Conn, 4096),
+	}
+}
+
+func (r *recorder) open(c server.Conn) {
+	r.mu.Lock()
+	r.conns[c.ID()] = c
+	r.mu.Unlock()
+	select {
+	case r.opened <- c:
+	default:
+	}
+}
+
+func (r *recorder) dataCall(c server.Conn, n int) {
+	q := c.Queued()
+	r.mu.Lock()
+	r.maxQueued = max(r.maxQueued, q)
+	r.mu.Unlock()
+	select {
+	case r.data <- n:
+	default:
+	}
+}
+
+func (r *recorder) close(c server.Conn, err error) {
+	r.mu.Lock()
+	r.closes[c.ID()] = append(r.closes[c.ID()], err)
+	r.mu.Unlock()
+	select {
+	case r.closed <- closeEvent{c.ID(), err}:
+	default:
+	}
+}
+
+// base gives every test handler its recorder hooks.
+type base struct{ rec *recorder }
+
+func (b *base) Open(c server.Conn)             { b.rec.open(c) }
+func (b *base) Close(c server.Conn, err error) { b.rec.close(c, err) }
+func (b *base) recorder() *recorder            { return b.rec }
+
+// echo writes back every byte as it arrives (RFC 862).
+type echo struct{ base }
+
+func (h *echo) Data(c server.Conn, in []byte) (int, error) {
+	c.Write(in)
+	h.rec.dataCall(c, len(in))
+	return len(in), nil
+}
+
+// lines consumes complete lines only, leaving a partial line for later, and
+// understands a few commands that exercise the engine.
+type lines struct {
+	base
+	file string // served by the "file" command
+}
+
+var errFail = errors.New("enginetest: handler failure")
+
+func (h *lines) Data(c server.Conn, in []byte) (int, error) {
+	h.rec.dataCall(c, len(in))
+	used := 0
+	for {
+		i := bytes.IndexByte(in[used:], '\n')
+		if i < 0 {
+			return used, nil
+		}
+		line := in[used : used+i+1]
+		used += i + 1
+		if err := h.line(c, line); err != nil {
+			return used, err
+		}
+	}
+}
+
+func (h *lines) line(c server.Conn, line []byte) error {
+	cmd, arg, _ := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte(" "))
+	n, _ := strconv.Atoi(string(arg))
+	switch string(cmd) {
+	case "quit":
+		c.Write([]byte("bye\n"))
+		c.Close()
+		h.rec.mu.Lock()
+		h.rec.writeAfterClose = c.Write([]byte("late\n"))
+		h.rec.mu.Unlock()
+	case "fail":
+		c.Write([]byte("error\n"))
+		return errFail
+	case "bytes": // n one-byte writes
+		for i := range n {
+			c.Write([]byte{pattern(i)})
+		}
+	case "big": // one write of n bytes
+		c.Write(patternBytes(n))
+	case "file":
+		f, err := os.Open(h.file)
+		if err != nil {
+			return err
+		}
+		h.rec.mu.Lock()
+		h.rec.files = append(h.rec.files, f)
+		h.rec.mu.Unlock()
+		c.Write([]byte("head\n"))
+		c.WriteFile(f, fileOff, fileLen)
+		c.Write([]byte("tail\n"))
+	default:
+		c.Write(line)
+	}
+	return nil
+}
+
+const (
+	fileOff = 10
+	fileLen = 1 << 20
+)
+
+func pattern(i int) byte { return 'a' + byte(i%26) }
+
+func patternBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = pattern(i)
+	}
+	return b
+}
+
+// drainer answers shutdown with a goodbye, or never closes if stuck.
+type drainer struct {
+	lines
+	stuck bool
+}
+
+func (h *drainer) Drain(c server.Conn) {
+	if h.stuck {
+		return
+	}
+	c.Write([]byte("bye\n"))
+	c.Close()
+}
+
+// counter answers a half-close with the number of bytes it saw, written
+// later from another goroutine.
+type counter struct {
+	base
+	mu sync.Mutex
+	n  map[uint64]int
+}
+
+func (h *counter) Data(c server.Conn, in []byte) (int, error) {
+	h.mu.Lock()
+	h.n[c.ID()] += len(in)
+	h.mu.Unlock()
+	return len(in), nil
+}
+
+func (h *counter) ReadEOF(c server.Conn, rest []byte) {
+	h.mu.Lock()
+	n := h.n[c.ID()] + len(rest)
+	h.mu.Unlock()
+	go func() {
+		c.Write([]byte("total " + strconv.Itoa(n) + "\n"))
+		c.Close()
+	}()
+}
+
+// pusher writes from its own goroutine as soon as a connection opens: count
+// lines then Close, or, with flood, 16 KiB chunks until Write fails.
+type pusher struct {
+	base
+	count int
+	flood bool
+}
+
+func (h *pusher) Open(c server.Conn) {
+	h.base.Open(c)
+	go func() {
+		if h.flood {
+			chunk := patternBytes(16 << 10)
+			for range 100000 {
+				if c.Write(chunk) != nil {
+					return
+				}
+			}
+			return
+		}
+		for i := range h.count {
+			c.Write([]byte(strconv.Itoa(i) + "\n"))
+		}
+		c.Close()
+	}()
+}
+
+func (h *pusher) Data(c server.Conn, in []byte) (int, error) { return len(in), nil }
+
+// banner greets and refuses politely.
+type banner struct{ echo }
+
+func (h *banner) Open(c server.Conn) {
+	h.echo.Open(c)
+	c.Write([]byte("hello\n"))
+}
+
+func (h *banner) Refuse(reason error) []byte {
+	return []byte("busy: " + reason.Error() + "\n")
+}
+
+var (
+	_ server.Drainer    = (*drainer)(nil)
+	_ server.EOFHandler = (*counter)(nil)
+	_ server.Refuser    = (*banner)(nil)
+)
+
+// asyncEcho echoes from a goroutine of its own per connection, as a
+// handler that hands work off the engine does: the engine's reader is never
+// blocked by the writes, so only its high-water pause stops the queue from
+// growing.
+type asyncEcho struct {
+	base
+	mu sync.Mutex
+	ch map[uint64]chan []byte
+}
+
+func (h *asyncEcho) Open(c server.Conn) {
+	h.base.Open(c)
+	// Unbuffered: at most one chunk is between Data and Write, so the
+	// queue, not this channel, is where output waits.
+	ch := make(chan []byte)
+	h.mu.Lock()
+	h.ch[c.ID()] = ch
+	h.mu.Unlock()
+	go func() {
+		for b := range ch {
+			c.Write(b)
+		}
+	}()
+}
+
+func (h *asyncEcho) Data(c server.Conn, in []byte) (int, error) {
+	h.mu.Lock()
+	ch := h.ch[c.ID()]
+	h.mu.Unlock()
+	ch <- bytes.Clone(in)
+	h.rec.dataCall(c, len(in))
+	return len(in), nil
+}
+
+func (h *asyncEcho) Close(c server.Conn, err error) {
+	h.mu.Lock()
+	close(h.ch[c.ID()])
+	delete(h.ch, c.ID())
+	h.mu.Unlock()
+	h.base.Close(c, err)
+}
