@@ -113,20 +113,24 @@ func (c *conn) Write(b []byte) error {
 	return nil
 }
 
-// WriteFile queues n bytes of f from off, sent with sendfile(2). f must stay
-// open until they are sent; file bytes count in Queued but not against
+// WriteFile queues n bytes of f from off, sent with sendfile(2). It takes
+// ownership of f and closes it once the bytes are sent, the connection is
+// gone, or WriteFile fails. File bytes count in Queued but not against
 // MaxQueue or the high-water mark, which bound memory.
 func (c *conn) WriteFile(f *os.File, off, n int64) error {
 	if n < 0 || off < 0 {
+		f.Close()
 		return errNegative
 	}
 	c.mu.Lock()
 	if c.closeReq {
 		c.mu.Unlock()
+		f.Close()
 		return server.ErrClosed
 	}
 	if n == 0 {
 		c.mu.Unlock()
+		f.Close()
 		return nil
 	}
 	c.out = append(c.out, seg{f: f, off: off, n: n})
@@ -176,6 +180,9 @@ func (c *conn) releaseOutLocked() {
 	for i := range c.out {
 		if ch := c.out[i].ch; ch != nil {
 			putChunk(ch)
+		}
+		if f := c.out[i].f; f != nil {
+			f.Close()
 		}
 	}
 	clear(c.out)

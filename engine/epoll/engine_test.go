@@ -624,7 +624,6 @@ func TestWriteFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	h := sender{closes: newCloses(), f: f, off: 1000, n: 2 << 20, fileErr: make(chan error, 1), trailing: ":tail"}
 	r := start(t, 1, h, server.Limits{})
 	c := dial(t, r.addr)

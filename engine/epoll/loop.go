@@ -779,6 +779,7 @@ func (l *loop) sendFile(c *conn) (again bool, err error) {
 			return false, errShortFile
 		}
 	}
+	s.f.Close()
 	c.out[0] = seg{}
 	c.out = c.out[1:]
 	return false, nil
@@ -824,6 +825,7 @@ func (l *loop) copyFile(c *conn) (again bool, err error) {
 			return true, nil
 		}
 	}
+	s.f.Close()
 	c.out[0] = seg{}
 	c.out = c.out[1:]
 	return false, nil
