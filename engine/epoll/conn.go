@@ -43,7 +43,8 @@ type conn struct {
 	queued   atomic.Int64 // bytes queued, memory and files, for Queued
 
 	mu       sync.Mutex
-	out      []seg
+	out      []seg // out[head:] is queued
+	head     int
 	mem      int   // bytes of out held in memory; what the limits count
 	closeReq bool  // no more writes: Close was called or the engine is closing
 	abort    error // set by Write above MaxQueue
@@ -177,7 +178,7 @@ func (c *conn) notify() {
 
 // releaseOut drops the queue; mu must be held.
 func (c *conn) releaseOutLocked() {
-	for i := range c.out {
+	for i := c.head; i < len(c.out); i++ {
 		if ch := c.out[i].ch; ch != nil {
 			putChunk(ch)
 		}
@@ -186,9 +187,23 @@ func (c *conn) releaseOutLocked() {
 		}
 	}
 	clear(c.out)
-	c.out = nil
+	c.out, c.head = nil, 0
 	c.mem = 0
 	c.queued.Store(0)
+}
+
+// popLocked drops the head of the queue; mu must be held. Once the queue
+// is empty its array is reused from the start, so steady traffic allocates
+// nothing; a large one left by a burst is dropped.
+func (c *conn) popLocked() {
+	c.out[c.head] = seg{}
+	c.head++
+	if c.head == len(c.out) {
+		c.out, c.head = c.out[:0], 0
+		if cap(c.out) > 8 {
+			c.out = nil
+		}
+	}
 }
 
 var inPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

@@ -672,8 +672,8 @@ func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err er
 	if abort != nil {
 		return
 	}
-	for len(c.out) > 0 {
-		if c.out[0].f != nil {
+	for c.head < len(c.out) {
+		if c.out[c.head].f != nil {
 			var again bool
 			again, err = l.sendFile(c)
 			if err != nil || again {
@@ -683,7 +683,7 @@ func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err er
 		}
 		iov := l.iov[:0]
 		total := 0
-		for i := range c.out {
+		for i := c.head; i < len(c.out); i++ {
 			s := &c.out[i]
 			if s.ch == nil || len(iov) == cap(iov) {
 				break
@@ -707,14 +707,13 @@ func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err er
 		}
 		l.sent(c, n)
 		for n > 0 {
-			ch := c.out[0].ch
+			ch := c.out[c.head].ch
 			k := min(n, len(ch.b)-ch.r)
 			ch.r += k
 			n -= k
 			if ch.r == len(ch.b) {
 				putChunk(ch)
-				c.out[0] = seg{}
-				c.out = c.out[1:]
+				c.popLocked()
 			}
 		}
 		if n < total {
@@ -724,7 +723,6 @@ func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err er
 		}
 	}
 	if len(c.out) == 0 {
-		c.out = c.out[:0:0]
 		c.wantOut = false
 	}
 	return len(c.out) == 0, c.mem, closeReq, nil, err
@@ -734,7 +732,7 @@ func (l *loop) sent(c *conn, n int) {
 	if n <= 0 {
 		return
 	}
-	if c.out[0].ch != nil {
+	if c.out[c.head].ch != nil {
 		c.mem -= n
 	}
 	c.queued.Add(-int64(n))
@@ -757,7 +755,7 @@ var errShortFile = errors.New("epoll: file shorter than the range queued")
 
 // sendFile sends the file segment at the head of c's queue; mu is held.
 func (l *loop) sendFile(c *conn) (again bool, err error) {
-	s := &c.out[0]
+	s := &c.out[c.head]
 	for s.n > 0 {
 		w, serr := unix.Sendfile(c.fd, int(s.f.Fd()), &s.off, int(min(s.n, 1<<30)))
 		if serr == unix.EINVAL || serr == unix.ENOSYS {
@@ -780,8 +778,7 @@ func (l *loop) sendFile(c *conn) (again bool, err error) {
 		}
 	}
 	s.f.Close()
-	c.out[0] = seg{}
-	c.out = c.out[1:]
+	c.popLocked()
 	return false, nil
 }
 
@@ -794,7 +791,7 @@ func (l *loop) sentFile(c *conn, n int) {
 // copyFile is sendFile for files sendfile(2) refuses: read into the loop's
 // buffer and write what the socket takes.
 func (l *loop) copyFile(c *conn) (again bool, err error) {
-	s := &c.out[0]
+	s := &c.out[c.head]
 	for s.n > 0 {
 		m, rerr := unix.Pread(int(s.f.Fd()), l.buf[:min(int64(len(l.buf)), s.n)], s.off)
 		if rerr == unix.EINTR {
@@ -826,8 +823,7 @@ func (l *loop) copyFile(c *conn) (again bool, err error) {
 		}
 	}
 	s.f.Close()
-	c.out[0] = seg{}
-	c.out = c.out[1:]
+	c.popLocked()
 	return false, nil
 }
 
