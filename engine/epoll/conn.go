@@ -163,7 +163,7 @@ func (c *conn) Queued() int { return int(c.queued.Load()) }
 // ordering makes the writer's queued bytes visible to it.
 func (c *conn) notify() {
 	l := c.l
-	if l.cur.Load() == c {
+	if l.cur.Load() == c.ID() {
 		return
 	}
 	if !c.notified.CompareAndSwap(false, true) {

@@ -61,7 +61,7 @@ type loop struct {
 	// writes need no wake-up. dispatching is set while the loop is between
 	// epoll_wait calls and will look at its pending list before the next
 	// one, so that writers need not wake it.
-	cur         atomic.Pointer[conn]
+	cur         atomic.Uint64 // a conn ID; IDs start at 1
 	dispatching atomic.Bool
 	woken       atomic.Bool // an eventfd write is outstanding
 	npending    atomic.Int32
@@ -424,9 +424,9 @@ func (l *loop) open(c *conn) {
 	if l.idle > 0 {
 		l.wheel.add(c, c.active+l.idle, l.now)
 	}
-	l.cur.Store(c)
+	l.cur.Store(c.ID())
 	l.r.h.Open(c)
-	l.cur.Store(nil)
+	l.cur.Store(0)
 	if l.stopping {
 		l.drain(c)
 		return
@@ -459,9 +459,9 @@ func (l *loop) drain(c *conn) {
 	}
 	if d := l.r.drainer; d != nil {
 		c.draining = true
-		l.cur.Store(c)
+		l.cur.Store(c.ID())
 		d.Drain(c)
-		l.cur.Store(nil)
+		l.cur.Store(0)
 		l.settle(c)
 		return
 	}
@@ -524,7 +524,7 @@ func (c *conn) reading() bool {
 // peer has shut its side (EPOLLRDHUP) the loop reads on to the EOF now.
 func (l *loop) read(c *conn, ev uint32) {
 	for {
-		n, err := unix.Read(c.fd, l.buf)
+		n, err := read(c.fd, l.buf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -552,9 +552,9 @@ func (l *loop) data(c *conn, b []byte) {
 		c.in = append(c.in, b...)
 		in = c.in
 	}
-	l.cur.Store(c)
+	l.cur.Store(c.ID())
 	k, err := l.r.h.Data(c, in)
-	l.cur.Store(nil)
+	l.cur.Store(0)
 	if err == nil && (k < 0 || k > len(in)) {
 		err = fmt.Errorf("epoll: Data consumed %d of %d bytes", k, len(in))
 	}
@@ -579,9 +579,9 @@ func (l *loop) data(c *conn, b []byte) {
 func (l *loop) readEOF(c *conn) {
 	c.eof = true
 	if h := l.r.eofh; h != nil && !c.closing {
-		l.cur.Store(c)
+		l.cur.Store(c.ID())
 		h.ReadEOF(c, c.in)
-		l.cur.Store(nil)
+		l.cur.Store(0)
 		c.releaseInput()
 		l.settle(c)
 		return
@@ -667,9 +667,9 @@ func (l *loop) interest(c *conn) {
 // memory, and the close state writers have set.
 func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	closeReq, abort = c.closeReq, c.abort
 	if abort != nil {
+		c.mu.Unlock()
 		return
 	}
 	for c.head < len(c.out) {
@@ -722,10 +722,12 @@ func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err er
 			break
 		}
 	}
-	if len(c.out) == 0 {
+	empty, mem = len(c.out) == 0, c.mem
+	c.mu.Unlock()
+	if empty {
 		c.wantOut = false
 	}
-	return len(c.out) == 0, c.mem, closeReq, nil, err
+	return empty, mem, closeReq, nil, err
 }
 
 func (l *loop) sent(c *conn, n int) {
@@ -742,13 +744,49 @@ func (l *loop) sent(c *conn, n int) {
 
 func writev(fd int, iov []unix.Iovec) (int, error) {
 	if len(iov) == 1 {
-		return unix.Write(fd, unsafe.Slice(iov[0].Base, iov[0].Len))
+		return write(fd, unsafe.Slice(iov[0].Base, iov[0].Len))
 	}
-	n, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	n, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 	if e != 0 {
-		return 0, e
+		return 0, errnoErr(e)
 	}
 	return int(n), nil
+}
+
+// read and write are read(2) and write(2) on non-blocking sockets, which
+// return at once, so they skip the scheduler's bookkeeping for system calls
+// that may block: on the echo path that bookkeeping costs more user time
+// than the engine itself.
+func read(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(n), nil
+}
+
+func write(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(n), nil
+}
+
+var (
+	errEAGAIN error = unix.EAGAIN
+	errEINTR  error = unix.EINTR
+)
+
+// errnoErr boxes the common errors without allocating.
+func errnoErr(e unix.Errno) error {
+	switch e {
+	case unix.EAGAIN:
+		return errEAGAIN
+	case unix.EINTR:
+		return errEINTR
+	}
+	return e
 }
 
 var errShortFile = errors.New("epoll: file shorter than the range queued")
@@ -877,7 +915,7 @@ func (l *loop) linger(c *conn) {
 // (EOF or an error).
 func (l *loop) discard(c *conn) bool {
 	for range 16 {
-		n, err := unix.Read(c.fd, l.buf)
+		n, err := read(c.fd, l.buf)
 		switch {
 		case err == unix.EINTR:
 			continue
