@@ -20,7 +20,8 @@ const (
 	// lingerTime bounds the read-and-discard after our FIN: closing a
 	// socket with unread input makes the kernel send RST, and an RST can
 	// destroy output the peer has not read yet.
-	lingerTime = 500 * time.Millisecond
+	lingerTime  = 2 * time.Second
+	lingerQuiet = 500 * time.Millisecond
 	// maxSpare is the largest output buffer kept for reuse between
 	// flushes; bigger ones were for a burst and go back to the GC.
 	maxSpare = 64 << 10

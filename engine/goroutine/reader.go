@@ -239,11 +239,25 @@ func (c *conn) linger() {
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
-	var buf [4096]byte
-	for i := 0; i < 256; i++ { // at most 1 MiB of the peer's late input
+	// As nginx's lingering close: read and discard until the peer's FIN,
+	// a quiet spell, or a total bound, whichever comes first.
+	end := time.Now().Add(lingerTime)
+	var buf [16 << 10]byte
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		c.nc.SetReadDeadline(earlier(end, now.Add(lingerQuiet)))
 		if _, err := c.nc.Read(buf[:]); err != nil {
 			return
 		}
 	}
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -180,11 +180,17 @@ func testConcurrent(t *testing.T, e *Env) {
 	if testing.Short() {
 		n = 200
 	}
+	// Connect all first, one after another (a burst of SYNs would test the
+	// kernel's listen queue, not the engine), then talk on all at once.
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = dial(t, e.Addr)
+	}
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	for i := range n {
+	for i, c := range conns {
 		wg.Go(func() {
-			errs <- roundTrip(e.Addr, rand.New(rand.NewPCG(uint64(i), 1)))
+			errs <- roundTrip(c, rand.New(rand.NewPCG(uint64(i), 1)))
 		})
 	}
 	wg.Wait()
@@ -204,12 +210,7 @@ func testConcurrent(t *testing.T, e *Env) {
 }
 
 // roundTrip sends a random payload of random size and checks the echo.
-func roundTrip(addr string, r *rand.Rand) error {
-	c, err := net.DialTimeout("tcp", addr, wait)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+func roundTrip(c net.Conn, r *rand.Rand) error {
 	c.SetDeadline(time.Now().Add(2 * wait))
 	payload := make([]byte, 1+r.IntN(64<<10))
 	for i := range payload {

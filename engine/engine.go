@@ -1,0 +1,43 @@
+// Package engine names portside's concurrency engines, so that the command
+// line and the servers' tests can pick one by name.
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/portside/portside/engine/goroutine"
+	"github.com/portside/portside/server"
+)
+
+// Options tune the engines that have knobs; each engine ignores the rest.
+type Options struct {
+	Loops       int // epoll: event loops; 0 means one per CPU
+	MaxChildren int // fork: concurrent child processes; 0 means the default
+}
+
+// Default is the engine used when none is named.
+const Default = "goroutine"
+
+var engines = map[string]func(Options) server.Engine{
+	"goroutine": func(Options) server.Engine { return goroutine.New() },
+}
+
+// Names lists the engines, sorted.
+func Names() []string {
+	names := make([]string, 0, len(engines))
+	for n := range engines {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// New returns the engine called name.
+func New(name string, o Options) (server.Engine, error) {
+	mk, ok := engines[name]
+	if !ok {
+		return nil, fmt.Errorf("engine: unknown engine %q (have %v)", name, Names())
+	}
+	return mk(o), nil
+}

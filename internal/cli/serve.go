@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"context"
+)
+
+// runServe runs every service with embedded defaults, in one process.
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := e.flags()
+	e.serverFlags(fs)
+	var ec echoConfig
+	ec.register(fs, "echo-", "127.0.0.1:7007")
+	if _, err := e.parse(fs, args, 0); err != nil {
+		return err
+	}
+	r, err := e.runner(ctx)
+	if err != nil {
+		return err
+	}
+	if err := startEcho(r, ec); err != nil {
+		r.stop()
+		return err
+	}
+	if err := r.serveMetrics(); err != nil {
+		r.stop()
+		return err
+	}
+	return r.wait()
+}
