@@ -15,13 +15,21 @@ import (
 // loop's goroutine alone; the queue is shared with writers on any goroutine
 // under mu.
 type conn struct {
-	server.ConnBase
-	l  *loop
-	fd int
+	// The fields a message touches come first, close together: on a busy
+	// loop a connection's struct is usually out of cache, and each line
+	// touched is a miss.
+
+	mu       sync.Mutex
+	closeReq bool  // no more writes: Close was called or the engine is closing
+	head     int   // out[head:] is queued
+	out      []seg // the queue, shared with writers on any goroutine
+	mem      int   // bytes of out held in memory; what the limits count
+	queued   int64 // bytes of out, memory and files
+	abort    error // set by Write above MaxQueue
 
 	// loop only
-	in        []byte // unconsumed input, from inPool; nil when there is none
-	inb       *[]byte
+	fd        int
+	l         *loop
 	events    uint32 // registered epoll interest
 	added     bool   // registered with epoll
 	eof       bool   // the peer shut its write side
@@ -32,22 +40,20 @@ type conn struct {
 	lingering bool   // write side shut, discarding input until EOF
 	refused   bool   // never admitted: no handler calls
 	wantOut   bool   // the socket buffer was full: EPOLLOUT armed
-	err       error  // close reason
-	active    int64  // loop time of the last input or output progress
+	in        []byte // unconsumed input, from inPool; nil when there is none
+	inb       *[]byte
+	active    int64 // loop time of the last input or output progress
+
+	notified atomic.Bool // in the loop's pending list
+
+	server.ConnBase
+
+	// loop only, and cold
+	err       error // close reason
 	lingerEnd int64
 	wprev     *conn // timer wheel links
 	wnext     *conn
 	wslot     int32 // -1 when not in the wheel
-
-	notified atomic.Bool  // in the loop's pending list
-	queued   atomic.Int64 // bytes queued, memory and files, for Queued
-
-	mu       sync.Mutex
-	out      []seg // out[head:] is queued
-	head     int
-	mem      int   // bytes of out held in memory; what the limits count
-	closeReq bool  // no more writes: Close was called or the engine is closing
-	abort    error // set by Write above MaxQueue
 }
 
 // seg is one piece of queued output: bytes in a pooled chunk, or a range of
@@ -88,7 +94,7 @@ func (c *conn) Write(b []byte) error {
 		c.mu.Unlock()
 		return nil
 	}
-	if c.mem+len(b) > c.l.r.lim.MaxQueue {
+	if c.mem+len(b) > c.l.maxQueue {
 		c.closeReq = true
 		c.abort = server.ErrSlowConsumer
 		c.mu.Unlock()
@@ -96,7 +102,7 @@ func (c *conn) Write(b []byte) error {
 		return server.ErrSlowConsumer
 	}
 	c.mem += len(b)
-	c.queued.Add(int64(len(b)))
+	c.queued += int64(len(b))
 	for len(b) > 0 {
 		var ch *chunk
 		if k := len(c.out); k > 0 && c.out[k-1].ch != nil && len(c.out[k-1].ch.b) < cap(c.out[k-1].ch.b) {
@@ -135,7 +141,7 @@ func (c *conn) WriteFile(f *os.File, off, n int64) error {
 		return nil
 	}
 	c.out = append(c.out, seg{f: f, off: off, n: n})
-	c.queued.Add(n)
+	c.queued += n
 	c.mu.Unlock()
 	c.notify()
 	return nil
@@ -155,7 +161,11 @@ func (c *conn) Close() error {
 }
 
 // Queued reports the bytes queued but not yet sent.
-func (c *conn) Queued() int { return int(c.queued.Load()) }
+func (c *conn) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int(c.queued)
+}
 
 // notify tells the loop that c has output or a close to act on. Inside one
 // of c's own callbacks the loop looks at c when the callback returns, so
@@ -189,7 +199,7 @@ func (c *conn) releaseOutLocked() {
 	clear(c.out)
 	c.out, c.head = nil, 0
 	c.mem = 0
-	c.queued.Store(0)
+	c.queued = 0
 }
 
 // popLocked drops the head of the queue; mu must be held. Once the queue

@@ -184,7 +184,7 @@ func listenerFD(ln net.Listener) (int, error) {
 }
 
 // tcpAddr converts an accepted peer's address.
-func tcpAddr(sa unix.Sockaddr) *net.TCPAddr {
+func tcpAddr(sa unix.Sockaddr) net.Addr {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
 		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: a.Port}
@@ -198,6 +198,8 @@ func tcpAddr(sa unix.Sockaddr) *net.TCPAddr {
 			}
 		}
 		return &net.TCPAddr{IP: ip, Port: a.Port, Zone: zone}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: a.Name, Net: "unix"}
 	}
 	return &net.TCPAddr{}
 }

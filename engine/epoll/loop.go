@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,20 +33,21 @@ const (
 // loop is one event loop: an epoll instance, its goroutine, and the
 // connections it owns.
 type loop struct {
-	r      *run
-	id     int
-	epfd   int
-	efd    int // eventfd for wake-ups
-	lfd    int // the listener, on loop 0 while accepting; else -1
-	events []unix.EpollEvent
-	ctl    unix.EpollEvent // argument to epoll_ctl, kept here so it does not escape per call
-	buf    []byte
-	iov    []unix.Iovec
-	conns  []*conn // by descriptor
-	live   int     // admitted connections not yet closed
-	now    int64   // ns since r.start, read once per wake-up
-	wheel  wheel
-	idle   int64 // the idle timeout in ns, 0 for none
+	r        *run
+	id       int
+	epfd     int
+	efd      int // eventfd for wake-ups
+	lfd      int // the listener, on loop 0 while accepting; else -1
+	events   []unix.EpollEvent
+	ctl      unix.EpollEvent // argument to epoll_ctl, kept here so it does not escape per call
+	buf      []byte
+	iov      []unix.Iovec
+	conns    []*conn // by descriptor
+	live     int     // admitted connections not yet closed
+	now      int64   // ns since r.start, read once per wake-up
+	wheel    wheel
+	idle     int64 // the idle timeout in ns, 0 for none
+	maxQueue int
 
 	lingerQ    []*conn // closing connections discarding input, in deadline order
 	lingerHd   int
@@ -87,14 +89,15 @@ func newLoop(r *run, id int) (*loop, error) {
 		return nil, fmt.Errorf("epoll: eventfd: %w", err)
 	}
 	l := &loop{
-		r:      r,
-		id:     id,
-		epfd:   epfd,
-		efd:    efd,
-		lfd:    -1,
-		events: make([]unix.EpollEvent, maxEvents),
-		buf:    make([]byte, readBufSize),
-		iov:    make([]unix.Iovec, 0, maxIovecs),
+		r:        r,
+		id:       id,
+		epfd:     epfd,
+		efd:      efd,
+		lfd:      -1,
+		events:   make([]unix.EpollEvent, maxEvents),
+		buf:      make([]byte, readBufSize),
+		iov:      make([]unix.Iovec, 0, maxIovecs),
+		maxQueue: r.lim.MaxQueue,
 	}
 	if r.lim.IdleTimeout > 0 {
 		l.idle = int64(r.lim.IdleTimeout)
@@ -275,7 +278,6 @@ func (l *loop) runPending() {
 // timers closes idle connections, ends lingering, enforces the drain
 // deadline and resumes accepting.
 func (l *loop) timers() {
-	l.clock()
 	now := l.now
 	if l.idle > 0 && l.wheel.n > 0 && now >= l.wheel.next() {
 		l.wheel.advance(now, l.due)
@@ -366,17 +368,14 @@ func (l *loop) admit(fd int, sa unix.Sockaddr) {
 		return
 	}
 	c := &conn{fd: fd, wslot: -1}
-	local := r.local
-	if local == nil {
-		if lsa, err := unix.Getsockname(fd); err == nil {
-			local = tcpAddr(lsa)
-		}
+	var local net.Addr
+	if r.local != nil {
+		local = r.local
+	} else if lsa, err := unix.Getsockname(fd); err == nil {
+		// A wildcard listener: each connection has its own address.
+		local = tcpAddr(lsa)
 	}
-	if local != nil {
-		c.InitBase(local, remote)
-	} else {
-		c.InitBase(nil, remote)
-	}
+	c.InitBase(local, remote)
 	t := r.loops[r.next%len(r.loops)]
 	r.next++
 	c.l = t
@@ -737,7 +736,7 @@ func (l *loop) sent(c *conn, n int) {
 	if c.out[c.head].ch != nil {
 		c.mem -= n
 	}
-	c.queued.Add(-int64(n))
+	c.queued -= int64(n)
 	l.bytesOut += int64(n)
 	c.active = l.now
 }
@@ -821,7 +820,7 @@ func (l *loop) sendFile(c *conn) (again bool, err error) {
 }
 
 func (l *loop) sentFile(c *conn, n int) {
-	c.queued.Add(-int64(n))
+	c.queued -= int64(n)
 	l.bytesOut += int64(n)
 	c.active = l.now
 }
