@@ -166,8 +166,8 @@ func (l *loop) run() {
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
 		if err != nil {
 			if err != unix.EINTR {
-				l.r.s.Logger.Error("epoll_wait", "service", l.r.s.Name, "err", err)
-				l.r.fail(fmt.Errorf("epoll: epoll_wait: %w", err))
+				l.abandon(fmt.Errorf("epoll: epoll_wait: %w", err))
+				return
 			}
 			n = 0
 		}
@@ -178,8 +178,7 @@ func (l *loop) run() {
 			fd := int(ev.Fd)
 			switch {
 			case fd == l.efd:
-				var b [8]byte
-				unix.Read(l.efd, b[:])
+				read(l.efd, l.buf[:8])
 				l.woken.Store(false)
 			case fd == l.lfd:
 				l.accept()
@@ -205,6 +204,27 @@ func (l *loop) run() {
 		l.flushStats()
 		if l.stopping && l.live == 0 && l.lingerHd == len(l.lingerQ) && l.npending.Load() == 0 {
 			return
+		}
+	}
+}
+
+// abandon gives up a loop whose epoll instance has failed, which only a bug
+// can cause: it closes every connection with err and fails Serve.
+func (l *loop) abandon(err error) {
+	l.r.s.Logger.Error("event loop failed", "service", l.r.s.Name, "err", err)
+	l.r.fail(err)
+	l.stopAccepting()
+	l.mu.Lock()
+	hand := l.handoff
+	l.handoff = nil
+	l.mu.Unlock()
+	for _, c := range hand {
+		l.open(c) // fails to register, and closes
+	}
+	for _, c := range l.conns {
+		if c != nil {
+			l.finish(c, err, false)
+			l.closeFD(c)
 		}
 	}
 }
