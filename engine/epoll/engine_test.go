@@ -659,3 +659,75 @@ func TestNoTLS(t *testing.T) {
 		t.Error("listener still open after Serve returned")
 	}
 }
+
+// hub writes every line it reads to every connection, most of them on
+// other loops: a chat room's traffic.
+type hub struct {
+	closes
+	mu    sync.Mutex
+	conns map[server.Conn]bool
+	open  chan struct{}
+}
+
+func (h *hub) Open(c server.Conn) {
+	h.mu.Lock()
+	h.conns[c] = true
+	h.mu.Unlock()
+	h.open <- struct{}{}
+}
+
+func (h *hub) Data(c server.Conn, in []byte) (int, error) {
+	i := bytes.LastIndexByte(in, '\n')
+	if i < 0 {
+		return 0, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for o := range h.conns {
+		o.Write(in[:i+1])
+	}
+	return i + 1, nil
+}
+
+func (h *hub) Close(c server.Conn, err error) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+	h.closes.Close(c, err)
+}
+
+func TestBroadcast(t *testing.T) {
+	const conns, lines = 8, 50
+	h := &hub{closes: newCloses(), conns: map[server.Conn]bool{}, open: make(chan struct{}, conns)}
+	r := start(t, 3, h, server.Limits{})
+	cs := make([]*net.TCPConn, conns)
+	for i := range cs {
+		cs[i] = dial(t, r.addr)
+		<-h.open
+	}
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() {
+			for j := range lines {
+				fmt.Fprintf(c, "%d:%d\n", i, j)
+			}
+		})
+	}
+	for i, c := range cs {
+		// Each sender's lines arrive in the order it sent them.
+		next := make([]int, conns)
+		sc := bufio.NewScanner(c)
+		for range conns * lines {
+			if !sc.Scan() {
+				t.Fatalf("conn %d: %v after %v", i, sc.Err(), next)
+			}
+			var from, n int
+			fmt.Sscanf(sc.Text(), "%d:%d", &from, &n)
+			if n != next[from] {
+				t.Fatalf("conn %d: got line %d from %d, want %d", i, n, from, next[from])
+			}
+			next[from]++
+		}
+	}
+	wg.Wait()
+}
