@@ -12,7 +12,14 @@
 // that asks for it.
 package epoll
 
-import "github.com/portside/portside/server"
+import (
+	"errors"
+
+	"github.com/portside/portside/server"
+)
+
+// ErrUnsupported is returned by Serve on systems without epoll.
+var ErrUnsupported = errors.New("epoll: engine needs Linux")
 
 // Options configure the engine.
 type Options struct {
