@@ -7,53 +7,55 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/portside/portside/server"
 )
 
-// conn is one connection. Fields under "loop only" are touched by the owning
+// conn is one connection. Fields marked loop-only are touched by the owning
 // loop's goroutine alone; the queue is shared with writers on any goroutine
 // under mu.
+//
+// The fields one message touches come first and fill two cache lines: on a
+// busy loop a connection's struct is usually out of cache when its event
+// arrives, and each line touched is a miss. The struct is padded to 256
+// bytes, a size class whose objects start on a cache line.
 type conn struct {
-	// The fields a message touches come first, close together: on a busy
-	// loop a connection's struct is usually out of cache, and each line
-	// touched is a miss.
+	// loop only
+	fd        int32
+	events    uint32      // registered epoll interest
+	notified  atomic.Bool // in the loop's pending list (shared)
+	added     bool        // registered with epoll
+	eof       bool        // the peer shut its write side
+	paused    bool        // reading paused: output above the high-water mark
+	draining  bool        // shutting down: reading stopped, handler's Drain called
+	closing   bool        // closing once the queue is flushed, with reason err
+	done      bool        // server.Service.Closed has been called
+	lingering bool        // write side shut, discarding input until EOF
+	refused   bool        // never admitted: no handler calls
+	wantOut   bool        // the socket buffer was full: EPOLLOUT armed
+	l         *loop
+	active    int64  // loop time of the last input or output progress
+	in        []byte // unconsumed input, from inPool; nil when there is none
 
 	mu       sync.Mutex
 	closeReq bool  // no more writes: Close was called or the engine is closing
+	slow     bool  // Write went above MaxQueue: close as a slow consumer
 	head     int   // out[head:] is queued
-	out      []seg // the queue, shared with writers on any goroutine
+	out      []seg // the queue
 	mem      int   // bytes of out held in memory; what the limits count
 	queued   int64 // bytes of out, memory and files
-	abort    error // set by Write above MaxQueue
-
-	// loop only
-	fd        int
-	l         *loop
-	events    uint32 // registered epoll interest
-	added     bool   // registered with epoll
-	eof       bool   // the peer shut its write side
-	paused    bool   // reading paused: output above the high-water mark
-	draining  bool   // shutting down: reading stopped, handler's Drain called
-	closing   bool   // closing once the queue is flushed, with reason err
-	done      bool   // server.Service.Closed has been called
-	lingering bool   // write side shut, discarding input until EOF
-	refused   bool   // never admitted: no handler calls
-	wantOut   bool   // the socket buffer was full: EPOLLOUT armed
-	in        []byte // unconsumed input, from inPool; nil when there is none
-	inb       *[]byte
-	active    int64 // loop time of the last input or output progress
-
-	notified atomic.Bool // in the loop's pending list
-
-	server.ConnBase
 
 	// loop only, and cold
-	err       error // close reason
+	inb       *[]byte // the pooled buffer behind in
+	err       error   // close reason
 	lingerEnd int64
 	wprev     *conn // timer wheel links
 	wnext     *conn
 	wslot     int32 // -1 when not in the wheel
+
+	server.ConnBase
+	_ [12]byte
 }
 
 // seg is one piece of queued output: bytes in a pooled chunk, or a range of
@@ -96,7 +98,7 @@ func (c *conn) Write(b []byte) error {
 	}
 	if c.mem+len(b) > c.l.maxQueue {
 		c.closeReq = true
-		c.abort = server.ErrSlowConsumer
+		c.slow = true
 		c.mu.Unlock()
 		c.notify()
 		return server.ErrSlowConsumer
@@ -160,6 +162,9 @@ func (c *conn) Close() error {
 	return nil
 }
 
+// token identifies c in loop.cur without touching c's cold fields.
+func (c *conn) token() uintptr { return uintptr(unsafe.Pointer(c)) }
+
 // Queued reports the bytes queued but not yet sent.
 func (c *conn) Queued() int {
 	c.mu.Lock()
@@ -173,7 +178,7 @@ func (c *conn) Queued() int {
 // ordering makes the writer's queued bytes visible to it.
 func (c *conn) notify() {
 	l := c.l
-	if l.cur.Load() == c.ID() {
+	if l.cur.Load() == c.token() {
 		return
 	}
 	if !c.notified.CompareAndSwap(false, true) {

@@ -63,7 +63,7 @@ type loop struct {
 	// writes need no wake-up. dispatching is set while the loop is between
 	// epoll_wait calls and will look at its pending list before the next
 	// one, so that writers need not wake it.
-	cur         atomic.Uint64 // a conn ID; IDs start at 1
+	cur         atomic.Uintptr // a conn's token
 	dispatching atomic.Bool
 	woken       atomic.Bool // an eventfd write is outstanding
 	npending    atomic.Int32
@@ -382,12 +382,12 @@ func (l *loop) admit(fd int, sa unix.Sockaddr) {
 		if msg := r.s.Refusal(err); len(msg) > 0 {
 			unix.Write(fd, msg)
 		}
-		c := &conn{l: l, fd: fd, refused: true, wslot: -1, done: true}
+		c := &conn{l: l, fd: int32(fd), refused: true, wslot: -1, done: true}
 		l.setConn(c)
 		l.linger(c)
 		return
 	}
-	c := &conn{fd: fd, wslot: -1}
+	c := &conn{fd: int32(fd), wslot: -1}
 	var local net.Addr
 	if r.local != nil {
 		local = r.local
@@ -411,13 +411,13 @@ func (l *loop) admit(fd int, sa unix.Sockaddr) {
 }
 
 func (l *loop) setConn(c *conn) {
-	if c.fd >= len(l.conns) {
-		n := max(2*len(l.conns), c.fd+1, 64)
+	if int(c.fd) >= len(l.conns) {
+		n := max(2*len(l.conns), int(c.fd)+1, 64)
 		conns := make([]*conn, n)
 		copy(conns, l.conns)
 		l.conns = conns
 	}
-	l.conns[c.fd] = c
+	l.conns[int(c.fd)] = c
 }
 
 func (l *loop) stopAccepting() {
@@ -433,7 +433,7 @@ func (l *loop) open(c *conn) {
 	l.setConn(c)
 	l.live++
 	c.active = l.now
-	if err := l.ctlOp(unix.EPOLL_CTL_ADD, c.fd, evRead); err != nil {
+	if err := l.ctlOp(unix.EPOLL_CTL_ADD, int(c.fd), evRead); err != nil {
 		// Not open yet as far as the handler knows, but admitted: the
 		// handler still hears Close exactly once.
 		l.finish(c, fmt.Errorf("epoll: add connection: %w", err), false)
@@ -443,7 +443,7 @@ func (l *loop) open(c *conn) {
 	if l.idle > 0 {
 		l.wheel.add(c, c.active+l.idle, l.now)
 	}
-	l.cur.Store(c.ID())
+	l.cur.Store(c.token())
 	l.r.h.Open(c)
 	l.cur.Store(0)
 	if l.stopping {
@@ -478,7 +478,7 @@ func (l *loop) drain(c *conn) {
 	}
 	if d := l.r.drainer; d != nil {
 		c.draining = true
-		l.cur.Store(c.ID())
+		l.cur.Store(c.token())
 		d.Drain(c)
 		l.cur.Store(0)
 		l.settle(c)
@@ -515,7 +515,7 @@ func (l *loop) handle(c *conn, ev uint32) {
 		// Neither reading nor waiting to write, yet the socket reports
 		// an error or hang-up: it is broken, and level-triggered epoll
 		// would report it forever.
-		err := sockError(c.fd)
+		err := sockError(int(c.fd))
 		if err == nil && !c.eof && !c.closing {
 			err = io.ErrUnexpectedEOF
 		}
@@ -543,7 +543,7 @@ func (c *conn) reading() bool {
 // peer has shut its side (EPOLLRDHUP) the loop reads on to the EOF now.
 func (l *loop) read(c *conn, ev uint32) {
 	for {
-		n, err := read(c.fd, l.buf)
+		n, err := read(int(c.fd), l.buf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -571,7 +571,7 @@ func (l *loop) data(c *conn, b []byte) {
 		c.in = append(c.in, b...)
 		in = c.in
 	}
-	l.cur.Store(c.ID())
+	l.cur.Store(c.token())
 	k, err := l.r.h.Data(c, in)
 	l.cur.Store(0)
 	if err == nil && (k < 0 || k > len(in)) {
@@ -598,7 +598,7 @@ func (l *loop) data(c *conn, b []byte) {
 func (l *loop) readEOF(c *conn) {
 	c.eof = true
 	if h := l.r.eofh; h != nil && !c.closing {
-		l.cur.Store(c.ID())
+		l.cur.Store(c.token())
 		h.ReadEOF(c, c.in)
 		l.cur.Store(0)
 		c.releaseInput()
@@ -674,7 +674,7 @@ func (l *loop) interest(c *conn) {
 	if want == c.events || !c.added {
 		return
 	}
-	if err := l.ctlOp(unix.EPOLL_CTL_MOD, c.fd, want); err != nil {
+	if err := l.ctlOp(unix.EPOLL_CTL_MOD, int(c.fd), want); err != nil {
 		l.finish(c, fmt.Errorf("epoll: modify interest: %w", err), false)
 		return
 	}
@@ -686,8 +686,9 @@ func (l *loop) interest(c *conn) {
 // memory, and the close state writers have set.
 func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err error) {
 	c.mu.Lock()
-	closeReq, abort = c.closeReq, c.abort
-	if abort != nil {
+	closeReq = c.closeReq
+	if c.slow {
+		abort = server.ErrSlowConsumer
 		c.mu.Unlock()
 		return
 	}
@@ -711,7 +712,7 @@ func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err er
 			iov = append(iov, unix.Iovec{Base: &b[0], Len: uint64(len(b))})
 			total += len(b)
 		}
-		n, werr := writev(c.fd, iov)
+		n, werr := writev(int(c.fd), iov)
 		clear(iov) // hold no chunk beyond its use
 		if werr == unix.EINTR {
 			continue
@@ -814,7 +815,7 @@ var errShortFile = errors.New("epoll: file shorter than the range queued")
 func (l *loop) sendFile(c *conn) (again bool, err error) {
 	s := &c.out[c.head]
 	for s.n > 0 {
-		w, serr := unix.Sendfile(c.fd, int(s.f.Fd()), &s.off, int(min(s.n, 1<<30)))
+		w, serr := unix.Sendfile(int(c.fd), int(s.f.Fd()), &s.off, int(min(s.n, 1<<30)))
 		if serr == unix.EINVAL || serr == unix.ENOSYS {
 			return l.copyFile(c)
 		}
@@ -860,7 +861,7 @@ func (l *loop) copyFile(c *conn) (again bool, err error) {
 		if m == 0 {
 			return false, errShortFile
 		}
-		w, werr := unix.Write(c.fd, l.buf[:m])
+		w, werr := unix.Write(int(c.fd), l.buf[:m])
 		if werr == unix.EINTR {
 			continue
 		}
@@ -911,7 +912,7 @@ func (l *loop) finish(c *conn, err error, graceful bool) {
 // EOF, and keeps the socket until the peer closes too (or lingerTimeout),
 // discarding its input: closing with unread input would send an RST.
 func (l *loop) linger(c *conn) {
-	unix.Shutdown(c.fd, unix.SHUT_WR)
+	unix.Shutdown(int(c.fd), unix.SHUT_WR)
 	if l.discard(c) || l.stopping {
 		l.closeFD(c)
 		return
@@ -920,7 +921,7 @@ func (l *loop) linger(c *conn) {
 	c.lingerEnd = l.now + int64(lingerTimeout)
 	l.lingerQ = append(l.lingerQ, c)
 	if !c.added {
-		if err := l.ctlOp(unix.EPOLL_CTL_ADD, c.fd, evRead); err != nil {
+		if err := l.ctlOp(unix.EPOLL_CTL_ADD, int(c.fd), evRead); err != nil {
 			l.closeFD(c)
 			return
 		}
@@ -934,7 +935,7 @@ func (l *loop) linger(c *conn) {
 // (EOF or an error).
 func (l *loop) discard(c *conn) bool {
 	for range 16 {
-		n, err := read(c.fd, l.buf)
+		n, err := read(int(c.fd), l.buf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -952,7 +953,7 @@ func (l *loop) closeFD(c *conn) {
 		return
 	}
 	c.lingering = false
-	l.conns[c.fd] = nil
-	unix.Close(c.fd)
+	l.conns[int(c.fd)] = nil
+	unix.Close(int(c.fd))
 	c.fd = -1
 }
