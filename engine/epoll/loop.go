@@ -51,8 +51,8 @@ type loop struct {
 
 	lingerQ    []*conn // closing connections discarding input, in deadline order
 	lingerHd   int
-	bytesIn    int64 // counted here and added to the shared Stats once per wake-up
-	bytesOut   int64
+	bytesOut   int64 // added to stats once per wake-up
+	stats      *server.Stats
 	acceptAt   int64 // when accepting resumes after running out of descriptors; 0 if not paused
 	stopping   bool
 	drainEnd   int64
@@ -98,6 +98,7 @@ func newLoop(r *run, id int) (*loop, error) {
 		buf:      make([]byte, readBufSize),
 		iov:      make([]unix.Iovec, 0, maxIovecs),
 		maxQueue: r.lim.MaxQueue,
+		stats:    r.s.Stats,
 	}
 	if r.lim.IdleTimeout > 0 {
 		l.idle = int64(r.lim.IdleTimeout)
@@ -230,12 +231,8 @@ func (l *loop) abandon(err error) {
 }
 
 func (l *loop) flushStats() {
-	if l.bytesIn != 0 {
-		l.r.s.Stats.BytesIn.Add(l.bytesIn)
-		l.bytesIn = 0
-	}
 	if l.bytesOut != 0 {
-		l.r.s.Stats.BytesOut.Add(l.bytesOut)
+		l.stats.BytesOut.Add(l.bytesOut)
 		l.bytesOut = 0
 	}
 }
@@ -556,7 +553,10 @@ func (l *loop) read(c *conn, ev uint32) {
 			l.readEOF(c)
 			return
 		}
-		l.bytesIn += int64(n)
+		// Counted before the handler sees the bytes, so that a
+		// handler reporting the counters includes them, as under
+		// every engine. Output is counted once per wake-up.
+		l.stats.BytesIn.Add(int64(n))
 		c.active = l.now
 		l.data(c, l.buf[:n])
 		if ev&unix.EPOLLRDHUP == 0 || !c.reading() {
