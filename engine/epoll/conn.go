@@ -238,7 +238,7 @@ func (c *conn) keepInput(rest []byte) {
 // releaseInput drops c's unconsumed input, so an idle connection owns no
 // buffer.
 func (c *conn) releaseInput() {
-	if c.inb == nil {
+	if c.in == nil { // in and inb are set together; in is on a hot line
 		return
 	}
 	if cap(c.in) <= 64<<10 {
