@@ -24,7 +24,11 @@ func main() {
 		}
 		go func() {
 			defer c.Close()
-			io.Copy(c, c)
+			// Hiding c's ReadFrom keeps io.Copy to plain reads and
+			// writes through its buffer: between two TCP sockets it
+			// would splice through a pipe, three descriptors per
+			// connection and two more system calls per message.
+			io.Copy(c, struct{ io.Reader }{c})
 		}()
 	}
 }
