@@ -53,6 +53,7 @@ type loop struct {
 	lingerHd   int
 	bytesOut   int64 // added to stats once per wake-up
 	stats      *server.Stats
+	sink       int   // keeps prefetch's loads
 	acceptAt   int64 // when accepting resumes after running out of descriptors; 0 if not paused
 	stopping   bool
 	drainEnd   int64
@@ -174,6 +175,9 @@ func (l *loop) run() {
 		}
 		l.clock()
 		l.dispatching.Store(true)
+		if n > 1 {
+			l.prefetch(n)
+		}
 		for i := range n {
 			ev := &l.events[i]
 			fd := int(ev.Fd)
@@ -228,6 +232,23 @@ func (l *loop) abandon(err error) {
 			l.closeFD(c)
 		}
 	}
+}
+
+// prefetch touches the connections of a batch of events before any is
+// handled. The loads do not depend on each other, so the processor
+// overlaps their cache misses instead of taking them one by one as each
+// event is handled; on a busy loop with many connections those misses are
+// most of the engine's own cost.
+func (l *loop) prefetch(n int) {
+	var sum int
+	for i := range n {
+		if fd := int(l.events[i].Fd); fd < len(l.conns) {
+			if c := l.conns[fd]; c != nil {
+				sum += int(c.fd) + c.head
+			}
+		}
+	}
+	l.sink = sum
 }
 
 func (l *loop) flushStats() {
