@@ -65,8 +65,8 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) 
 	if ta, ok := laddr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
 		r.local = ta
 	}
-	for i := range n {
-		l, err := newLoop(r, i)
+	for range n {
+		l, err := newLoop(r)
 		if err != nil {
 			for _, l := range r.loops {
 				l.closeFDs()

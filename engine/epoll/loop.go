@@ -34,7 +34,6 @@ const (
 // connections it owns.
 type loop struct {
 	r        *run
-	id       int
 	epfd     int
 	efd      int // eventfd for wake-ups
 	lfd      int // the listener, on loop 0 while accepting; else -1
@@ -79,7 +78,7 @@ type loop struct {
 	spareH []*conn
 }
 
-func newLoop(r *run, id int) (*loop, error) {
+func newLoop(r *run) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll: epoll_create1: %w", err)
@@ -91,7 +90,6 @@ func newLoop(r *run, id int) (*loop, error) {
 	}
 	l := &loop{
 		r:        r,
-		id:       id,
 		epfd:     epfd,
 		efd:      efd,
 		lfd:      -1,
