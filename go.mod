@@ -3,6 +3,8 @@ module github.com/portside/portside
 go 1.26
 
 require (
+	github.com/andybalholm/brotli v1.2.0
+	github.com/klauspost/compress v1.18.0
 	github.com/prometheus/client_golang v1.23.0
 	github.com/prometheus/common v0.65.0
 	golang.org/x/sys v0.36.0
