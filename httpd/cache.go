@@ -48,9 +48,9 @@ type entry struct {
 type variant struct {
 	name  string // sidecar (under the root) or compressed copy (a full path); "" when body holds it
 	owned bool   // a compressed copy the server wrote, removed with the entry
-	size int64
-	body []byte
-	hdr  []byte // Content-Encoding and the 200's fields
+	size  int64
+	body  []byte
+	hdr   []byte // Content-Encoding and the 200's fields
 }
 
 // fileCache maps names under the root to entries. Reads take a shared

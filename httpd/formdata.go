@@ -23,13 +23,13 @@ type formParser struct {
 type formState uint8
 
 const (
-	fsPreamble formState = iota // before the first delimiter
-	fsAfterDelim                // just after a delimiter: "--" or padding and CRLF
-	fsAfterDelimCR              // saw CR after a delimiter
-	fsAfterDelimDash            // saw one '-' after a delimiter
-	fsHeader                    // a part's header section
-	fsData                      // a part's data
-	fsDone                      // after the close delimiter
+	fsPreamble       formState = iota // before the first delimiter
+	fsAfterDelim                      // just after a delimiter: "--" or padding and CRLF
+	fsAfterDelimCR                    // saw CR after a delimiter
+	fsAfterDelimDash                  // saw one '-' after a delimiter
+	fsHeader                          // a part's header section
+	fsData                            // a part's data
+	fsDone                            // after the close delimiter
 )
 
 // formSink receives a form's parts.
@@ -42,7 +42,7 @@ type formSink interface {
 const maxPartHeader = 16 << 10
 
 var (
-	errFormHeader = errors.New("httpd: malformed multipart part header")
+	errFormHeader  = errors.New("httpd: malformed multipart part header")
 	errFormFraming = errors.New("httpd: malformed multipart framing")
 )
 

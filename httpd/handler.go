@@ -379,8 +379,8 @@ func (cn *conn) parseError(err error) {
 
 // reqHeaders are the request fields the server reads, found in one pass.
 type reqHeaders struct {
-	ifMatch, ifNoneMatch, ifModSince, ifUnmodSince, ifRange, rng []byte
-	acceptEnc, accept, auth, origin, acrMethod, acrHeaders, ctype  []byte
+	ifMatch, ifNoneMatch, ifModSince, ifUnmodSince, ifRange, rng  []byte
+	acceptEnc, accept, auth, origin, acrMethod, acrHeaders, ctype []byte
 }
 
 func (hd *reqHeaders) scan(f *http1.Fields) {
