@@ -460,8 +460,10 @@ func (cn *conn) onHead() {
 	if len(r.Path) == 1 && r.Path[0] == '*' {
 		cn.pbuf = append(cn.pbuf[:0], '*')
 		cn.path, cn.pathSt = cn.pbuf, pathOK
-	} else if len(r.Path) == 0 {
-		cn.path, cn.pathSt = cn.pbuf[:0], pathBad // CONNECT
+	} else if r.Method == http1.MethodConnect {
+		// No tunnels here; what follows a CONNECT is not HTTP.
+		cn.replyNow(405)
+		return
 	} else {
 		cn.pbuf, cn.pathSt = cleanPath(cn.pbuf, r.Path, h.o.Dotfiles)
 		cn.path = cn.pbuf

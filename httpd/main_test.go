@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +198,12 @@ func wantStatus(t *testing.T, resp *http.Response, want int) {
 		t.Fatalf("%s %s: status %d, want %d (body %q)", resp.Request.Method, resp.Request.URL, resp.StatusCode, want, trunc(string(b)))
 	}
 }
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
+func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *fakeClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
 
 var _ = fmt.Sprint
