@@ -186,14 +186,15 @@ func (cn *conn) callRoute(r *http1.Request) {
 		if cn.closeAfter {
 			cn.closing = true
 		}
-		if cn.draining || cn.eof {
-			cn.closing = true
-		}
-		// Requests that arrived meanwhile, in order.
-		if !cn.closing {
+		// Requests that arrived meanwhile, in order; on shutdown the
+		// connection closes after the response in flight.
+		if !cn.closing && !cn.draining {
 			in := cn.backlog
 			cn.backlog = nil
 			cn.process(in)
+		}
+		if (cn.draining || cn.eof) && !cn.async {
+			cn.closing = true
 		}
 		cn.flush()
 	}()
