@@ -55,3 +55,9 @@ func (c *fakeConn) take() string {
 	c.out = c.out[:0]
 	return s
 }
+
+func (c *fakeConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
