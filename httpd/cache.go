@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/portside/portside/httpd/mime"
 	"github.com/portside/portside/proto/http1"
 )
@@ -31,6 +33,15 @@ type entry struct {
 	hdr     []byte // the 200's fields: Content-Type ... Accept-Ranges
 	hdr304  []byte // the fields a 304 repeats (RFC 9110 §15.4.5)
 	body    []byte // the contents, if the file is small enough to keep
+
+	// fd is the file held open, for a file too large to keep: each
+	// response sends a duplicate of it, saving the open (a walk of the
+	// path under os.Root) per request, as nginx's open_file_cache does.
+	// refs counts the cache's reference and the duplications under way;
+	// the last to let go closes it.
+	fd    *os.File
+	fdnum int
+	refs  atomic.Int32
 
 	expires atomic.Int64 // unix nanoseconds after which the file is looked at again
 
@@ -62,6 +73,8 @@ type fileCache struct {
 	mu      sync.RWMutex
 	m       map[string]*entry
 	bytes   int64
+	// openFiles counts entries holding a file open.
+	openFiles atomic.Int32
 	tmpDir  string // compressed copies of large files
 	tmpOnce sync.Once
 	tmpErr  error
@@ -134,16 +147,30 @@ func (fc *fileCache) load(name string, now int64, fi fs.FileInfo) (*entry, error
 		return nil, errNotRegular
 	}
 	e := fc.newEntry(name, fi)
-	if !e.dir && e.size <= fc.o.CacheFileMax && fc.ttl > 0 {
-		body, fi2, err := readSmall(fc.root, name, e.size)
+	if !e.dir && fc.ttl > 0 {
+		f, fi2, err := openRegular(fc.root, name)
 		if err != nil {
 			return nil, err
 		}
 		if fi2.Size() != e.size || !fi2.ModTime().Equal(e.mtime) {
-			// Changed between stat and read: describe what was read.
+			// Changed between stat and open: describe what was opened.
 			e = fc.newEntry(name, fi2)
 		}
-		e.body = body
+		switch {
+		case e.size <= fc.o.CacheFileMax:
+			e.body = make([]byte, e.size)
+			_, err = io.ReadFull(io.NewSectionReader(f, 0, e.size), e.body)
+			f.Close()
+			if err != nil {
+				return nil, err
+			}
+		case fc.openFiles.Load() < maxOpenFiles:
+			fc.openFiles.Add(1)
+			e.fd, e.fdnum = f, int(f.Fd())
+			e.refs.Store(1)
+		default:
+			f.Close()
+		}
 	}
 	if !e.dir {
 		fc.findSidecars(e)
@@ -155,24 +182,54 @@ func (fc *fileCache) load(name string, now int64, fi fs.FileInfo) (*entry, error
 	return e, nil
 }
 
-func readSmall(root *os.Root, name string, size int64) ([]byte, fs.FileInfo, error) {
+// openRegular opens a regular file under the root, and stats it.
+func openRegular(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
 	f, err := root.Open(name)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
+		f.Close()
 		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
+		f.Close()
 		return nil, nil, errNotRegular
 	}
-	body := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, body); err != nil {
-		return nil, nil, err
+	return f, fi, nil
+}
+
+// maxOpenFiles bounds the files the cache holds open.
+const maxOpenFiles = 1024
+
+// dup returns a new descriptor of the entry's open file, for one response
+// (the engine closes what it is given), or nil if the entry holds none.
+func (e *entry) dup() *os.File {
+	if e.fd == nil {
+		return nil
 	}
-	return body, fi, nil
+	for {
+		r := e.refs.Load()
+		if r <= 0 {
+			return nil // dropped from the cache and closed
+		}
+		if e.refs.CompareAndSwap(r, r+1) {
+			break
+		}
+	}
+	nfd, err := unix.FcntlInt(uintptr(e.fdnum), unix.F_DUPFD_CLOEXEC, 0)
+	e.release()
+	if err != nil {
+		return nil
+	}
+	return os.NewFile(uintptr(nfd), e.name)
+}
+
+func (e *entry) release() {
+	if e.refs.Add(-1) == 0 {
+		e.fd.Close()
+	}
 }
 
 func (fc *fileCache) newEntry(name string, fi fs.FileInfo) *entry {
@@ -275,6 +332,10 @@ const maxEntries = 16384
 func (fc *fileCache) dropLocked(e *entry) {
 	delete(fc.m, e.name)
 	fc.bytes -= int64(len(e.body)) + 512
+	if e.fd != nil {
+		fc.openFiles.Add(-1)
+		e.release()
+	}
 	for c := range numCodings {
 		if v := e.enc[c].Load(); v != nil {
 			fc.bytes -= int64(len(v.body))

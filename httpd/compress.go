@@ -162,12 +162,17 @@ func (h *Handler) variantFor(e *entry, c int) *variant {
 	if !h.o.Compress || !e.zipable || e.size < h.o.CompressMin || e.size > maxCompress {
 		return nil
 	}
-	if e.body != nil {
+	if e.size <= inlineCompress {
 		if !e.zipping[c].CompareAndSwap(false, true) {
 			return nil
 		}
-		z, err := compressBytes(c, e.body)
-		if err != nil || len(z) >= len(e.body) {
+		src, err := h.contents(e)
+		if err != nil {
+			e.zipping[c].Store(false)
+			return nil
+		}
+		z, err := compressBytes(c, src)
+		if err != nil || len(z) >= len(src) {
 			// Not worth it: remember, so it is not tried again.
 			e.enc[c].Store(&variant{size: -1})
 			return nil
@@ -191,6 +196,31 @@ func (h *Handler) variantFor(e *entry, c int) *variant {
 		}
 	}
 	return nil
+}
+
+// inlineCompress is the largest file compressed while the request waits,
+// on the engine's goroutine: a few milliseconds once per file version.
+// Larger files are compressed in the background.
+const inlineCompress = 256 << 10
+
+// contents returns a file's bytes, from memory or read from disk.
+func (h *Handler) contents(e *entry) ([]byte, error) {
+	if e.body != nil {
+		return e.body, nil
+	}
+	f := e.dup()
+	if f == nil {
+		var err error
+		if f, _, err = openRegular(h.files.root, e.name); err != nil {
+			return nil, err
+		}
+	}
+	defer f.Close()
+	b := make([]byte, e.size)
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, e.size), b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // compressFile writes a compressed copy of a large file to the cache's

@@ -41,7 +41,9 @@ type Options struct {
 	// CacheFileMax bytes, its contents are trusted before the file is
 	// looked at again. Default 1 s; negative disables the cache.
 	CacheTTL time.Duration
-	// CacheFileMax is the largest file kept in memory; default 128 KiB.
+	// CacheFileMax is the largest file kept in memory, and sent in one
+	// write with its head; larger files are held open and sent with
+	// sendfile. Default 16 KiB.
 	CacheFileMax int64
 	// CacheBytes bounds the memory the cache holds; default 64 MiB.
 	CacheBytes int64
@@ -88,7 +90,7 @@ const (
 	defaultCompressMin  = 1 << 10
 	defaultMaxRanges    = 16
 	defaultCacheTTL     = time.Second
-	defaultCacheFileMax = 128 << 10
+	defaultCacheFileMax = 16 << 10
 	defaultCacheBytes   = 64 << 20
 	defaultMaxUpload    = 1 << 30
 	defaultMaxBody      = 1 << 20

@@ -278,6 +278,9 @@ func (cn *conn) serveEntry(r *http1.Request, e *entry) {
 // entry describes; if not, the entry is refreshed. It answers the request
 // itself when it fails.
 func (cn *conn) open(e *entry) (*os.File, *entry, bool) {
+	if f := e.dup(); f != nil {
+		return f, e, true
+	}
 	for range 2 {
 		f, err := cn.h.files.root.Open(e.name)
 		if err != nil {

@@ -42,7 +42,7 @@ type httpConfig struct {
 
 func (c *httpConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	c.maxUpload = 1 << 30
-	c.cacheFileMx = 128 << 10
+	c.cacheFileMx = 16 << 10
 	fs.StringVar(&c.listen, prefix+"listen", defaultAddr, "TCP `address` to listen on")
 	fs.StringVar(&c.root, prefix+"root", ".", "`directory` to serve")
 	fs.BoolVar(&c.dotfiles, prefix+"dotfiles", false, "serve and list names starting with '.'")
