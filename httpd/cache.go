@@ -67,17 +67,17 @@ type variant struct {
 // fileCache maps names under the root to entries. Reads take a shared
 // lock and allocate nothing.
 type fileCache struct {
-	root    *os.Root
-	o       *Options
-	ttl     int64
-	mu      sync.RWMutex
-	m       map[string]*entry
-	bytes   int64
+	root  *os.Root
+	o     *Options
+	ttl   int64
+	mu    sync.RWMutex
+	m     map[string]*entry
+	bytes int64
 	// openFiles counts entries holding a file open.
 	openFiles atomic.Int32
-	tmpDir  string // compressed copies of large files
-	tmpOnce sync.Once
-	tmpErr  error
+	tmpDir    string // compressed copies of large files
+	tmpOnce   sync.Once
+	tmpErr    error
 }
 
 func newFileCache(root *os.Root, o *Options) *fileCache {
