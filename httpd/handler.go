@@ -41,7 +41,12 @@ type Handler struct {
 	conns     map[*conn]struct{}
 	sweepStop chan struct{}
 	sweepDone chan struct{}
-	stopOnce  sync.Once
+
+	stallMu    sync.Mutex
+	stalled    []*conn
+	stallKick  chan struct{}
+	resumeDone chan struct{}
+	stopOnce   sync.Once
 }
 
 var (
@@ -93,7 +98,10 @@ func New(o Options) (*Handler, error) {
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.sweepStop = make(chan struct{})
 	h.sweepDone = make(chan struct{})
+	h.stallKick = make(chan struct{}, 1)
+	h.resumeDone = make(chan struct{})
 	go h.sweep()
+	go h.resumer()
 	return h, nil
 }
 
@@ -105,6 +113,7 @@ func (h *Handler) Stop() error {
 		h.cancel()
 		close(h.sweepStop)
 		<-h.sweepDone
+		<-h.resumeDone
 		if h.files != nil {
 			h.files.close()
 		}
@@ -184,8 +193,11 @@ type conn struct {
 	logStatus  int
 	logBytes   int64
 
-	closing  bool   // answer nothing more; close once flushed
-	async    bool   // a blocking route runs
+	closing  bool // answer nothing more; close once flushed
+	async    bool // a blocking route runs
+	stalled  bool // waits for queued files to be sent
+	files    int  // files queued by the batch being processed
+	gone     atomic.Bool
 	backlog  []byte // input that arrived while it runs
 	draining bool
 	eof      bool
@@ -222,6 +234,7 @@ func (h *Handler) Close(c server.Conn, err error) {
 	h.mu.Lock()
 	delete(h.conns, cn)
 	h.mu.Unlock()
+	cn.gone.Store(true)
 	cn.mu.Lock()
 	cn.closed = true
 	if cn.up != nil {
@@ -245,7 +258,7 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	cn := c.Value().(*conn)
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
-	if cn.async {
+	if cn.async || cn.stalled {
 		if len(cn.backlog)+len(in) > maxBacklog {
 			return 0, errBacklog
 		}
@@ -265,7 +278,7 @@ func (h *Handler) ReadEOF(c server.Conn, rest []byte) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	cn.eof = true
-	if !cn.async {
+	if !cn.async && !cn.stalled {
 		c.Close()
 	}
 }
@@ -308,11 +321,13 @@ func (cn *conn) setPhase(p int32) {
 }
 
 // process runs the parser over input until it is used up, the connection
-// is closing, or a blocking route starts, which takes the rest as backlog.
+// is closing, or a blocking route starts or too many files are queued,
+// either of which keeps the rest as backlog.
 func (cn *conn) process(in []byte) {
+	cn.files = 0
 	// Not just while there is input: End follows a body-less head with
 	// no more input needed.
-	for !cn.closing && !cn.async {
+	for !cn.closing && !cn.async && !cn.stalled {
 		n, ev, err := cn.p.Next(in)
 		in = in[n:]
 		if err != nil {
@@ -331,6 +346,14 @@ func (cn *conn) process(in []byte) {
 		case http1.End:
 			cn.setPhase(phaseIdle)
 			cn.onEnd()
+			if len(in) > 0 && !cn.closing && !cn.async &&
+				(cn.files >= maxFilesPerBatch || cn.c.Queued() > resumeBelow) {
+				// Each file queued holds a descriptor until it is sent,
+				// and the engine bounds what may be queued: a deep
+				// pipeline of large responses waits for them to go.
+				cn.stalled = true
+				cn.h.stall(cn)
+			}
 		case http1.NeedMore:
 			if n > 0 && cn.phase.Load() == phaseIdle {
 				cn.setPhase(phaseHead)
@@ -338,9 +361,92 @@ func (cn *conn) process(in []byte) {
 			return
 		}
 	}
-	if cn.async && len(in) > 0 {
+	if (cn.async || cn.stalled) && len(in) > 0 {
 		cn.backlog = append(cn.backlog, in...)
 	}
+}
+
+// maxFilesPerBatch bounds the files one connection has queued from a batch
+// of pipelined requests; the rest wait until they are sent.
+const maxFilesPerBatch = 8
+
+// resumeBelow is the queued output below which a stalled connection goes
+// on with its pipelined requests.
+const resumeBelow = 1 << 20
+
+// stall registers a connection that waits for its queued files to go.
+func (h *Handler) stall(cn *conn) {
+	h.stallMu.Lock()
+	h.stalled = append(h.stalled, cn)
+	h.stallMu.Unlock()
+	select {
+	case h.stallKick <- struct{}{}:
+	default:
+	}
+}
+
+// resumer goes on with stalled connections once their output drained. It
+// polls, every millisecond, only while some connection is stalled: there
+// is no notification of a queue draining, and a deep pipeline of large
+// files is rare.
+func (h *Handler) resumer() {
+	defer close(h.resumeDone)
+	var keep []*conn
+	for {
+		select {
+		case <-h.sweepStop:
+			return
+		case <-h.stallKick:
+		}
+		for {
+			h.stallMu.Lock()
+			list := h.stalled
+			h.stalled = keep[:0]
+			h.stallMu.Unlock()
+			keep = list[:0]
+			for _, cn := range list {
+				switch {
+				case cn.gone.Load():
+				case cn.c.Queued() > resumeBelow:
+					keep = append(keep, cn)
+				default:
+					cn.resume()
+				}
+			}
+			if len(keep) == 0 {
+				break
+			}
+			h.stallMu.Lock()
+			h.stalled = append(h.stalled, keep...)
+			h.stallMu.Unlock()
+			clear(keep)
+			t := time.NewTimer(time.Millisecond)
+			select {
+			case <-h.sweepStop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// resume goes on with the requests of a stalled connection.
+func (cn *conn) resume() {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.closed || !cn.stalled {
+		return
+	}
+	cn.stalled = false
+	in := cn.backlog
+	cn.backlog = nil
+	cn.tick()
+	cn.process(in)
+	if (cn.eof || cn.draining) && !cn.async && !cn.stalled {
+		cn.closing = true
+	}
+	cn.flush()
 }
 
 // flush writes the batch of responses, and closes the connection if it is
@@ -456,6 +562,9 @@ func (cn *conn) onHead() {
 	cn.act, cn.replyCode, cn.route, cn.user = actStatic, 0, nil, ""
 	cn.logStatus, cn.logBytes = 0, 0
 	cn.body = cn.body[:0]
+	if cap(cn.body) > 64<<10 {
+		cn.body = nil // a large route body; do not keep it
+	}
 
 	if len(r.Path) == 1 && r.Path[0] == '*' {
 		cn.pbuf = append(cn.pbuf[:0], '*')
@@ -555,8 +664,34 @@ func (cn *conn) reject(status int) {
 }
 
 func (cn *conn) replyAllow(allow string) {
-	cn.reject(405)
 	cn.route = &route{allow: allow}
+	cn.reject(405)
+}
+
+// appendLocation appends a Location field naming the request's cleaned
+// path, percent-encoded, plus suffix. It is built from the cleaned path,
+// not the target as sent, so "//host/x" cannot turn into a redirect to
+// another site.
+func (cn *conn) appendLocation(suffix string) {
+	cn.out = append(cn.out, "Location: "...)
+	for _, c := range cn.path {
+		if shouldEscape(c) {
+			cn.out = append(cn.out, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+		} else {
+			cn.out = append(cn.out, c)
+		}
+	}
+	cn.out = append(cn.out, suffix...)
+}
+
+// shouldEscape reports whether a path byte must be percent-encoded in a
+// Location (RFC 3986 pchar and '/' pass).
+func shouldEscape(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return false
+	}
+	return strings.IndexByte("/-._~!$&'()*+,;=:@", c) < 0
 }
 
 // replyNow answers status immediately and closes the connection, leaving
@@ -715,6 +850,7 @@ func (cn *conn) writeFile(f *os.File, off, n int64) {
 		cn.out = cn.out[:0]
 	}
 	cn.logBytes += n
+	cn.files++
 	cn.c.WriteFile(f, off, n)
 }
 

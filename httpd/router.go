@@ -193,7 +193,7 @@ func (cn *conn) callRoute(r *http1.Request) {
 			cn.backlog = nil
 			cn.process(in)
 		}
-		if (cn.draining || cn.eof) && !cn.async {
+		if (cn.draining || cn.eof) && !cn.async && !cn.stalled {
 			cn.closing = true
 		}
 		cn.flush()

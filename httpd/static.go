@@ -99,9 +99,7 @@ func fileErrorStatus(err error) int {
 // name with it, so relative links in its page resolve inside it.
 func (cn *conn) redirectSlash(r *http1.Request) {
 	cn.startHead(301)
-	cn.out = append(cn.out, "Location: "...)
-	cn.out = append(cn.out, r.Path...)
-	cn.out = append(cn.out, '/')
+	cn.appendLocation("/")
 	if r.Query != nil {
 		cn.out = append(cn.out, '?')
 		cn.out = append(cn.out, r.Query...)
@@ -240,8 +238,13 @@ func (cn *conn) serveEntry(r *http1.Request, e *entry) {
 			cn.logDone()
 			return
 		case 206:
-			cn.serveRanges(r, e, rs)
-			return
+			if e.body != nil || len(rs) == 1 || framedFileBytes(rs) <= maxFramedFileBytes {
+				cn.serveRanges(r, e, rs)
+				return
+			}
+			// Several large ranges: the whole file instead (RFC 9110
+			// §14.2 allows it), since each part header is queued after
+			// the part before it, and an engine bounds what is queued.
 		}
 	}
 	if cn.hd.acceptEnc != nil && e.size > 0 {
@@ -454,4 +457,16 @@ func dupFile(f *os.File) (*os.File, error) {
 		return nil, derr
 	}
 	return os.NewFile(uintptr(nfd), f.Name()), nil
+}
+
+// maxFramedFileBytes bounds the bytes of file ranges followed by another
+// part in one multipart/byteranges response.
+const maxFramedFileBytes = 1 << 20
+
+func framedFileBytes(rs []http1.ByteRange) int64 {
+	var n int64
+	for _, r := range rs[:len(rs)-1] {
+		n += r.Length
+	}
+	return n
 }

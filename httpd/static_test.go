@@ -416,3 +416,72 @@ func TestFileChanges(t *testing.T) {
 	clock.add(2 * time.Second)
 	wantStatus(t, get(t, base+"/f.txt"), 404)
 }
+
+// TestDeepPipelineOfLargeFiles: 40 pipelined requests for a file sent
+// with sendfile are all answered, in order, though the server queues only
+// a few files at a time.
+func TestDeepPipelineOfLargeFiles(t *testing.T) {
+	eachEngine(t, func(t *testing.T, name string) {
+		dir := staticTree(t)
+		addr := serve(t, name, httpd.Options{Root: dir})
+		c := dial(t, addr)
+		const n = 40
+		var req strings.Builder
+		for i := range n {
+			p := "/big.bin"
+			if i%5 == 4 {
+				p = "/hello.txt"
+			}
+			fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", p)
+		}
+		io.WriteString(c, req.String())
+		c.(interface{ CloseWrite() error }).CloseWrite()
+		for i, resp := range readResponses(t, bufio.NewReader(c), n, "GET") {
+			want := bigBody
+			if i%5 == 4 {
+				want = "hello, world\n"
+			}
+			if b := body(t, resp); b != want {
+				t.Fatalf("response %d: %d bytes, want %d", i, len(b), len(want))
+			}
+		}
+	})
+}
+
+// TestRedirectStaysHere: the slash redirect names the cleaned path, so a
+// target like //evil.example cannot send the client to another host.
+func TestRedirectStaysHere(t *testing.T) {
+	dir := tree(t, map[string]string{"evil.example/x": "x", "é dir/y": "y"})
+	addr := serve(t, "goroutine", httpd.Options{Root: dir})
+	for target, want := range map[string]string{
+		"//evil.example":    "/evil.example/",
+		"/./evil.example":   "/evil.example/",
+		"/%C3%A9%20dir?a=b": "/%C3%A9%20dir/?a=b",
+	} {
+		got := exchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		if !strings.Contains(got, "\r\nLocation: "+want+"\r\n") {
+			t.Errorf("GET %s: %q, want Location %s", target, trunc(got), want)
+		}
+	}
+}
+
+// TestLargeMultipartRanges: several ranges with over 1 MiB of file before
+// the last part get the whole file; a large single range is served.
+func TestLargeMultipartRanges(t *testing.T) {
+	data := strings.Repeat("0123456789", 300_000) // 3 MB
+	dir := tree(t, map[string]string{"f.bin": data})
+	base := "http://" + serve(t, "goroutine", httpd.Options{Root: dir})
+	resp := get(t, base+"/f.bin", "Range: bytes=0-2000000,2500000-2500010")
+	wantStatus(t, resp, 200)
+	if b := body(t, resp); b != data {
+		t.Errorf("got %d bytes, want the whole %d", len(b), len(data))
+	}
+	resp = get(t, base+"/f.bin", "Range: bytes=100-2999999")
+	wantStatus(t, resp, 206)
+	if b := body(t, resp); b != data[100:] {
+		t.Errorf("single large range: %d bytes", len(b))
+	}
+	resp = get(t, base+"/f.bin", "Range: bytes=0-9,2999990-")
+	wantStatus(t, resp, 206)
+	checkMultipart(t, resp, body(t, resp), []byte(data), [][2]int64{{0, 9}, {2999990, 2999999}})
+}

@@ -74,7 +74,7 @@ func (cn *conn) overdue(now int64) int {
 func (cn *conn) timeout(status int) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
-	if cn.closed || cn.closing || cn.async {
+	if cn.closed || cn.closing || cn.async || cn.stalled {
 		return
 	}
 	if p := cn.phase.Load(); p != phaseHead && p != phaseBody {

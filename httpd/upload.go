@@ -299,9 +299,7 @@ func (cn *conn) finishUpload(r *http1.Request) {
 			status = 204
 		}
 		cn.startHead(status)
-		cn.out = append(cn.out, "Location: "...)
-		cn.out = append(cn.out, r.Path...)
-		cn.out = append(cn.out, "\r\n"...)
+		cn.appendLocation("\r\n")
 		if status == 204 {
 			cn.endHead(-1)
 		} else {
@@ -326,9 +324,7 @@ func (cn *conn) finishUpload(r *http1.Request) {
 	if strings.Contains(string(cn.hd.accept), "text/html") {
 		// A browser's form: back to the listing, which shows the files.
 		cn.startHead(303)
-		cn.out = append(cn.out, "Location: "...)
-		cn.out = append(cn.out, r.Path...)
-		cn.out = append(cn.out, "\r\nContent-Type: text/plain; charset=utf-8\r\n"...)
+		cn.appendLocation("\r\nContent-Type: text/plain; charset=utf-8\r\n")
 		const msg = "See Other\n"
 		cn.endHead(int64(len(msg)))
 		cn.writeBody([]byte(msg))

@@ -148,24 +148,29 @@ func TestAuth(t *testing.T) {
 	if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Basic ") {
 		t.Errorf("WWW-Authenticate %q", got)
 	}
-	req, _ := http.NewRequest("PUT", base+"/a.txt", strings.NewReader("a"))
-	req.SetBasicAuth("ann", "wrong")
-	if resp, err := client().Do(req); err != nil || resp.StatusCode != 401 {
-		t.Errorf("wrong password: %v %v", resp.StatusCode, err)
+	withAuth := func(method, url, pass string, want int) {
+		t.Helper()
+		var body io.Reader
+		if method == "PUT" {
+			body = strings.NewReader("a")
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), method, url, body)
+		req.SetBasicAuth("ann", pass)
+		resp, err := client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s %s with password %q: %d, want %d", method, url, pass, resp.StatusCode, want)
+		}
 	}
-	req, _ = http.NewRequest("PUT", base+"/a.txt", strings.NewReader("a"))
-	req.SetBasicAuth("ann", "s3cret")
-	if resp, err := client().Do(req); err != nil || resp.StatusCode != 201 {
-		t.Errorf("right password: %v %v", resp.StatusCode, err)
-	}
+	withAuth("PUT", base+"/a.txt", "wrong", 401)
+	withAuth("PUT", base+"/a.txt", "s3cret", 201)
 
 	baseAll, _ := uploadServer(t, "goroutine", httpd.Options{Auth: "ann:s3cret", AuthAll: true})
 	wantStatus(t, get(t, baseAll+"/existing.txt"), 401)
-	req, _ = http.NewRequest("GET", baseAll+"/existing.txt", nil)
-	req.SetBasicAuth("ann", "s3cret")
-	if resp, err := client().Do(req); err != nil || resp.StatusCode != 200 {
-		t.Errorf("auth-all with the password: %v %v", resp.StatusCode, err)
-	}
+	withAuth("GET", baseAll+"/existing.txt", "s3cret", 200)
 }
 
 // form builds a multipart/form-data body of files (name → content) and a
