@@ -386,9 +386,9 @@ func (h *Handler) stall(cn *conn) {
 }
 
 // resumer goes on with stalled connections once their output drained. It
-// polls, every millisecond, only while some connection is stalled: there
-// is no notification of a queue draining, and a deep pipeline of large
-// files is rare.
+// polls, every millisecond or a little more, only while some connection is
+// stalled: there is no notification of a queue draining, and a deep
+// pipeline of large files is rare.
 func (h *Handler) resumer() {
 	defer close(h.resumeDone)
 	var keep []*conn
@@ -398,12 +398,14 @@ func (h *Handler) resumer() {
 			return
 		case <-h.stallKick:
 		}
+		wait := time.Millisecond
 		for {
 			h.stallMu.Lock()
 			list := h.stalled
 			h.stalled = keep[:0]
 			h.stallMu.Unlock()
 			keep = list[:0]
+			resumed := false
 			for _, cn := range list {
 				switch {
 				case cn.gone.Load():
@@ -411,7 +413,15 @@ func (h *Handler) resumer() {
 					keep = append(keep, cn)
 				default:
 					cn.resume()
+					resumed = true
 				}
+			}
+			// Back off while nothing drains: a client that does not
+			// read keeps its connection stalled until the idle timeout.
+			if resumed {
+				wait = time.Millisecond
+			} else {
+				wait = min(2*wait, 20*time.Millisecond)
 			}
 			if len(keep) == 0 {
 				break
@@ -420,7 +430,7 @@ func (h *Handler) resumer() {
 			h.stalled = append(h.stalled, keep...)
 			h.stallMu.Unlock()
 			clear(keep)
-			t := time.NewTimer(time.Millisecond)
+			t := time.NewTimer(wait)
 			select {
 			case <-h.sweepStop:
 				t.Stop()
