@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/portside/portside/engine"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -376,4 +378,61 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// startProcess runs the test binary as the portside command in a process of
+// its own, and returns the announced addresses and a stop function that
+// sends SIGTERM and checks for exit 0.
+func startProcess(t *testing.T, want []string, args ...string) (map[string]string, func()) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "PORTSIDE_CLI_TEST_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	addrs := readAnnouncements(t, stdout, errb.String, want...)
+	stop := func() {
+		t.Helper()
+		cmd.Process.Signal(syscall.SIGTERM)
+		werr := make(chan error, 1)
+		go func() { werr <- cmd.Wait() }()
+		select {
+		case err := <-werr:
+			if err != nil {
+				t.Errorf("after SIGTERM: %v (want exit 0); stderr:\n%s", err, errb.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("still running 30s after SIGTERM")
+		}
+	}
+	return addrs, stop
+}
+
+// TestEchoUnderEveryEngine runs the real command under each engine and has
+// a shell session with it, including the fork engine, whose children are
+// this same program started again.
+func TestEchoUnderEveryEngine(t *testing.T) {
+	for _, name := range engine.Names() {
+		t.Run("engine="+name, func(t *testing.T) {
+			addrs, stop := startProcess(t, []string{"echo/tcp"}, "echo", "--engine", name, "--shell", "--listen", "127.0.0.1:0", "--log-level", "warn")
+			for i := range 3 { // one after another, so iterative serves them all
+				code, out, errs := run(t, t.Context(), fmt.Sprintf("round %d\nquit\n", i), "connect", "--crlf", addrs["echo/tcp"])
+				if code != 0 || !strings.Contains(out, fmt.Sprintf("Echo: round %d\r\n", i)) || !strings.HasSuffix(out, "Bye.\r\n") {
+					t.Errorf("session %d: exit %d, out %q, stderr %q", i, code, out, errs)
+				}
+			}
+			stop()
+		})
+	}
 }
