@@ -23,7 +23,7 @@ import (
 // it, so responses leave in request order, and it does not hold up other
 // connections.
 func TestRoutes(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	eachEngine(t, true, func(t *testing.T, name string) {
 		release := make(chan struct{})
 		started := make(chan struct{}, 1)
 		var rt httpd.Router
@@ -85,7 +85,7 @@ func TestRoutes(t *testing.T) {
 // TestHalfClose: a client that sends requests and shuts its write side
 // still gets every response, including one from a blocking route.
 func TestHalfClose(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	eachEngine(t, true, func(t *testing.T, name string) {
 		var rt httpd.Router
 		rt.HandleBlocking("GET", "/wait", func(_ context.Context, w *httpd.ResponseWriter, _ *httpd.Request) {
 			time.Sleep(50 * time.Millisecond) // the work a blocking route does, not synchronisation
@@ -101,7 +101,7 @@ func TestHalfClose(t *testing.T) {
 }
 
 func TestHeaderTimeout(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	eachEngine(t, true, func(t *testing.T, name string) {
 		dir := tree(t, map[string]string{"a.txt": "A"})
 		addr := serve(t, name, httpd.Options{Root: dir, HeaderTimeout: 200 * time.Millisecond})
 		c := dial(t, addr)
@@ -152,7 +152,7 @@ func TestBodyRate(t *testing.T) {
 // TestGracefulShutdown: a response in flight when shutdown starts is
 // finished; an idle keep-alive connection is closed.
 func TestGracefulShutdown(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	eachEngine(t, true, func(t *testing.T, name string) {
 		size := 32 << 20
 		dir := tree(t, map[string]string{"big.bin": strings.Repeat("z", size)})
 		h, err := httpd.New(httpd.Options{Root: dir})

@@ -1,12 +1,18 @@
 package cli
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/portside/portside/engine"
 )
 
 func TestHTTP(t *testing.T) {
@@ -80,5 +86,39 @@ func TestByteSize(t *testing.T) {
 		if err := b.Set(in); err == nil {
 			t.Errorf("Set(%q) accepted", in)
 		}
+	}
+}
+
+// TestHTTPUnderEveryEngine runs portside http as a process under each
+// engine, fork included, and fetches a small file (sent from memory) and
+// a large one (sent with sendfile) on connections one after another.
+func TestHTTPUnderEveryEngine(t *testing.T) {
+	dir := t.TempDir()
+	small, large := "small\n", strings.Repeat("L", 300<<10)
+	os.WriteFile(filepath.Join(dir, "small.txt"), []byte(small), 0o644)
+	os.WriteFile(filepath.Join(dir, "large.bin"), []byte(large), 0o644)
+	for _, name := range engine.Names() {
+		t.Run("engine="+name, func(t *testing.T) {
+			addrs, stop := startProcess(t, []string{"http/http"}, "http", "--engine", name, "--root", dir,
+				"--listen", "127.0.0.1:0", "--access-log", "off", "--log-level", "warn")
+			for i, tc := range []struct{ path, want string }{{"/small.txt", small}, {"/large.bin", large}, {"/small.txt", small}} {
+				c, err := net.Dial("tcp", addrs["http/http"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", tc.path)
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				c.Close()
+				if err != nil || resp.StatusCode != 200 || string(b) != tc.want {
+					t.Errorf("request %d for %s: %d, %d bytes, %v", i, tc.path, resp.StatusCode, len(b), err)
+				}
+			}
+			stop()
+		})
 	}
 }
