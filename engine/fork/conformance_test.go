@@ -53,6 +53,7 @@ func TestConformance(t *testing.T) {
 		"CloseOnce":          inChild + " (counts Close calls)",
 		"HalfCloseHandler":   inChild + " (waits for Close)",
 		"WriteFile":          inChild + " (waits for Close to check the file was closed)",
+		"WriteFileOverQueue": inChild + " (waits for Close to check the file was closed)",
 		"Shutdown":           inChild + " (waits for Data before shutting down)",
 		"ShutdownFlushes":    inChild + " (waits for Data before shutting down)",
 		"DrainTimeout":       inChild + " (waits for Close)",
