@@ -23,6 +23,10 @@ type Options struct {
 	// Skip maps a test name (as in Tests) to the reason this engine
 	// cannot pass it.
 	Skip map[string]string
+	// Conns is how many connections the Concurrent test holds at once;
+	// 0 means 1,000. An engine whose connections are heavy (a process
+	// each) may lower it, saying why.
+	Conns int
 }
 
 // Test is one conformance test: the service it runs and the client side.
@@ -42,6 +46,7 @@ type Env struct {
 	Service  *server.Service
 	shutdown context.CancelFunc
 	served   chan error
+	conns    int // Options.Conns
 }
 
 // Shutdown cancels Serve's context and returns what Serve returned.
@@ -71,6 +76,7 @@ func Run(t *testing.T, newEngine func() server.Engine, o Options) {
 				t.Skip("not for this engine: " + why)
 			}
 			env := Start(t, newEngine(), tc.Service())
+			env.conns = o.Conns
 			tc.Client(t, env)
 		})
 	}
