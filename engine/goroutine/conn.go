@@ -63,7 +63,8 @@ type conn struct {
 	mu            sync.Mutex
 	q, q2         []seg // queued output, and the batch being written
 	spare         []byte
-	queued        int
+	queued        int // bytes waiting, files included: Queued, and the reading pause
+	mem           int // bytes waiting in memory: what MaxQueue bounds
 	st            state
 	reason        error // why the connection is closing; nil for a clean close
 	aborted       bool  // nc was closed without a flush
@@ -113,7 +114,7 @@ func (c *conn) Write(b []byte) error {
 		c.mu.Unlock()
 		return server.ErrClosed
 	}
-	if c.queued+len(b) > c.s.Limits.MaxQueue {
+	if c.mem+len(b) > c.s.Limits.MaxQueue {
 		c.mu.Unlock()
 		c.abort(server.ErrSlowConsumer)
 		return server.ErrSlowConsumer
@@ -126,6 +127,7 @@ func (c *conn) Write(b []byte) error {
 		c.q = append(c.q, seg{b: buf})
 	}
 	c.queued += len(b)
+	c.mem += len(b)
 	c.kickLocked()
 	c.mu.Unlock()
 	return nil
@@ -326,6 +328,9 @@ func (c *conn) writeSegs(batch []seg) error {
 		}
 		c.mu.Lock()
 		c.queued -= g.size()
+		if g.f == nil {
+			c.mem -= len(g.b)
+		}
 		c.resumeLocked()
 		c.mu.Unlock()
 	}

@@ -29,6 +29,7 @@ func commands() []command {
 	return []command{
 		{"serve", "", "run every portside service with embedded defaults", runServe},
 		{"echo", "", "run the echo service (RFC 862) over TCP and UDP", runEcho},
+		{"http", "", "serve files over HTTP/1.1, with uploads if asked", runHTTP},
 		{"connect", "HOST:PORT", "talk to a server: stdin to the socket, the socket to stdout", runConnect},
 	}
 }

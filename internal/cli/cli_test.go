@@ -226,7 +226,7 @@ func TestConnectTLS(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	addrs := serve(t, []string{"echo/tcp", "metrics/http"}, "serve", "--echo-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+	addrs := serve(t, []string{"echo/tcp", "metrics/http"}, "serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
 	c, err := net.Dial("tcp", addrs["echo/tcp"])
 	if err != nil {
 		t.Fatal(err)
