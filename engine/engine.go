@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/portside/portside/engine/epoll"
 	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/engine/goroutine"
 	"github.com/portside/portside/engine/iterative"
@@ -25,6 +26,7 @@ var engines = map[string]func(Options) server.Engine{
 	"goroutine": func(Options) server.Engine { return goroutine.New() },
 	"iterative": func(Options) server.Engine { return iterative.New() },
 	"fork":      func(o Options) server.Engine { return &fork.Engine{MaxChildren: o.MaxChildren} },
+	"epoll":     func(o Options) server.Engine { return epoll.New(epoll.Options{Loops: o.Loops}) },
 }
 
 // Names lists the engines, sorted.
