@@ -30,6 +30,7 @@ func commands() []command {
 		{"serve", "", "run every portside service with embedded defaults", runServe},
 		{"echo", "", "run the echo service (RFC 862) over TCP and UDP", runEcho},
 		{"connect", "HOST:PORT", "talk to a server: stdin to the socket, the socket to stdout", runConnect},
+		{"bench", "echo|http ADDR|URL", "load-test a server, checking every reply; compare servers side by side", runBench},
 	}
 }
 
