@@ -14,9 +14,9 @@ import (
 func TestEchoCount(t *testing.T) {
 	addr := startEcho(t)
 	for _, tc := range []struct {
-		name                 string
-		conns, depth, size   int
-		count                int64
+		name               string
+		conns, depth, size int
+		count              int64
 	}{
 		{"conns=1", 1, 1, 64, 500},
 		{"conns=8/pipeline=16", 8, 16, 64, 20000},

@@ -75,7 +75,7 @@ type chart struct {
 }
 
 func (c *chart) svg() template.HTML {
-	c.w, c.h, c.left, c.right, c.top, c.bottom = 760, 340, 70, 20, 36, 56
+	c.w, c.h, c.left, c.right, c.top, c.bottom = 760, 340, 70, 40, 36, 56
 	pw, ph := c.w-c.left-c.right, c.h-c.top-c.bottom
 	px := func(x float64) float64 {
 		if c.x1 == c.x0 {
@@ -265,7 +265,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .sub{color:#4b5563;margin:0 0 16px}
 table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0001;margin:8px 0}
 th,td{padding:6px 12px;border-bottom:1px solid #e5e7eb;text-align:right;font-variant-numeric:tabular-nums}
-th{background:#f1f5f9;font-weight:600}td:first-child,th:first-child{text-align:left}
+th{background:#f1f5f9;font-weight:600}td:first-child,th:first-child{text-align:left;white-space:nowrap}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .warn{background:#fef3c7;border-left:4px solid #d97706;padding:8px 12px;margin:12px 0}
 .bad{color:#b91c1c;font-weight:600}

@@ -377,6 +377,21 @@ func (p *parser) parseHead(block []byte) error {
 	return nil
 }
 
+// containsFold reports whether b holds s (lower case ASCII), ignoring case,
+// without allocating.
 func containsFold(b []byte, s string) bool {
-	return strings.Contains(strings.ToLower(string(b)), s)
+outer:
+	for i := 0; i+len(s) <= len(b); i++ {
+		for j := range len(s) {
+			c := b[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != s[j] {
+				continue outer
+			}
+		}
+		return true
+	}
+	return false
 }

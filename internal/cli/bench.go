@@ -31,11 +31,11 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		paths, headers, targets   listFlag
 		pids                      listFlag
 	)
-	fs.IntVar(&cfg.Conns, "c", 10, "`connections`")
+	fs.IntVar(&cfg.Conns, "c", 10, "connections (in closed loop, the concurrency)")
 	fs.DurationVar(&cfg.Duration, "d", 10*time.Second, "measure each target for this long")
 	fs.Int64Var(&cfg.Count, "n", 0, "or stop after this many requests, whichever comes first")
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before measuring, left out of the results")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: requests per `second`, over all connections (0: closed loop)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: `requests` per second, over all connections (0: closed loop)")
 	fs.IntVar(&cfg.Pipeline, "pipeline", 1, "requests in flight per connection")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "a reply later than this is an error")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "measure each target this many times, interleaved (default 1, or 3 with several targets)")
@@ -76,6 +76,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	if _, err := e.parse(fs, nil, 0); err != nil {
 		return err
+	}
+	if cfg.Mode == "" && len(pos) > 0 {
+		cfg.Mode, pos = bench.Mode(pos[0]), pos[1:]
 	}
 	switch {
 	case cfg.Mode == "":
