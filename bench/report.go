@@ -226,12 +226,21 @@ func (res *result) add(r *run) {
 
 	c := &r.cpu
 	gu, gs, wall := c.gu1-c.gu0, c.gs1-c.gs0, c.t1.Sub(c.t0)
-	res.gu, res.gs, res.gwall = res.gu+gu, res.gs+gs, res.gwall+wall
 	res.cpus, res.procs = c.cpus, runtime.GOMAXPROCS(0)
 	if n := len(c.cpus); n > 0 && wall > 0 {
 		res.saturated = max(res.saturated, float64(gu+gs)/float64(wall)/float64(n))
 	}
-	res.su, res.ss = res.su+c.su1-c.su0, res.ss+c.ss1-c.ss0
+	// CPU times are scaled from their sample intervals to the measured
+	// window, so that per-request figures are rate over rate.
+	scale := func(d, over time.Duration) time.Duration {
+		if over <= 0 {
+			return 0
+		}
+		return time.Duration(float64(d) * float64(win) / float64(over))
+	}
+	res.gu, res.gs, res.gwall = res.gu+scale(gu, wall), res.gs+scale(gs, wall), res.gwall+time.Duration(win)
+	sw := c.st1.Sub(c.st0)
+	res.su, res.ss = res.su+scale(c.su, sw), res.ss+scale(c.ss, sw)
 	res.srvOK = res.srvOK && c.srvOK
 	if c.srvErr != "" {
 		res.srvErr = c.srvErr

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
+		"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,52 +19,101 @@ import (
 // on every Linux architecture Go runs on).
 const clockTick = 10 * time.Millisecond
 
-// procCPU returns the user and system CPU time of pid and its descendants,
-// including children already reaped (cutime, cstime), so servers that fork
-// a process per connection are measured too.
-func procCPU(pid int) (user, sys time.Duration, err error) {
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-		return 0, 0, fmt.Errorf("server pid %d: %w", pid, err)
+// procTimes is a sample of a server's CPU time: the total, as precise as
+// the kernel tells it, and the user and system clock ticks that split it.
+type procTimes struct {
+	total        time.Duration
+	uTick, sTick int64
+}
+
+// split divides the CPU time between two samples into user and system
+// time, in the proportion of the ticks.
+func split(a, b procTimes) (user, sys time.Duration) {
+	tot := b.total - a.total
+	du, ds := b.uTick-a.uTick, b.sTick-a.sTick
+	if du+ds <= 0 {
+		return 0, tot // too short to tell: call it system time
 	}
-	stats := map[int][]string{}
+	user = time.Duration(float64(tot) * float64(du) / float64(du+ds))
+	return user, tot - user
+}
+
+// procCPU samples the CPU time of pid and its descendants, including
+// children already reaped (cutime, cstime), so servers that fork a process
+// per connection are measured too.
+//
+// utime and stime in /proc/N/stat are whole clock ticks (10 ms), which a
+// process serving one connection among thousands may never reach; so for
+// single-threaded processes the total comes from /proc/N/schedstat, in
+// nanoseconds, and the ticks only split it. The scan reads every
+// /proc/N/stat with raw system calls and one buffer, because for a forking
+// server it is the slow part of a sample.
+func procCPU(pid int) (procTimes, error) {
+	type proc struct {
+		ppid, u, s, cu, cs, threads int64
+	}
+	procs := map[int]proc{}
 	children := map[int][]int{}
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, d := range dirs {
-		b, err := os.ReadFile(d)
+	dir, err := os.ReadDir("/proc")
+	if err != nil {
+		return procTimes{}, err
+	}
+	buf := make([]byte, 1024)
+	read := func(path string) []byte {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			continue // gone meanwhile
+			return nil // gone meanwhile
 		}
+		n, err := unix.Read(fd, buf)
+		unix.Close(fd)
+		if err != nil || n <= 0 {
+			return nil
+		}
+		return buf[:n]
+	}
+	for _, d := range dir {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b := read("/proc/" + d.Name() + "/stat")
 		i := bytes.LastIndexByte(b, ')')
 		if i < 0 {
 			continue
 		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 15 {
+		// After the command: state ppid pgrp session tty tpgid flags
+		// minflt cminflt majflt cmajflt utime stime cutime cstime
+		// priority nice num_threads.
+		f := bytes.Fields(b[i+1:])
+		if len(f) < 18 {
 			continue
 		}
-		p, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
-		pp, _ := strconv.Atoi(f[1])
-		stats[p] = f
-		children[pp] = append(children[pp], p)
+		num := func(j int) int64 { v, _ := strconv.ParseInt(string(f[j]), 10, 64); return v }
+		pr := proc{ppid: num(1), u: num(11), s: num(12), cu: num(13), cs: num(14), threads: num(17)}
+		procs[p] = pr
+		children[int(pr.ppid)] = append(children[int(pr.ppid)], p)
 	}
-	if stats[pid] == nil {
-		return 0, 0, fmt.Errorf("server pid %d: no such process", pid)
+	if _, ok := procs[pid]; !ok {
+		return procTimes{}, fmt.Errorf("server pid %d: no such process", pid)
 	}
-	todo := []int{pid}
-	for len(todo) > 0 {
+	var t procTimes
+	for todo := []int{pid}; len(todo) > 0; {
 		p := todo[0]
 		todo = append(todo[1:], children[p]...)
-		f := stats[p]
-		// After the command: state ppid pgrp session tty tpgid flags
-		// minflt cminflt majflt cmajflt utime stime cutime cstime.
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		s, _ := strconv.ParseInt(f[12], 10, 64)
-		cu, _ := strconv.ParseInt(f[13], 10, 64)
-		cs, _ := strconv.ParseInt(f[14], 10, 64)
-		user += time.Duration(u+cu) * clockTick
-		sys += time.Duration(s+cs) * clockTick
+		pr := procs[p]
+		own := time.Duration(pr.u+pr.s) * clockTick
+		if pr.threads == 1 {
+			if f := bytes.Fields(read("/proc/" + strconv.Itoa(p) + "/schedstat")); len(f) > 0 {
+				if ns, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil {
+					own = time.Duration(ns)
+				}
+			}
+		}
+		t.total += own + time.Duration(pr.cu+pr.cs)*clockTick
+		t.uTick += pr.u + pr.cu
+		t.sTick += pr.s + pr.cs
 	}
-	return user, sys, nil
+	return t, nil
 }
 
 // selfCPU is the generator's own CPU time.
@@ -240,9 +288,11 @@ func (p *perfProc) stop() (user, kernel int64, ok bool) {
 
 // cpuWindow samples CPU use at both ends of a measured window.
 type cpuWindow struct {
-	t0, t1             time.Time
+	t0, t1             time.Time // generator samples
+	st0, st1           time.Time // server samples (mid-scan)
 	gu0, gs0, gu1, gs1 time.Duration
-	su0, ss0, su1, ss1 time.Duration
+	srv0               []procTimes
+	su, ss             time.Duration // server CPU over the window
 	srvOK              bool
 	srvErr             string
 	perf               []*perfProc
@@ -252,15 +302,21 @@ type cpuWindow struct {
 	shared             []string
 }
 
+// Server samples can take a while (a forking server has many processes to
+// read), so each counts as taken at the middle of its scan, and figures per
+// request are rates over the sample interval divided by the measured
+// throughput.
 func (w *cpuWindow) begin(r *run) {
 	w.cpus = selfCPUs()
 	w.srvOK = len(r.t.PIDs) > 0
-	for _, pid := range r.t.PIDs {
-		u, s, err := procCPU(pid)
+	s0 := time.Now()
+	w.srv0 = make([]procTimes, len(r.t.PIDs))
+	for i, pid := range r.t.PIDs {
+		t, err := procCPU(pid)
 		if err != nil {
 			w.srvOK, w.srvErr = false, err.Error()
 		}
-		w.su0, w.ss0 = w.su0+u, w.ss0+s
+		w.srv0[i] = t
 		if sc, err := procCPUs(pid); err == nil {
 			var both []int
 			for _, c := range sc {
@@ -277,20 +333,24 @@ func (w *cpuWindow) begin(r *run) {
 			w.perf = append(w.perf, startPerf(pid))
 		}
 	}
-	w.t0 = time.Now()
+	now := time.Now()
+	w.st0 = s0.Add(now.Sub(s0) / 2)
+	w.t0 = now
 	w.gu0, w.gs0 = selfCPU()
 }
 
 func (w *cpuWindow) finish(r *run) {
 	w.t1 = time.Now()
 	w.gu1, w.gs1 = selfCPU()
-	for _, pid := range r.t.PIDs {
-		u, s, err := procCPU(pid)
+	for i, pid := range r.t.PIDs {
+		t, err := procCPU(pid)
 		if err != nil {
 			w.srvOK, w.srvErr = false, err.Error()
 		}
-		w.su1, w.ss1 = w.su1+u, w.ss1+s
+		u, s := split(w.srv0[i], t)
+		w.su, w.ss = w.su+u, w.ss+s
 	}
+	w.st1 = w.t1.Add(time.Since(w.t1) / 2)
 	w.cycOK = len(w.perf) > 0
 	for _, p := range w.perf {
 		u, k, ok := p.stop()
