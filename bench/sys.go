@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-		"runtime"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
