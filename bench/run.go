@@ -551,6 +551,10 @@ func (w *worker) closedConn(c net.Conn) bool {
 // drainClose waits for the server to close a Connection: close connection,
 // so the TIME_WAIT state lands on the server's side as with any client.
 func (w *worker) drainClose(c net.Conn) bool {
+	// A server that keeps the connection open anyway gets Timeout.
+	if d := time.Now().Add(w.r.cfg.Timeout); d.Before(w.r.base.Add(time.Duration(w.r.end))) {
+		c.SetReadDeadline(d)
+	}
 	for {
 		_, err := c.Read(w.buf)
 		if err != nil {
