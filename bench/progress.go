@@ -29,11 +29,12 @@ func (p *progress) tick() {
 	rate := float64(done-p.lastDone) / now.Sub(p.last).Seconds()
 	p.last, p.lastDone = now, done
 	el := time.Duration(p.r.now() - p.r.warm)
-	phase := fmt.Sprintf("%5.1fs", el.Seconds())
 	if el < 0 {
-		phase = "warm-up"
+		// Warm-up replies are not counted.
+		fmt.Fprintf(p.w, "\r\x1b[K%s  warm-up, %.1fs to go", p.r.label, -el.Seconds())
+		return
 	}
-	fmt.Fprintf(p.w, "\r\x1b[K%s  %s  %s done  %s/s  %d errors", p.r.label, phase, count(float64(done)), count(rate), errs)
+	fmt.Fprintf(p.w, "\r\x1b[K%s  %5.1fs  %s done  %s/s  %d errors", p.r.label, el.Seconds(), count(float64(done)), count(rate), errs)
 }
 
 func (p *progress) done() {

@@ -183,20 +183,29 @@ func (r *run) execute(ctx context.Context) {
 		close(finished)
 	}()
 
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	prog := newProgress(cfg.Progress, r)
+
 	// The measured window opens after the warm-up.
 	warmT := time.NewTimer(time.Duration(r.warm))
-	select {
-	case <-warmT.C:
-	case <-finished:
-	case <-ctx.Done():
+warm:
+	for {
+		select {
+		case <-warmT.C:
+			break warm
+		case <-finished:
+			break warm
+		case <-ctx.Done():
+			break warm
+		case <-tick.C:
+			r.watch()
+			prog.tick()
+		}
 	}
 	warmT.Stop()
 	r.winStart = r.now()
 	r.cpu.begin(r)
-
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	prog := newProgress(cfg.Progress, r)
 	endT := time.NewTimer(time.Duration(r.end - r.now()))
 	defer endT.Stop()
 loop:
