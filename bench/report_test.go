@@ -135,7 +135,8 @@ func TestReportHTML(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		// No UserDataDir: chromedp gives each browser a fresh one and
+		// removes it once the browser has exited.
 		chromedp.WindowSize(1100, 900),
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)

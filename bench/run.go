@@ -204,7 +204,9 @@ warm:
 		}
 	}
 	warmT.Stop()
-	r.winStart = r.now()
+	// Replies count from the planned start of the window, however late
+	// the timer fired.
+	r.winStart = min(r.now(), r.warm)
 	r.cpu.begin(r)
 	endT := time.NewTimer(time.Duration(r.end - r.now()))
 	defer endT.Stop()
