@@ -157,3 +157,22 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+func TestCLIHTTPFiles(t *testing.T) {
+	srv := startHTTP(t)
+	dir := t.TempDir()
+	paths := filepath.Join(dir, "paths")
+	body := filepath.Join(dir, "body")
+	os.WriteFile(paths, []byte("# paths in rotation\n/post\n\n/post\n"), 0o644)
+	os.WriteFile(body, []byte("hello"), 0o644)
+	code, out, errs := portside(t, t.Context(), "http", "-c", "1", "-n", "40", "--warmup", "0s", "--method", "post",
+		"--paths-file", paths, "--body-file", body, "--header", "X-Test: 1", srv.url)
+	if code != 0 {
+		t.Fatalf("exit %d, stdout %s, stderr %q", code, out, errs)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.hits["/post"] != 40 {
+		t.Errorf("hits %v, want 40 POSTs to /post", srv.hits)
+	}
+}
