@@ -26,13 +26,18 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// eachEngine runs f under every engine that holds concurrent connections in
-// one process.
-func eachEngine(t *testing.T, f func(t *testing.T, name string)) {
+// eachEngine runs f under every engine that runs handlers in this process;
+// with concurrent, only those that hold several connections at once. The
+// fork engine runs handlers in child processes: internal/cli's tests run
+// echo under it end to end.
+func eachEngine(t *testing.T, concurrent bool, f func(t *testing.T, name string)) {
 	for _, name := range engine.Names() {
 		t.Run("engine="+name, func(t *testing.T) {
-			if name == "fork" || name == "iterative" {
-				t.Skip(name + " engine: covered by its own tests (" + name + " serves connections one process or one at a time)")
+			switch {
+			case name == "fork":
+				t.Skip("fork serves from child processes: see internal/cli TestEchoUnderEveryEngine")
+			case name == "iterative" && concurrent:
+				t.Skip("iterative serves one connection at a time; this test holds several")
 			}
 			f(t, name)
 		})
@@ -77,7 +82,7 @@ func dial(t *testing.T, addr string) net.Conn {
 // TestManyClients: 1,000 concurrent connections send random payloads of
 // random sizes from 1 B to 1 MiB, and every byte comes back exactly.
 func TestManyClients(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	eachEngine(t, true, func(t *testing.T, name string) {
 		addr := start(t, name, &server.Service{Name: "echo", Handler: echo.New(echo.Options{})})
 		n := 1000
 		if testing.Short() {
@@ -186,7 +191,7 @@ func trunc(s string) string {
 // TestShellTranscript plays a session in shell mode and compares it with a
 // golden transcript.
 func TestShellTranscript(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	eachEngine(t, false, func(t *testing.T, name string) {
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		st := new(server.Stats)
 		h := echo.New(echo.Options{Mode: echo.Shell, Stats: st, Now: func() time.Time { return now }})
@@ -242,7 +247,7 @@ func (s *syncBuffer) String() string {
 // TestHugeLine: a 100 MB line in line mode closes that connection with a
 // clear log line, server memory stays bounded and other clients carry on.
 func TestHugeLine(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	eachEngine(t, true, func(t *testing.T, name string) {
 		var logs syncBuffer
 		log := slog.New(slog.NewTextHandler(&logs, nil))
 		s := &server.Service{Name: "echo", Handler: echo.New(echo.Options{Mode: echo.Lines, Logger: log}), Logger: log}
@@ -295,7 +300,7 @@ func TestHugeLine(t *testing.T) {
 
 // TestShellGarbage: binary noise in shell mode never crashes the server.
 func TestShellGarbage(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	eachEngine(t, false, func(t *testing.T, name string) {
 		addr := start(t, name, &server.Service{Name: "echo", Handler: echo.New(echo.Options{Mode: echo.Shell, MaxLine: 1024})})
 		r := rand.New(rand.NewPCG(1, 2))
 		for range 20 {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/engine/goroutine"
+	"github.com/portside/portside/engine/iterative"
 	"github.com/portside/portside/server"
 )
 
@@ -21,6 +23,8 @@ const Default = "goroutine"
 
 var engines = map[string]func(Options) server.Engine{
 	"goroutine": func(Options) server.Engine { return goroutine.New() },
+	"iterative": func(Options) server.Engine { return iterative.New() },
+	"fork":      func(o Options) server.Engine { return &fork.Engine{MaxChildren: o.MaxChildren} },
 }
 
 // Names lists the engines, sorted.

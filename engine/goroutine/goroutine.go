@@ -85,7 +85,8 @@ func isTemporary(err error) bool {
 // bounded in time, and closes it. The connection must not have been
 // admitted.
 func Refuse(nc net.Conn, s *server.Service, reason error) {
-	if msg := s.Refusal(reason); len(msg) > 0 {
+	// A TLS peer could not read plain words; it sees the connection close.
+	if msg := s.Refusal(reason); len(msg) > 0 && s.TLS == nil {
 		nc.SetWriteDeadline(time.Now().Add(time.Second))
 		nc.Write(msg)
 		if tc, ok := nc.(*net.TCPConn); ok {

@@ -11,3 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	enginetest.Run(t, func() server.Engine { return goroutine.New() }, enginetest.Options{})
 }
+
+func BenchmarkEcho(b *testing.B) {
+	enginetest.Benchmark(b, func() server.Engine { return goroutine.New() })
+}

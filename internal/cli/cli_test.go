@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/portside/portside/engine"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -323,56 +325,42 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 }
 
-// loadUntilClosed sends continuously and checks that what comes back is
-// exactly a prefix of what was sent, ending in a clean EOF.
+// loadUntilClosed sends batches of 16 messages and reads each batch's echo
+// before the next, like a pipelining client, until the server closes: what
+// comes back must be exactly what was sent, ending in a clean EOF.
 func loadUntilClosed(addr string, seed byte, started chan<- struct{}) error {
+	var once sync.Once
+	ready := func() { once.Do(func() { started <- struct{}{} }) }
+	defer ready() // never leave the test waiting, whatever happens
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(60 * time.Second))
-	msg := bytes.Repeat([]byte{'a' + seed%26}, 1000)
-	var sent int64
-	wrote := make(chan struct{})
-	go func() {
-		defer close(wrote)
-		for {
-			n, err := c.Write(msg)
-			sent += int64(n)
-			if err != nil {
-				return
+	batch := bytes.Repeat([]byte{'a' + seed%26}, 16*1000)
+	buf := make([]byte, len(batch))
+	for round := 0; ; round++ {
+		if _, err := c.Write(batch); err != nil {
+			return fmt.Errorf("client %d, round %d: send: %v", seed, round, err)
+		}
+		n, err := io.ReadFull(c, buf)
+		if !bytes.Equal(buf[:n], batch[:n]) {
+			return fmt.Errorf("client %d, round %d: echo differs from what was sent", seed, round)
+		}
+		ready()
+		switch {
+		case err == nil:
+			continue
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if round == 0 {
+				return fmt.Errorf("client %d: closed before any echo", seed)
 			}
-		}
-	}()
-	buf := make([]byte, 64<<10)
-	var got int64
-	signalled := false
-	for {
-		n, err := c.Read(buf)
-		for _, b := range buf[:n] {
-			if b != 'a'+seed%26 {
-				return fmt.Errorf("client %d: echo has a foreign byte %q", seed, b)
-			}
-		}
-		got += int64(n)
-		if !signalled && got > 0 {
-			signalled = true
-			started <- struct{}{}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("client %d: after %d bytes echoed: %v (want a clean EOF)", seed, got, err)
+			return nil // the server stopped between or within batches, cleanly
+		default:
+			return fmt.Errorf("client %d, round %d: after %d bytes of the batch: %v (want a clean EOF)", seed, round, n, err)
 		}
 	}
-	c.Close() // ends the writer, if the server has not already
-	<-wrote
-	if got > sent || got == 0 {
-		return fmt.Errorf("client %d: got %d bytes back of %d sent", seed, got, sent)
-	}
-	return nil
 }
 
 type syncBuffer struct {
@@ -390,4 +378,61 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// startProcess runs the test binary as the portside command in a process of
+// its own, and returns the announced addresses and a stop function that
+// sends SIGTERM and checks for exit 0.
+func startProcess(t *testing.T, want []string, args ...string) (map[string]string, func()) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "PORTSIDE_CLI_TEST_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	addrs := readAnnouncements(t, stdout, errb.String, want...)
+	stop := func() {
+		t.Helper()
+		cmd.Process.Signal(syscall.SIGTERM)
+		werr := make(chan error, 1)
+		go func() { werr <- cmd.Wait() }()
+		select {
+		case err := <-werr:
+			if err != nil {
+				t.Errorf("after SIGTERM: %v (want exit 0); stderr:\n%s", err, errb.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("still running 30s after SIGTERM")
+		}
+	}
+	return addrs, stop
+}
+
+// TestEchoUnderEveryEngine runs the real command under each engine and has
+// a shell session with it, including the fork engine, whose children are
+// this same program started again.
+func TestEchoUnderEveryEngine(t *testing.T) {
+	for _, name := range engine.Names() {
+		t.Run("engine="+name, func(t *testing.T) {
+			addrs, stop := startProcess(t, []string{"echo/tcp"}, "echo", "--engine", name, "--shell", "--listen", "127.0.0.1:0", "--log-level", "warn")
+			for i := range 3 { // one after another, so iterative serves them all
+				code, out, errs := run(t, t.Context(), fmt.Sprintf("round %d\nquit\n", i), "connect", "--crlf", addrs["echo/tcp"])
+				if code != 0 || !strings.Contains(out, fmt.Sprintf("Echo: round %d\r\n", i)) || !strings.HasSuffix(out, "Bye.\r\n") {
+					t.Errorf("session %d: exit %d, out %q, stderr %q", i, code, out, errs)
+				}
+			}
+			stop()
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portside/portside/echo"
+	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/server"
 )
 
@@ -89,8 +90,8 @@ func startEcho(r *runner, c echoConfig) error {
 		scheme = "tls"
 	}
 	r.announce("echo", fmt.Sprintf("%s://%s (%s mode, engine %s)", scheme, addr, mode, r.e.g.engine))
-	if tcfg != nil {
-		return nil // a TLS port speaks no UDP
+	if tcfg != nil || fork.IsChild() {
+		return nil // a TLS port speaks no UDP; a fork child serves one TCP connection
 	}
 	// UDP on the same port number, as RFC 862 has it.
 	pc, err := net.ListenPacket("udp", addr.String())

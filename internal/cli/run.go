@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/portside/portside/engine"
+	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/server"
 )
 
@@ -42,6 +43,9 @@ func (e *env) runner(ctx context.Context) (*runner, error) {
 // announce prints where a service listens: one line each, on stdout, so
 // scripts can read the address back when a port was 0.
 func (r *runner) announce(service, what string) {
+	if fork.IsChild() {
+		return // the parent said it already
+	}
 	fmt.Fprintf(r.e.stdout, "%-8s %s\n", service, what)
 }
 
@@ -81,7 +85,7 @@ func (r *runner) go_(f func() error) {
 
 // serveMetrics starts the Prometheus endpoint if --metrics was given.
 func (r *runner) serveMetrics() error {
-	if r.e.g.metrics == "" {
+	if r.e.g.metrics == "" || fork.IsChild() {
 		return nil
 	}
 	reg := prometheus.NewRegistry()
