@@ -34,8 +34,10 @@ func TestEchoCount(t *testing.T) {
 			if tr.Latency.Count != tc.count {
 				t.Errorf("latency histogram holds %d values, want %d", tr.Latency.Count, tc.count)
 			}
-			if tr.Connect.Count != int64(tc.conns) {
-				t.Errorf("%d connects recorded, want %d", tr.Connect.Count, tc.conns)
+			// A worker that starts after the others spent the budget
+			// does not connect.
+			if tr.Connect.Count < 1 || tr.Connect.Count > int64(tc.conns) {
+				t.Errorf("%d connects recorded, want 1 to %d", tr.Connect.Count, tc.conns)
 			}
 			if tr.Latency.P50 <= 0 || tr.Latency.P50 > tr.Latency.P99 || tr.Latency.P99 > tr.Latency.Max {
 				t.Errorf("percentiles out of order: %+v", tr.Latency)

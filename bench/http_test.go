@@ -193,7 +193,7 @@ func TestHTTPServerClose(t *testing.T) {
 		}
 	})
 	cfg := httpConfig("http://" + addr + "/")
-	cfg.Count, cfg.Conns = 300, 2
+	cfg.Count, cfg.Conns, cfg.Pipeline = 300, 2, 4
 	rep := run(t, cfg)
 	if tr := rep.Targets[0]; tr.Requests != 300 || tr.Errors != 0 || tr.Connect.Count < 100 {
 		t.Errorf("%d replies, %v errors, %d connects; want 300, none and at least 100", tr.Requests, tr.ErrorKinds, tr.Connect.Count)

@@ -270,10 +270,11 @@ func (r *run) take(now int64, k int) int {
 	if left >= 0 {
 		return k
 	}
-	if g := int64(k) + left; g > 0 {
-		return int(g)
-	}
-	return 0
+	// Give back what is not granted, so the budget never stays below
+	// zero and a refund (refund) makes a request available again.
+	over := min(-left, int64(k))
+	r.budget.Add(over)
+	return k - int(over)
 }
 
 // exhausted reports whether a closed-loop Count run has sent all it may.
@@ -538,7 +539,9 @@ func (w *worker) closedConn(c net.Conn) bool {
 			switch k := s.feed(w.buf[:n]); k {
 			case kindOK:
 			case kindAgain:
-				w.out = 0
+				// The server ended the connection cleanly; requests
+				// pipelined behind its last reply go again on the next.
+				w.refund()
 				return true
 			default:
 				return w.broken(c, k)
@@ -557,6 +560,19 @@ func (w *worker) closedConn(c net.Conn) bool {
 			return w.broken(c, err)
 		}
 	}
+}
+
+// refund returns the requests still owed on a connection the server closed
+// cleanly to the Count budget, so that they are sent again.
+func (w *worker) refund() {
+	r := w.r
+	for i := range w.out {
+		if r.cfg.Count > 0 && w.ring[(w.head+i)%len(w.ring)] >= r.warm {
+			r.budget.Add(1)
+			w.sent--
+		}
+	}
+	w.out = 0
 }
 
 // drainClose waits for the server to close a Connection: close connection,
