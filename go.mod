@@ -3,6 +3,7 @@ module github.com/portside/portside
 go 1.26
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2
 	github.com/andybalholm/brotli v1.2.0
 	github.com/chromedp/chromedp v0.14.1
 	github.com/klauspost/compress v1.18.0

@@ -31,6 +31,7 @@ func commands() []command {
 		{"echo", "", "run the echo service (RFC 862) over TCP and UDP", runEcho},
 		{"http", "", "serve files over HTTP/1.1, with uploads if asked", runHTTP},
 		{"connect", "HOST:PORT", "talk to a server: stdin to the socket, the socket to stdout", runConnect},
+		{"bench", "echo|http ADDR|URL", "load-test a server, checking every reply; compare servers side by side", runBench},
 	}
 }
 
