@@ -3,6 +3,7 @@ package httpd_test
 import (
 	"bufio"
 	"fmt"
+	"github.com/portside/portside/engine"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -67,7 +68,7 @@ func validRequest(r *rand.Rand) string {
 // accept them, with the same status and the same body.
 func TestAgainstNetHTTP(t *testing.T) {
 	dir := staticTree(t)
-	ours := serve(t, "goroutine", httpd.Options{Root: dir})
+	ours := serve(t, engine.Default, httpd.Options{Root: dir})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

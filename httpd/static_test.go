@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/portside/portside/engine"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -130,7 +131,7 @@ func TestPipelined(t *testing.T) {
 
 func TestConditionals(t *testing.T) {
 	dir := staticTree(t)
-	base := "http://" + serve(t, "goroutine", httpd.Options{Root: dir})
+	base := "http://" + serve(t, engine.Default, httpd.Options{Root: dir})
 	for _, file := range []string{"/hello.txt", "/big.bin"} {
 		first := get(t, base+file)
 		etag, lm := first.Header.Get("ETag"), first.Header.Get("Last-Modified")
@@ -329,7 +330,7 @@ func TestDirectories(t *testing.T) {
 
 func TestDotfilesOption(t *testing.T) {
 	dir := staticTree(t)
-	base := "http://" + serve(t, "goroutine", httpd.Options{Root: dir, Dotfiles: true})
+	base := "http://" + serve(t, engine.Default, httpd.Options{Root: dir, Dotfiles: true})
 	resp := get(t, base+"/.env")
 	wantStatus(t, resp, 200)
 	if !strings.Contains(body(t, get(t, base+"/files/")), ".hidden") {
@@ -339,7 +340,7 @@ func TestDotfilesOption(t *testing.T) {
 
 func TestSPAAndNoListing(t *testing.T) {
 	dir := tree(t, map[string]string{"index.html": "<app>", "assets/app.js": "js", "empty/": ""})
-	base := "http://" + serve(t, "goroutine", httpd.Options{Root: dir, SPA: true, NoListing: true})
+	base := "http://" + serve(t, engine.Default, httpd.Options{Root: dir, SPA: true, NoListing: true})
 	for _, tc := range []struct {
 		path   string
 		hdr    []string
@@ -361,7 +362,7 @@ func TestSPAAndNoListing(t *testing.T) {
 
 func TestMethodsAndCORS(t *testing.T) {
 	dir := staticTree(t)
-	addr := serve(t, "goroutine", httpd.Options{Root: dir, CORS: true, CacheMaxAge: time.Hour})
+	addr := serve(t, engine.Default, httpd.Options{Root: dir, CORS: true, CacheMaxAge: time.Hour})
 	base := "http://" + addr
 	resp := get(t, base+"/hello.txt")
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
@@ -402,7 +403,7 @@ func TestFileChanges(t *testing.T) {
 	dir := tree(t, map[string]string{"f.txt": "one"})
 	var clock fakeClock
 	clock.set(time.Now())
-	addr, _ := serveHandler(t, "goroutine", httpd.Options{Root: dir, Now: clock.now, CacheTTL: time.Second}, server.Limits{})
+	addr, _ := serveHandler(t, engine.Default, httpd.Options{Root: dir, Now: clock.now, CacheTTL: time.Second}, server.Limits{})
 	base := "http://" + addr
 	if got := body(t, get(t, base+"/f.txt")); got != "one" {
 		t.Fatalf("got %q", got)
@@ -452,7 +453,7 @@ func TestDeepPipelineOfLargeFiles(t *testing.T) {
 // target like //evil.example cannot send the client to another host.
 func TestRedirectStaysHere(t *testing.T) {
 	dir := tree(t, map[string]string{"evil.example/x": "x", "é dir/y": "y"})
-	addr := serve(t, "goroutine", httpd.Options{Root: dir})
+	addr := serve(t, engine.Default, httpd.Options{Root: dir})
 	for target, want := range map[string]string{
 		"//evil.example":    "/evil.example/",
 		"/./evil.example":   "/evil.example/",
@@ -470,7 +471,7 @@ func TestRedirectStaysHere(t *testing.T) {
 func TestLargeMultipartRanges(t *testing.T) {
 	data := strings.Repeat("0123456789", 300_000) // 3 MB
 	dir := tree(t, map[string]string{"f.bin": data})
-	base := "http://" + serve(t, "goroutine", httpd.Options{Root: dir})
+	base := "http://" + serve(t, engine.Default, httpd.Options{Root: dir})
 	resp := get(t, base+"/f.bin", "Range: bytes=0-2000000,2500000-2500010")
 	wantStatus(t, resp, 200)
 	if b := body(t, resp); b != data {

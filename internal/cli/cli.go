@@ -167,6 +167,21 @@ func (e *env) parse(fs *flag.FlagSet, args []string, want int) ([]string, error)
 	return fs.Args(), nil
 }
 
+// explicit reports whether the flag called name was given.
+func (e *env) explicit(name string) bool {
+	found := false
+	e.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+// tlsEngine switches to an engine that can serve TLS when TLS is asked for
+// and no engine was named; a named engine that cannot is left to say so.
+func (e *env) tlsEngine(wantTLS bool) {
+	if wantTLS && !e.explicit("engine") {
+		e.g.engine = engine.ForTLS
+	}
+}
+
 func (e *env) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: portside %s\n\n%s.\n\nFlags:\n", strings.TrimSpace(e.cmd.name+" [flags] "+e.cmd.args), capitalize(e.cmd.summary))
 	e.fs.SetOutput(w)

@@ -259,7 +259,7 @@ func TestMetrics(t *testing.T) {
 		for _, l := range m.GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
-		if labels["service"] == "echo" && labels["engine"] == "goroutine" {
+		if labels["service"] == "echo" && labels["engine"] == engine.Default {
 			found = true
 			if v := m.GetCounter().GetValue(); v != 5 {
 				t.Errorf("echo received %v bytes, want 5", v)
@@ -267,7 +267,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no received-bytes counter labelled service=echo engine=goroutine")
+		t.Errorf("no received-bytes counter labelled service=echo and the default engine")
 	}
 }
 
