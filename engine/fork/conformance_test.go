@@ -53,11 +53,16 @@ func TestConformance(t *testing.T) {
 		"CloseOnce":          inChild + " (counts Close calls)",
 		"HalfCloseHandler":   inChild + " (waits for Close)",
 		"WriteFile":          inChild + " (waits for Close to check the file was closed)",
+		"WriteFileOverQueue": inChild + " (waits for Close to check the file was closed)",
 		"Shutdown":           inChild + " (waits for Data before shutting down)",
 		"ShutdownFlushes":    inChild + " (waits for Data before shutting down)",
 		"DrainTimeout":       inChild + " (waits for Close)",
 		"Stats":              inChild + " (waits for Close before reading counters)",
-	}})
+	},
+		// A process per connection: 200 at once keep the suite's time
+		// bounded on a small machine; BenchmarkConnect measures the cost.
+		Conns: 200,
+	})
 }
 
 // TestCountersFromChild runs, for suite tests skipped above, what can be

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -53,9 +54,10 @@ func (g seg) size() int {
 
 type conn struct {
 	server.ConnBase
-	nc net.Conn
-	s  *server.Service
-	h  server.Handler
+	nc  net.Conn
+	raw syscall.RawConn // plain TCP only: for writes that must not block
+	s   *server.Service
+	h   server.Handler
 
 	lastActive atomic.Int64 // unix nanoseconds of the last read or write progress
 	drainTimer *time.Timer
@@ -63,7 +65,8 @@ type conn struct {
 	mu            sync.Mutex
 	q, q2         []seg // queued output, and the batch being written
 	spare         []byte
-	queued        int
+	queued        int // bytes waiting, files included: Queued, and the reading pause
+	mem           int // bytes waiting in memory: what MaxQueue bounds
 	st            state
 	reason        error // why the connection is closing; nil for a clean close
 	aborted       bool  // nc was closed without a flush
@@ -89,6 +92,9 @@ func newConn(nc net.Conn, s *server.Service) *conn {
 		wakeWriter: make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		c.raw, _ = tc.SyscallConn()
+	}
 	c.InitBase(nc.LocalAddr(), nc.RemoteAddr())
 	c.touch()
 	return c
@@ -113,7 +119,7 @@ func (c *conn) Write(b []byte) error {
 		c.mu.Unlock()
 		return server.ErrClosed
 	}
-	if c.queued+len(b) > c.s.Limits.MaxQueue {
+	if c.mem+len(b) > c.s.Limits.MaxQueue {
 		c.mu.Unlock()
 		c.abort(server.ErrSlowConsumer)
 		return server.ErrSlowConsumer
@@ -126,6 +132,7 @@ func (c *conn) Write(b []byte) error {
 		c.q = append(c.q, seg{b: buf})
 	}
 	c.queued += len(b)
+	c.mem += len(b)
 	c.kickLocked()
 	c.mu.Unlock()
 	return nil
@@ -171,6 +178,11 @@ func (c *conn) writer() {
 		select {
 		case <-c.wakeWriter:
 			c.flush()
+			if c.s.Limits.IdleTimeout > 0 {
+				// A deadline left behind would refuse the
+				// reader's next write once it passed.
+				c.nc.SetWriteDeadline(time.Time{})
+			}
 		case <-c.done:
 			return
 		}
@@ -258,7 +270,118 @@ func (c *conn) leave() {
 	}
 	c.writing = true
 	c.mu.Unlock()
-	c.flush()
+	c.flushNow()
+}
+
+// flushNow is the reader's flush: it writes what the socket takes at once
+// and hands anything left to the writer goroutine, so the reader never
+// blocks on a slow peer and the common case, a reply that fits the socket
+// buffer, costs one write and no deadline. The caller owns c.writing.
+func (c *conn) flushNow() {
+	if c.raw == nil {
+		c.flush() // TLS: records must go through the tls.Conn
+		return
+	}
+	for {
+		c.mu.Lock()
+		if c.aborted || len(c.q) == 0 {
+			c.writing = false
+			c.resumeLocked()
+			c.mu.Unlock()
+			return
+		}
+		if c.q[0].f != nil {
+			c.handOffLocked(nil)
+			c.mu.Unlock()
+			return
+		}
+		batch := c.q
+		c.q = c.q2[:0]
+		c.mu.Unlock()
+
+		for i := range batch {
+			g := &batch[i]
+			if g.f != nil {
+				c.mu.Lock()
+				c.handOffLocked(batch[i:])
+				c.mu.Unlock()
+				return
+			}
+			n, err := c.tryWrite(g.b)
+			c.mu.Lock()
+			c.queued -= n
+			c.mem -= n
+			if err != nil {
+				c.writing = false
+				c.mu.Unlock()
+				c.abort(err)
+				return
+			}
+			if n < len(g.b) {
+				g.b = g.b[n:]
+				c.handOffLocked(batch[i:])
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+		}
+		c.mu.Lock()
+		for i := range batch {
+			if b := batch[i].b; cap(b) <= maxSpare && cap(b) > cap(c.spare) {
+				c.spare = b[:0]
+			}
+			batch[i] = seg{}
+		}
+		c.q2 = batch[:0]
+		c.mu.Unlock()
+	}
+}
+
+// handOffLocked puts rest back at the head of the queue and passes the
+// right to write to the writer goroutine.
+func (c *conn) handOffLocked(rest []seg) {
+	if len(rest) > 0 {
+		c.q = append(rest, c.q...)
+		c.q2 = nil // its array is now part of c.q
+	}
+	if !c.writerStarted {
+		c.writerStarted = true
+		go c.writer()
+	}
+	signal(c.wakeWriter)
+}
+
+// tryWrite writes as much of b as the socket takes without waiting.
+func (c *conn) tryWrite(b []byte) (int, error) {
+	n := 0
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, e := unix.Write(int(fd), b[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case e == unix.EINTR:
+				continue
+			case e == unix.EAGAIN:
+			case e != nil:
+				werr = e
+			case m > 0:
+				continue
+			}
+			break
+		}
+		return true // never wait here: the writer goroutine does
+	})
+	if n > 0 {
+		c.touch()
+		c.s.Stats.BytesOut.Add(int64(n))
+	}
+	if err == nil {
+		err = werr
+	}
+	return n, err
 }
 
 // flush writes the queue until it is empty. The caller owns c.writing.
@@ -326,6 +449,9 @@ func (c *conn) writeSegs(batch []seg) error {
 		}
 		c.mu.Lock()
 		c.queued -= g.size()
+		if g.f == nil {
+			c.mem -= len(g.b)
+		}
 		c.resumeLocked()
 		c.mu.Unlock()
 	}

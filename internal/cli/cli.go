@@ -29,8 +29,10 @@ func commands() []command {
 	return []command{
 		{"serve", "", "run every portside service with embedded defaults", runServe},
 		{"echo", "", "run the echo service (RFC 862) over TCP and UDP", runEcho},
+		{"http", "", "serve files over HTTP/1.1, with uploads if asked", runHTTP},
 		{"chat", "", "run the chat server: rooms over a line protocol and IRC, with history", runChat},
 		{"connect", "HOST:PORT", "talk to a server: stdin to the socket, the socket to stdout", runConnect},
+		{"bench", "echo|http ADDR|URL", "load-test a server, checking every reply; compare servers side by side", runBench},
 	}
 }
 
@@ -131,7 +133,7 @@ func (e *env) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.g.engine, "engine", engine.Default, "concurrency `engine`: "+strings.Join(engine.Names(), ", "))
 	fs.IntVar(&e.g.loops, "loops", 0, "epoll engine: event `loops` (0: one per CPU)")
 	fs.IntVar(&e.g.maxChildren, "max-children", 0, "fork engine: most child processes at once (0: as --max-conns)")
-	fs.StringVar(&e.g.metrics, "metrics", "", "serve Prometheus metrics on `addr` (e.g. 127.0.0.1:9100)")
+	fs.StringVar(&e.g.metrics, "metrics", "", "serve Prometheus metrics and Go profiles (/debug/pprof/) on `addr`")
 	fs.DurationVar(&e.g.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on shutdown, how long connections may take to finish")
 }
 
@@ -164,6 +166,21 @@ func (e *env) parse(fs *flag.FlagSet, args []string, want int) ([]string, error)
 		return nil, usagef("bad --log-format %q: want text or json", e.g.logFormat)
 	}
 	return fs.Args(), nil
+}
+
+// explicit reports whether the flag called name was given.
+func (e *env) explicit(name string) bool {
+	found := false
+	e.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+// tlsEngine switches to an engine that can serve TLS when TLS is asked for
+// and no engine was named; a named engine that cannot is left to say so.
+func (e *env) tlsEngine(wantTLS bool) {
+	if wantTLS && !e.explicit("engine") {
+		e.g.engine = engine.ForTLS
+	}
 }
 
 func (e *env) usage(w io.Writer) {

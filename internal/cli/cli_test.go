@@ -226,7 +226,7 @@ func TestConnectTLS(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	addrs := serve(t, []string{"echo/tcp", "metrics/http"}, "serve", "--echo-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
+	addrs := serve(t, []string{"echo/tcp", "metrics/http"}, "serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
 		"--chat-listen", "127.0.0.1:0", "--chat-data", t.TempDir())
 	c, err := net.Dial("tcp", addrs["echo/tcp"])
 	if err != nil {
@@ -260,7 +260,7 @@ func TestMetrics(t *testing.T) {
 		for _, l := range m.GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
-		if labels["service"] == "echo" && labels["engine"] == "goroutine" {
+		if labels["service"] == "echo" && labels["engine"] == engine.Default {
 			found = true
 			if v := m.GetCounter().GetValue(); v != 5 {
 				t.Errorf("echo received %v bytes, want 5", v)
@@ -268,7 +268,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no received-bytes counter labelled service=echo engine=goroutine")
+		t.Errorf("no received-bytes counter labelled service=echo and the default engine")
 	}
 }
 

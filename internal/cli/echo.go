@@ -44,6 +44,7 @@ func runEcho(ctx context.Context, e *env, args []string) error {
 	if c.lines && c.shell {
 		return usagef("--lines and --shell exclude each other")
 	}
+	e.tlsEngine(c.tls.wanted())
 	r, err := e.runner(ctx)
 	if err != nil {
 		return err

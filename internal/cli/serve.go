@@ -12,6 +12,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	ec.register(fs, "echo-", "127.0.0.1:7007")
 	var cc chatConfig
 	cc.register(fs, "chat-", "127.0.0.1:6667")
+	var hc httpConfig
+	hc.register(fs, "http-", "127.0.0.1:8080")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -27,6 +29,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		r.stop()
 		return err
 	}
+	stopHTTP, err := startHTTP(r, hc)
+	if err != nil {
+		r.stop()
+		return err
+	}
+	defer stopHTTP()
 	if err := r.serveMetrics(); err != nil {
 		r.stop()
 		return err

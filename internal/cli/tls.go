@@ -27,6 +27,9 @@ func (t *tlsFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&t.selfSigned, "tls-self-signed", false, "serve TLS with a throwaway self-signed certificate")
 }
 
+// wanted reports whether any TLS flag was given.
+func (t *tlsFlags) wanted() bool { return t.selfSigned || t.cert != "" || t.key != "" }
+
 // config returns the TLS configuration asked for, or nil for none.
 func (t *tlsFlags) config(e *env) (*tls.Config, error) {
 	switch {

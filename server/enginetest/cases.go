@@ -177,8 +177,11 @@ func testCoalesced(t *testing.T, e *Env) {
 
 func testConcurrent(t *testing.T, e *Env) {
 	n := 1000
+	if e.conns > 0 {
+		n = e.conns
+	}
 	if testing.Short() {
-		n = 200
+		n = min(n, 200)
 	}
 	// Connect all first, one after another (a burst of SYNs would test the
 	// kernel's listen queue, not the engine), then talk on all at once.

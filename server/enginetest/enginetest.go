@@ -23,6 +23,10 @@ type Options struct {
 	// Skip maps a test name (as in Tests) to the reason this engine
 	// cannot pass it.
 	Skip map[string]string
+	// Conns is how many connections the Concurrent test holds at once;
+	// 0 means 1,000. An engine whose connections are heavy (a process
+	// each) may lower it, saying why.
+	Conns int
 }
 
 // Test is one conformance test: the service it runs and the client side.
@@ -42,6 +46,7 @@ type Env struct {
 	Service  *server.Service
 	shutdown context.CancelFunc
 	served   chan error
+	conns    int // Options.Conns
 }
 
 // Shutdown cancels Serve's context and returns what Serve returned.
@@ -71,6 +76,7 @@ func Run(t *testing.T, newEngine func() server.Engine, o Options) {
 				t.Skip("not for this engine: " + why)
 			}
 			env := Start(t, newEngine(), tc.Service())
+			env.conns = o.Conns
 			tc.Client(t, env)
 		})
 	}
@@ -132,7 +138,10 @@ func Tests() []Test {
 		{"CloseOnce", svc("CloseOnce", &lines{}, server.Limits{}), testCloseOnce},
 		{"HalfCloseEcho", svc("HalfCloseEcho", &echo{}, server.Limits{}), testHalfCloseEcho},
 		{"HalfCloseHandler", svc("HalfCloseHandler", &counter{n: map[uint64]int{}}, server.Limits{}), testHalfCloseHandler},
-		{"WriteFile", fileService, testWriteFile},
+		{"WriteFile", fileService("WriteFile", server.Limits{}), testWriteFile},
+		// Queued file bytes are not in memory, so they do not count
+		// against MaxQueue: a small write after a big file is fine.
+		{"WriteFileOverQueue", fileService("WriteFileOverQueue", server.Limits{MaxQueue: 256 << 10, HighWater: 64 << 10}), testWriteFile},
 		{"Shutdown", svc("Shutdown", &drainer{}, server.Limits{MaxQueue: 8 << 20}), testShutdown},
 		{"ShutdownFlushes", svc("ShutdownFlushes", &lines{}, server.Limits{MaxQueue: 8 << 20}), testShutdownFlushes},
 		{"DrainTimeout", svc("DrainTimeout", &drainer{stuck: true}, server.Limits{DrainTimeout: 200 * time.Millisecond}), testDrainTimeout},
@@ -179,20 +188,22 @@ func clone(h withRecorder) withRecorder {
 
 // fileService serves a file whose bytes are the pattern, from a fixed name
 // in the temp dir so that another process can build the same service.
-func fileService() *server.Service {
-	name := filepath.Join(os.TempDir(), "portside-enginetest-file")
-	if fi, err := os.Stat(name); err != nil || fi.Size() != fileOff+fileLen+10 {
-		tmp := name + ".tmp" + time.Now().Format("150405.000000000")
-		if err := os.WriteFile(tmp, patternBytes(fileOff+fileLen+10), 0o644); err != nil {
-			panic(err)
+func fileService(name string, l server.Limits) func() *server.Service {
+	return func() *server.Service {
+		file := filepath.Join(os.TempDir(), "portside-enginetest-file")
+		if fi, err := os.Stat(file); err != nil || fi.Size() != fileOff+fileLen+10 {
+			tmp := file + ".tmp" + time.Now().Format("150405.000000000")
+			if err := os.WriteFile(tmp, patternBytes(fileOff+fileLen+10), 0o644); err != nil {
+				panic(err)
+			}
+			if err := os.Rename(tmp, file); err != nil {
+				panic(err)
+			}
 		}
-		if err := os.Rename(tmp, name); err != nil {
-			panic(err)
-		}
+		h := &lines{file: file}
+		h.setRecorder(newRecorder())
+		return service(name, h, l)
 	}
-	h := &lines{file: name}
-	h.setRecorder(newRecorder())
-	return service("WriteFile", h, server.Limits{})
 }
 
 // errorsIs reports whether err matches target, for close reasons.

@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// syntheticReport is a compare-mode HTTP report built from fixed figures,
+// so its JSON and text are stable.
+func syntheticReport(t *testing.T) *Report {
+	t.Helper()
+	cfg := Config{
+		Mode: HTTP,
+		Targets: []Target{
+			{Name: "nginx", Addr: "http://127.0.0.1:8080/1k", PIDs: []int{101}},
+			{Name: "portside", Addr: "http://127.0.0.1:8081/1k", PIDs: []int{202}},
+		},
+		Conns: 50, Duration: 10 * time.Second, Warmup: time.Second, Rounds: 2,
+		HTTP: HTTPOptions{Length: -1},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var res []*result
+	for i := range cfg.Targets {
+		r := newResult()
+		slow := int64(1 + i)
+		for v := range int64(20000) {
+			lat := (200 + v%97) * 1000 * slow
+			if v%1000 == 0 {
+				lat = 5_000_000 * slow // a tail
+			}
+			recordHist(r.lat, lat)
+		}
+		for v := range int64(50) {
+			recordHist(r.conn, (40+v)*1000)
+		}
+		r.ok, r.sent, r.ns = 20000, 20010-int64(10*i), 20e9
+		if i == 1 {
+			r.errs[kindStatus], r.errs[kindClosed] = 7, 3
+		}
+		for s := range 40 {
+			r.tl = append(r.tl, Sample{T: float64(s+1) * 0.5, OK: float64(1000 - 100*i + s%3*10), Errors: float64(i * (s % 2))})
+		}
+		r.rounds = []Round{{Seconds: 10, Requests: 10000, Throughput: 1000, P50: 250, P99: 300}, {Seconds: 10, Requests: 10000, Throughput: 1000, P50: 251, P99: 302}}
+		r.gu, r.gs, r.gwall = 3*time.Second, 5*time.Second, 20*time.Second
+		r.su, r.ss = time.Duration(2+i)*time.Second, 6*time.Second
+		r.cpus, r.procs = []int{0}, 1
+		r.saturated = 0.4
+		res = append(res, r)
+	}
+	return build(&cfg, time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC), res, false)
+}
+
+func TestReportJSON(t *testing.T) {
+	rep := syntheticReport(t)
+	var b bytes.Buffer
+	if err := rep.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.json", b.Bytes())
+	var back Report
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Schema != Schema || len(back.Targets) != 2 {
+		t.Errorf("round trip: schema %q, %d targets", back.Schema, len(back.Targets))
+	}
+}
+
+func TestReportText(t *testing.T) {
+	var b bytes.Buffer
+	if err := syntheticReport(t).WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.txt", b.Bytes())
+}
+
+// TestReportHTML opens the report in headless Chromium, checks it drew its
+// charts from nothing but the file, and keeps a screenshot.
+func TestReportHTML(t *testing.T) {
+	const chromium = "/usr/bin/chromium"
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skip("needs chromium (apt-get install chromium; scripts/test does)")
+	}
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	var b bytes.Buffer
+	if err := syntheticReport(t).WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	if refs := regexp.MustCompile(`(src|href)\s*=|@import|url\(`).FindAllString(b.String(), -1); len(refs) > 0 {
+		t.Errorf("the report refers to outside resources: %q", refs)
+	}
+	if err := os.WriteFile(page, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// No UserDataDir: chromedp gives each browser a fresh one and
+		// removes it once the browser has exited.
+		chromedp.WindowSize(1100, 900),
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+
+	var title, embedded string
+	var lines, rows int
+	var shot []byte
+	err := chromedp.Run(bctx,
+		chromedp.Navigate("file://"+page),
+		chromedp.Title(&title),
+		chromedp.Evaluate(`document.querySelectorAll("svg polyline").length`, &lines),
+		chromedp.Evaluate(`document.querySelectorAll("table tr").length`, &rows),
+		chromedp.Evaluate(`JSON.parse(document.getElementById("report").textContent).schema`, &embedded),
+		chromedp.FullScreenshot(&shot, 100),
+	)
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	if !strings.Contains(title, "nginx vs portside") {
+		t.Errorf("title %q", title)
+	}
+	// Two targets on two charts, plus the error line of the second.
+	if lines != 5 {
+		t.Errorf("%d lines drawn, want 5", lines)
+	}
+	if rows < 8 {
+		t.Errorf("%d table rows", rows)
+	}
+	if embedded != Schema {
+		t.Errorf("embedded JSON says schema %q", embedded)
+	}
+	if len(shot) < 10_000 || !bytes.HasPrefix(shot, []byte("\x89PNG")) {
+		t.Fatalf("screenshot of %d bytes is not a PNG", len(shot))
+	}
+	out := filepath.Join(dir, "report.png")
+	if p := os.Getenv("PORTSIDE_BENCH_SCREENSHOT"); p != "" {
+		out = p // to look at it
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", out)
+}

@@ -1,0 +1,978 @@
+//go:build linux
+
+package epoll
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portside/portside/server"
+)
+
+const (
+	readBufSize = 64 << 10
+	maxEvents   = 256
+	maxIovecs   = 64
+	acceptBatch = 64
+	// acceptBackoff pauses accepting when the process is out of
+	// descriptors: the listener stays readable, and a level-triggered
+	// loop would otherwise spin on it.
+	acceptBackoff = 100 * time.Millisecond
+
+	evRead = unix.EPOLLIN | unix.EPOLLRDHUP
+)
+
+// loop is one event loop: an epoll instance, its goroutine, and the
+// connections it owns.
+type loop struct {
+	r        *run
+	epfd     int
+	efd      int // eventfd for wake-ups
+	lfd      int // the listener, on loop 0 while accepting; else -1
+	events   []unix.EpollEvent
+	ctl      unix.EpollEvent // argument to epoll_ctl, kept here so it does not escape per call
+	buf      []byte
+	iov      []unix.Iovec
+	conns    []*conn // by descriptor
+	live     int     // admitted connections not yet closed
+	now      int64   // ns since r.start, read once per wake-up
+	wheel    wheel
+	idle     int64 // the idle timeout in ns, 0 for none
+	maxQueue int
+
+	lingerQ    []*conn // closing connections discarding input, in deadline order
+	lingerHd   int
+	bytesOut   int64 // added to stats once per wake-up
+	stats      *server.Stats
+	sink       int   // keeps prefetch's loads
+	acceptAt   int64 // when accepting resumes after running out of descriptors; 0 if not paused
+	stopping   bool
+	drainEnd   int64
+	shutdown   bool // set by a posted command
+	stopAccept bool
+
+	// cur is the connection whose callback is running, so that its own
+	// writes need no wake-up. dispatching is set while the loop is between
+	// epoll_wait calls and will look at its pending list before the next
+	// one, so that writers need not wake it.
+	cur         atomic.Uintptr // a conn's token
+	dispatching atomic.Bool
+	woken       atomic.Bool // an eventfd write is outstanding
+	npending    atomic.Int32
+
+	mu      sync.Mutex
+	pending []*conn
+	handoff []*conn
+	cmds    []func(*loop)
+	exited  bool
+
+	spareP []*conn
+	spareH []*conn
+}
+
+func newLoop(r *run) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: epoll_create1: %w", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("epoll: eventfd: %w", err)
+	}
+	l := &loop{
+		r:        r,
+		epfd:     epfd,
+		efd:      efd,
+		lfd:      -1,
+		events:   make([]unix.EpollEvent, maxEvents),
+		buf:      make([]byte, readBufSize),
+		iov:      make([]unix.Iovec, 0, maxIovecs),
+		maxQueue: r.lim.MaxQueue,
+		stats:    r.s.Stats,
+	}
+	if r.lim.IdleTimeout > 0 {
+		l.idle = int64(r.lim.IdleTimeout)
+		l.wheel = newWheel(r.lim.IdleTimeout)
+	}
+	if err := l.ctlOp(unix.EPOLL_CTL_ADD, efd, unix.EPOLLIN); err != nil {
+		l.closeFDs()
+		return nil, fmt.Errorf("epoll: add eventfd: %w", err)
+	}
+	return l, nil
+}
+
+func (l *loop) listen(lfd int) error {
+	if err := l.ctlOp(unix.EPOLL_CTL_ADD, lfd, unix.EPOLLIN); err != nil {
+		return fmt.Errorf("epoll: add listener: %w", err)
+	}
+	l.lfd = lfd
+	return nil
+}
+
+func (l *loop) closeFDs() {
+	unix.Close(l.efd)
+	unix.Close(l.epfd)
+}
+
+func (l *loop) ctlOp(op, fd int, events uint32) error {
+	l.ctl = unix.EpollEvent{Events: events, Fd: int32(fd)}
+	return unix.EpollCtl(l.epfd, op, fd, &l.ctl)
+}
+
+func (l *loop) clock() { l.now = int64(time.Since(l.r.start)) }
+
+// post runs fn on the loop.
+func (l *loop) post(fn func(*loop)) {
+	l.mu.Lock()
+	l.cmds = append(l.cmds, fn)
+	l.npending.Add(1)
+	l.wakeLocked()
+	l.mu.Unlock()
+}
+
+// wakeLocked writes the eventfd unless the loop will look at its pending
+// list anyway. l.mu is held, so the loop cannot have closed the eventfd.
+func (l *loop) wakeLocked() {
+	if l.exited || l.dispatching.Load() || !l.woken.CompareAndSwap(false, true) {
+		return
+	}
+	one := [8]byte{1}
+	for {
+		_, err := unix.Write(l.efd, one[:])
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+func (l *loop) run() {
+	defer func() {
+		l.mu.Lock()
+		l.exited = true
+		l.mu.Unlock()
+		l.closeFDs()
+	}()
+	for {
+		timeout := l.pollTimeout()
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		if err != nil {
+			if err != unix.EINTR {
+				l.abandon(fmt.Errorf("epoll: epoll_wait: %w", err))
+				return
+			}
+			n = 0
+		}
+		l.clock()
+		l.dispatching.Store(true)
+		if n > 1 {
+			l.prefetch(n)
+		}
+		for i := range n {
+			ev := &l.events[i]
+			fd := int(ev.Fd)
+			switch {
+			case fd == l.efd:
+				read(l.efd, l.buf[:8])
+				l.woken.Store(false)
+			case fd == l.lfd:
+				l.accept()
+			default:
+				if fd < len(l.conns) {
+					if c := l.conns[fd]; c != nil {
+						l.handle(c, ev.Events)
+					}
+				}
+			}
+		}
+		for {
+			if l.npending.Load() != 0 {
+				l.runPending()
+			}
+			l.dispatching.Store(false)
+			if l.npending.Load() == 0 {
+				break
+			}
+			l.dispatching.Store(true)
+		}
+		l.timers()
+		l.flushStats()
+		if l.stopping && l.live == 0 && l.lingerHd == len(l.lingerQ) && l.npending.Load() == 0 {
+			return
+		}
+	}
+}
+
+// abandon gives up a loop whose epoll instance has failed, which only a bug
+// can cause: it closes every connection with err and fails Serve.
+func (l *loop) abandon(err error) {
+	l.r.s.Logger.Error("event loop failed", "service", l.r.s.Name, "err", err)
+	l.r.fail(err)
+	l.stopAccepting()
+	l.mu.Lock()
+	hand := l.handoff
+	l.handoff = nil
+	l.mu.Unlock()
+	for _, c := range hand {
+		l.open(c) // fails to register, and closes
+	}
+	for _, c := range l.conns {
+		if c != nil {
+			l.finish(c, err, false)
+			l.closeFD(c)
+		}
+	}
+}
+
+// prefetch touches the connections of a batch of events before any is
+// handled. The loads do not depend on each other, so the processor
+// overlaps their cache misses instead of taking them one by one as each
+// event is handled; on a busy loop with many connections those misses are
+// most of the engine's own cost.
+func (l *loop) prefetch(n int) {
+	var sum int
+	for i := range n {
+		if fd := int(l.events[i].Fd); fd < len(l.conns) {
+			if c := l.conns[fd]; c != nil {
+				sum += int(c.fd) + c.head
+			}
+		}
+	}
+	l.sink = sum
+}
+
+func (l *loop) flushStats() {
+	if l.bytesOut != 0 {
+		l.stats.BytesOut.Add(l.bytesOut)
+		l.bytesOut = 0
+	}
+}
+
+// pollTimeout is how long epoll_wait may sleep, in ms: until the next timer.
+func (l *loop) pollTimeout() int {
+	next := l.wheel.next()
+	min := func(t int64) {
+		if t > 0 && (next < 0 || t < next) {
+			next = t
+		}
+	}
+	if l.lingerHd < len(l.lingerQ) {
+		min(l.lingerQ[l.lingerHd].lingerEnd)
+	}
+	if l.stopping {
+		min(l.drainEnd)
+	}
+	min(l.acceptAt)
+	if next < 0 {
+		return -1
+	}
+	d := next - l.now
+	if d <= 0 {
+		return 0
+	}
+	return int((d + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+}
+
+func (l *loop) runPending() {
+	l.mu.Lock()
+	pend, hand, cmds := l.pending, l.handoff, l.cmds
+	l.pending, l.handoff, l.cmds = l.spareP[:0], l.spareH[:0], nil
+	l.npending.Store(0)
+	l.mu.Unlock()
+	for _, c := range hand {
+		l.open(c)
+	}
+	for _, c := range pend {
+		c.notified.Store(false)
+		if !c.done {
+			l.settle(c)
+		}
+	}
+	for _, fn := range cmds {
+		fn(l)
+	}
+	if l.stopAccept {
+		l.stopAccept = false
+		l.stopAccepting()
+	}
+	if l.shutdown && !l.stopping {
+		l.beginShutdown()
+	}
+	clear(pend)
+	clear(hand)
+	l.spareP, l.spareH = pend, hand
+}
+
+// timers closes idle connections, ends lingering, enforces the drain
+// deadline and resumes accepting.
+func (l *loop) timers() {
+	now := l.now
+	if l.idle > 0 && l.wheel.n > 0 && now >= l.wheel.next() {
+		l.wheel.advance(now, l.due)
+	}
+	for l.lingerHd < len(l.lingerQ) {
+		c := l.lingerQ[l.lingerHd]
+		if c.lingering && c.lingerEnd > now && !l.stopping {
+			break
+		}
+		l.lingerQ[l.lingerHd] = nil
+		l.lingerHd++
+		if c.lingering {
+			l.closeFD(c)
+		}
+	}
+	if l.lingerHd == len(l.lingerQ) {
+		l.lingerQ, l.lingerHd = l.lingerQ[:0], 0
+	}
+	if l.stopping && now >= l.drainEnd && l.live > 0 {
+		for _, c := range l.conns {
+			if c != nil && !c.done && !c.refused {
+				l.finish(c, server.ErrShutdown, true)
+			}
+		}
+	}
+	if l.acceptAt != 0 && now >= l.acceptAt {
+		l.acceptAt = 0
+		if l.lfd >= 0 {
+			l.ctlOp(unix.EPOLL_CTL_MOD, l.lfd, unix.EPOLLIN)
+		}
+	}
+}
+
+// due is called by the wheel for a connection whose deadline may be past.
+func (l *loop) due(c *conn) {
+	if c.done {
+		return
+	}
+	deadline := c.active + l.idle
+	if deadline > l.now {
+		l.wheel.add(c, deadline, l.now)
+		return
+	}
+	err := c.err
+	if !c.closing || err == nil {
+		err = server.ErrIdleTimeout
+	}
+	l.finish(c, err, true)
+}
+
+func (l *loop) accept() {
+	for range acceptBatch {
+		fd, sa, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch err {
+			case unix.EAGAIN:
+				return
+			case unix.EINTR, unix.ECONNABORTED, unix.EPROTO, unix.EPERM:
+				continue
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				l.r.s.Logger.Warn("accept paused", "service", l.r.s.Name, "err", err)
+				l.ctlOp(unix.EPOLL_CTL_MOD, l.lfd, 0)
+				l.acceptAt = l.now + int64(acceptBackoff)
+				return
+			default:
+				l.r.s.Logger.Error("accept", "service", l.r.s.Name, "err", err)
+				l.r.fail(fmt.Errorf("epoll: accept: %w", err))
+				l.stopAccepting()
+				return
+			}
+		}
+		l.admit(fd, sa)
+	}
+}
+
+func (l *loop) admit(fd int, sa unix.Sockaddr) {
+	remote := tcpAddr(sa)
+	// Like the Go runtime, disable Nagle: handlers write whole replies.
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	r := l.r
+	if err := r.s.Admit(remote); err != nil {
+		if msg := r.s.Refusal(err); len(msg) > 0 {
+			unix.Write(fd, msg)
+		}
+		c := &conn{l: l, fd: int32(fd), refused: true, wslot: -1, done: true}
+		l.setConn(c)
+		l.linger(c)
+		return
+	}
+	c := &conn{fd: int32(fd), wslot: -1}
+	var local net.Addr
+	if r.local != nil {
+		local = r.local
+	} else if lsa, err := unix.Getsockname(fd); err == nil {
+		// A wildcard listener: each connection has its own address.
+		local = tcpAddr(lsa)
+	}
+	c.InitBase(local, remote)
+	t := r.loops[r.next%len(r.loops)]
+	r.next++
+	c.l = t
+	if t == l {
+		l.open(c)
+		return
+	}
+	t.mu.Lock()
+	t.handoff = append(t.handoff, c)
+	t.npending.Add(1)
+	t.wakeLocked()
+	t.mu.Unlock()
+}
+
+func (l *loop) setConn(c *conn) {
+	if int(c.fd) >= len(l.conns) {
+		n := max(2*len(l.conns), int(c.fd)+1, 64)
+		conns := make([]*conn, n)
+		copy(conns, l.conns)
+		l.conns = conns
+	}
+	l.conns[int(c.fd)] = c
+}
+
+func (l *loop) stopAccepting() {
+	if l.lfd >= 0 {
+		unix.Close(l.lfd) // closing removes it from the epoll set
+		l.lfd = -1
+	}
+	l.r.stopOnce.Do(func() { close(l.r.stopped) })
+}
+
+// open registers an admitted connection and calls the handler's Open.
+func (l *loop) open(c *conn) {
+	l.setConn(c)
+	l.live++
+	c.active = l.now
+	if err := l.ctlOp(unix.EPOLL_CTL_ADD, int(c.fd), evRead); err != nil {
+		// Not open yet as far as the handler knows, but admitted: the
+		// handler still hears Close exactly once.
+		l.finish(c, fmt.Errorf("epoll: add connection: %w", err), false)
+		return
+	}
+	c.added, c.events = true, evRead
+	if l.idle > 0 {
+		l.wheel.add(c, c.active+l.idle, l.now)
+	}
+	l.cur.Store(c.token())
+	l.r.h.Open(c)
+	l.cur.Store(0)
+	if l.stopping {
+		l.drain(c)
+		return
+	}
+	l.settle(c)
+}
+
+func (l *loop) beginShutdown() {
+	l.stopping = true
+	l.drainEnd = l.now + int64(l.r.lim.DrainTimeout)
+	for _, c := range l.conns {
+		if c == nil {
+			continue
+		}
+		if c.lingering {
+			l.closeFD(c)
+			continue
+		}
+		if !c.done {
+			l.drain(c)
+		}
+	}
+}
+
+// drain starts c's graceful shutdown: the handler's Drain if it has one,
+// else flush and close.
+func (l *loop) drain(c *conn) {
+	if c.closing {
+		return
+	}
+	if d := l.r.drainer; d != nil {
+		c.draining = true
+		l.cur.Store(c.token())
+		d.Drain(c)
+		l.cur.Store(0)
+		l.settle(c)
+		return
+	}
+	l.beginClose(c, nil)
+}
+
+// handle reacts to epoll events on c.
+func (l *loop) handle(c *conn, ev uint32) {
+	if c.lingering {
+		if l.discard(c) {
+			l.closeFD(c)
+		}
+		return
+	}
+	if c.done {
+		return
+	}
+	if ev&unix.EPOLLOUT != 0 || (c.wantOut && ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0) {
+		l.settle(c)
+		if c.done {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+		return
+	}
+	if c.reading() {
+		l.read(c, ev)
+		return
+	}
+	if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		// Neither reading nor waiting to write, yet the socket reports
+		// an error or hang-up: it is broken, and level-triggered epoll
+		// would report it forever.
+		err := sockError(int(c.fd))
+		if err == nil && !c.eof && !c.closing {
+			err = io.ErrUnexpectedEOF
+		}
+		l.finish(c, err, false)
+	}
+}
+
+func sockError(fd int) error {
+	n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	if n != 0 {
+		return fmt.Errorf("epoll: %w", unix.Errno(n))
+	}
+	return nil
+}
+
+func (c *conn) reading() bool {
+	return !c.eof && !c.closing && !c.draining && !c.paused && !c.done
+}
+
+// read reads once into the loop's buffer and hands the input to the
+// handler. Level-triggered epoll reports the rest next time; but when the
+// peer has shut its side (EPOLLRDHUP) the loop reads on to the EOF now.
+func (l *loop) read(c *conn, ev uint32) {
+	for {
+		n, err := read(int(c.fd), l.buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			l.finish(c, fmt.Errorf("epoll: read: %w", err), false)
+			return
+		case n == 0:
+			l.readEOF(c)
+			return
+		}
+		// Counted before the handler sees the bytes, so that a
+		// handler reporting the counters includes them, as under
+		// every engine. Output is counted once per wake-up.
+		l.stats.BytesIn.Add(int64(n))
+		c.active = l.now
+		l.data(c, l.buf[:n])
+		if ev&unix.EPOLLRDHUP == 0 || !c.reading() {
+			return
+		}
+	}
+}
+
+func (l *loop) data(c *conn, b []byte) {
+	in := b
+	if len(c.in) > 0 {
+		c.in = append(c.in, b...)
+		in = c.in
+	}
+	l.cur.Store(c.token())
+	k, err := l.r.h.Data(c, in)
+	l.cur.Store(0)
+	if err == nil && (k < 0 || k > len(in)) {
+		err = fmt.Errorf("epoll: Data consumed %d of %d bytes", k, len(in))
+	}
+	if err != nil {
+		c.releaseInput()
+		l.beginClose(c, &server.HandlerError{Err: err})
+		return
+	}
+	switch rest := in[k:]; {
+	case len(rest) == 0:
+		c.releaseInput()
+	case len(rest) > l.r.lim.MaxInput:
+		c.releaseInput()
+		l.beginClose(c, server.ErrInputTooLarge)
+		return
+	default:
+		c.keepInput(rest)
+	}
+	l.settle(c)
+}
+
+func (l *loop) readEOF(c *conn) {
+	c.eof = true
+	if h := l.r.eofh; h != nil && !c.closing {
+		l.cur.Store(c.token())
+		h.ReadEOF(c, c.in)
+		l.cur.Store(0)
+		c.releaseInput()
+		l.settle(c)
+		return
+	}
+	c.releaseInput()
+	l.beginClose(c, nil)
+}
+
+// beginClose stops reading and closes c with err once its queue is flushed.
+func (l *loop) beginClose(c *conn, err error) {
+	if c.done {
+		return
+	}
+	if !c.closing {
+		c.closing, c.err = true, err
+	}
+	c.mu.Lock()
+	c.closeReq = true
+	c.mu.Unlock()
+	l.settle(c)
+}
+
+// settle brings c up to date after a callback or a wake-up: it acts on a
+// close asked for, flushes, and sets the epoll interest to match.
+func (l *loop) settle(c *conn) {
+	if c.done {
+		return
+	}
+	empty, mem, closeReq, abort, err := l.flush(c)
+	if abort != nil {
+		l.finish(c, abort, false)
+		return
+	}
+	if err != nil {
+		if c.eof && (errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)) {
+			// The peer has gone after shutting its side: a clean close.
+			err = c.err
+		}
+		l.finish(c, err, false)
+		return
+	}
+	if closeReq && !c.closing {
+		c.closing = true
+	}
+	if c.closing && empty {
+		l.finish(c, c.err, true)
+		return
+	}
+	hw := l.r.lim.HighWater
+	if !c.paused && mem > hw {
+		c.paused = true
+	} else if c.paused && mem <= l.r.lim.LowWater() {
+		c.paused = false
+	}
+	l.interest(c)
+}
+
+func (l *loop) interest(c *conn) {
+	var want uint32
+	switch {
+	case c.lingering:
+		want = evRead
+	default:
+		if c.reading() {
+			want = evRead
+		}
+		if c.wantOut {
+			want |= unix.EPOLLOUT
+		}
+	}
+	if want == c.events || !c.added {
+		return
+	}
+	if err := l.ctlOp(unix.EPOLL_CTL_MOD, int(c.fd), want); err != nil {
+		l.finish(c, fmt.Errorf("epoll: modify interest: %w", err), false)
+		return
+	}
+	c.events = want
+}
+
+// flush sends as much queued output as the socket takes, without blocking.
+// It reports whether the queue is now empty, the bytes still held in
+// memory, and the close state writers have set.
+func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err error) {
+	c.mu.Lock()
+	closeReq = c.closeReq
+	if c.slow {
+		abort = server.ErrSlowConsumer
+		c.mu.Unlock()
+		return
+	}
+	for c.head < len(c.out) {
+		if c.out[c.head].f != nil {
+			var again bool
+			again, err = l.sendFile(c)
+			if err != nil || again {
+				break
+			}
+			continue
+		}
+		iov := l.iov[:0]
+		total := 0
+		for i := c.head; i < len(c.out); i++ {
+			s := &c.out[i]
+			if s.ch == nil || len(iov) == cap(iov) {
+				break
+			}
+			b := s.ch.b[s.ch.r:]
+			iov = append(iov, unix.Iovec{Base: &b[0], Len: uint64(len(b))})
+			total += len(b)
+		}
+		n, werr := writev(int(c.fd), iov)
+		clear(iov) // hold no chunk beyond its use
+		if werr == unix.EINTR {
+			continue
+		}
+		if werr == unix.EAGAIN {
+			c.wantOut = true
+			break
+		}
+		if werr != nil {
+			err = fmt.Errorf("epoll: write: %w", werr)
+			break
+		}
+		l.sent(c, n)
+		for n > 0 {
+			ch := c.out[c.head].ch
+			k := min(n, len(ch.b)-ch.r)
+			ch.r += k
+			n -= k
+			if ch.r == len(ch.b) {
+				putChunk(ch)
+				c.popLocked()
+			}
+		}
+		if n < total {
+			// A short write: the socket buffer is full.
+			c.wantOut = true
+			break
+		}
+	}
+	empty, mem = len(c.out) == 0, c.mem
+	c.mu.Unlock()
+	if empty {
+		c.wantOut = false
+	}
+	return empty, mem, closeReq, nil, err
+}
+
+func (l *loop) sent(c *conn, n int) {
+	if n <= 0 {
+		return
+	}
+	if c.out[c.head].ch != nil {
+		c.mem -= n
+	}
+	c.queued -= int64(n)
+	l.bytesOut += int64(n)
+	c.active = l.now
+}
+
+func writev(fd int, iov []unix.Iovec) (int, error) {
+	if len(iov) == 1 {
+		return write(fd, unsafe.Slice(iov[0].Base, iov[0].Len))
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	if e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(n), nil
+}
+
+// read and write are read(2) and write(2) on non-blocking sockets, which
+// return at once, so they skip the scheduler's bookkeeping for system calls
+// that may block: on the echo path that bookkeeping costs more user time
+// than the engine itself.
+func read(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(n), nil
+}
+
+func write(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(n), nil
+}
+
+var (
+	errEAGAIN error = unix.EAGAIN
+	errEINTR  error = unix.EINTR
+)
+
+// errnoErr boxes the common errors without allocating.
+func errnoErr(e unix.Errno) error {
+	switch e {
+	case unix.EAGAIN:
+		return errEAGAIN
+	case unix.EINTR:
+		return errEINTR
+	}
+	return e
+}
+
+var errShortFile = errors.New("epoll: file shorter than the range queued")
+
+// sendFile sends the file segment at the head of c's queue; mu is held.
+func (l *loop) sendFile(c *conn) (again bool, err error) {
+	s := &c.out[c.head]
+	for s.n > 0 {
+		w, serr := unix.Sendfile(int(c.fd), int(s.f.Fd()), &s.off, int(min(s.n, 1<<30)))
+		if serr == unix.EINVAL || serr == unix.ENOSYS {
+			return l.copyFile(c)
+		}
+		if w > 0 {
+			s.n -= int64(w)
+			l.sentFile(c, w)
+		}
+		switch {
+		case serr == unix.EINTR:
+			continue
+		case serr == unix.EAGAIN:
+			c.wantOut = true
+			return true, nil
+		case serr != nil:
+			return false, fmt.Errorf("epoll: sendfile: %w", serr)
+		case w == 0:
+			return false, errShortFile
+		}
+	}
+	s.f.Close()
+	c.popLocked()
+	return false, nil
+}
+
+func (l *loop) sentFile(c *conn, n int) {
+	c.queued -= int64(n)
+	l.bytesOut += int64(n)
+	c.active = l.now
+}
+
+// copyFile is sendFile for files sendfile(2) refuses: read into the loop's
+// buffer and write what the socket takes.
+func (l *loop) copyFile(c *conn) (again bool, err error) {
+	s := &c.out[c.head]
+	for s.n > 0 {
+		m, rerr := unix.Pread(int(s.f.Fd()), l.buf[:min(int64(len(l.buf)), s.n)], s.off)
+		if rerr == unix.EINTR {
+			continue
+		}
+		if rerr != nil {
+			return false, fmt.Errorf("epoll: read file: %w", rerr)
+		}
+		if m == 0 {
+			return false, errShortFile
+		}
+		w, werr := unix.Write(int(c.fd), l.buf[:m])
+		if werr == unix.EINTR {
+			continue
+		}
+		if werr == unix.EAGAIN {
+			c.wantOut = true
+			return true, nil
+		}
+		if werr != nil {
+			return false, fmt.Errorf("epoll: write: %w", werr)
+		}
+		s.off += int64(w)
+		s.n -= int64(w)
+		l.sentFile(c, w)
+		if w < m {
+			c.wantOut = true
+			return true, nil
+		}
+	}
+	s.f.Close()
+	c.popLocked()
+	return false, nil
+}
+
+// finish ends an admitted connection: it tells the service, then either
+// shuts the write side and lingers (graceful) or closes at once.
+func (l *loop) finish(c *conn, err error, graceful bool) {
+	if c.done {
+		return
+	}
+	c.done = true
+	c.closing = true
+	c.mu.Lock()
+	c.closeReq = true
+	c.releaseOutLocked()
+	c.mu.Unlock()
+	c.releaseInput()
+	l.wheel.remove(c)
+	l.live--
+	l.r.s.Closed(c, err)
+	if graceful {
+		l.linger(c)
+		return
+	}
+	l.closeFD(c)
+}
+
+// linger shuts c's write side, so the peer reads our last bytes and then
+// EOF, and keeps the socket until the peer closes too (or lingerTimeout),
+// discarding its input: closing with unread input would send an RST.
+func (l *loop) linger(c *conn) {
+	unix.Shutdown(int(c.fd), unix.SHUT_WR)
+	if l.discard(c) || l.stopping {
+		l.closeFD(c)
+		return
+	}
+	c.lingering = true
+	c.lingerEnd = l.now + int64(lingerTimeout)
+	l.lingerQ = append(l.lingerQ, c)
+	if !c.added {
+		if err := l.ctlOp(unix.EPOLL_CTL_ADD, int(c.fd), evRead); err != nil {
+			l.closeFD(c)
+			return
+		}
+		c.added, c.events = true, evRead
+		return
+	}
+	l.interest(c)
+}
+
+// discard reads and drops c's input; it reports whether the peer is done
+// (EOF or an error).
+func (l *loop) discard(c *conn) bool {
+	for range 16 {
+		n, err := read(int(c.fd), l.buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return false
+		case err != nil || n == 0:
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loop) closeFD(c *conn) {
+	if c.fd < 0 {
+		return
+	}
+	c.lingering = false
+	l.conns[int(c.fd)] = nil
+	unix.Close(int(c.fd))
+	c.fd = -1
+}
