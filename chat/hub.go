@@ -88,6 +88,17 @@ type Loader interface {
 	Latest(perRoom int) ([]*Msg, error)
 }
 
+// NickRegistry is implemented by backends shared by several hubs, which
+// must agree on who holds a nick. The hub claims a nick before it gives it
+// to a member, and releases it when the member quits or renames. ClaimNick
+// may wait for the network: it fails with ErrNickInUse when another holds
+// the nick, or another error when it cannot tell. ReleaseNick must not
+// block.
+type NickRegistry interface {
+	ClaimNick(nick string) error
+	ReleaseNick(nick string)
+}
+
 // Errors of the hub and of backends.
 var (
 	ErrBusy      = errors.New("chat: server busy, message not sent")
@@ -354,7 +365,15 @@ func (h *Hub) fanout(done <-chan struct{}) {
 				continue
 			}
 		}
-		h.pending.Add(-int64(len(q)))
+		// Only this hub's own messages count as pending: a shared backend
+		// also delivers what other hubs published.
+		var own int64
+		for _, m := range q {
+			if m.from != nil {
+				own++
+			}
+		}
+		h.pending.Add(-own)
 		for _, m := range q {
 			r := m.room
 			if r == nil {
@@ -596,6 +615,15 @@ func (m *Member) SetFormat(f Format) { m.format.Store(uint32(f)) }
 // ErrNickInUse, or ErrClosed once the hub has stopped.
 func (h *Hub) Register(m *Member, nick, ident, real string) error {
 	key := foldNick(nick)
+	reg, _ := h.o.Backend.(NickRegistry)
+	if reg != nil {
+		if h.lookup(nick) != nil {
+			return ErrNickInUse
+		}
+		if err := reg.ClaimNick(nick); err != nil {
+			return err
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed.Load() {
@@ -613,10 +641,24 @@ func (h *Hub) Register(m *Member, nick, ident, real string) error {
 // m itself.
 func (h *Hub) Rename(m *Member, nick string) error {
 	key := foldNick(nick)
+	reg, _ := h.o.Backend.(NickRegistry)
+	claimed := false
+	if reg != nil && key != foldNick(m.nick) {
+		if h.lookup(nick) != nil {
+			return ErrNickInUse
+		}
+		if err := reg.ClaimNick(nick); err != nil {
+			return err
+		}
+		claimed = true
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if other := h.nicks[key]; other != nil && other != m {
 		return ErrNickInUse
+	}
+	if claimed {
+		reg.ReleaseNick(m.nick)
 	}
 	ev := &Msg{Kind: Rename, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: nick}
 	h.toPeersLocked(m, ev, true)
@@ -751,6 +793,9 @@ func (h *Hub) Quit(m *Member, reason string) {
 		h.partLocked(m, m.rooms[len(m.rooms)-1], "", false)
 	}
 	delete(h.nicks, foldNick(m.nick))
+	if reg, ok := h.o.Backend.(NickRegistry); ok {
+		reg.ReleaseNick(m.nick)
+	}
 }
 
 // Say publishes a message of m's in the room called name. The message is
