@@ -1,0 +1,378 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/portside/portside/chat"
+)
+
+// natsServer runs a NATS server with JetStream in-process, on a random
+// port (or port, to restart one) with its store in dir.
+func natsServer(t *testing.T, dir string, port int, cluster *server.ClusterOpts, routes []*url.URL, name string) *server.Server {
+	t.Helper()
+	o := &server.Options{
+		ServerName: name,
+		Host:       "127.0.0.1",
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   dir,
+		NoLog:      true,
+		NoSigs:     true,
+		Routes:     routes,
+	}
+	if cluster != nil {
+		o.Cluster = *cluster
+	}
+	ns, err := server.NewServer(o)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
+}
+
+func serverPort(ns *server.Server) int {
+	u, _ := url.Parse(ns.ClientURL())
+	p, _ := strconv.Atoi(u.Port())
+	return p
+}
+
+// rec is a member's sink: it records the room messages it is sent.
+type rec struct {
+	mu     sync.Mutex
+	got    []string // "room seq nick text"
+	seqs   map[string][]uint64
+	notify chan struct{}
+}
+
+func newRec() *rec { return &rec{seqs: make(map[string][]uint64), notify: make(chan struct{}, 1)} }
+
+func (r *rec) Write(b []byte) error {
+	r.mu.Lock()
+	for line := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.SplitN(line, " ", 3)
+		seq, _ := strconv.ParseUint(f[1], 10, 64)
+		r.seqs[f[0]] = append(r.seqs[f[0]], seq)
+		r.got = append(r.got, line)
+	}
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (r *rec) Close() error { return nil }
+
+func (r *rec) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// waitFor waits until the member has received n room messages.
+func (r *rec) waitFor(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		if got := len(r.lines()); got >= n {
+			return
+		}
+		select {
+		case <-r.notify:
+		case <-deadline:
+			t.Fatalf("received %d messages, want %d", len(r.lines()), n)
+		}
+	}
+}
+
+type door struct{}
+
+func (door) Ping(*chat.Member)         {}
+func (door) Kick(*chat.Member, string) {}
+
+// encode writes kept messages as "room seq nick text" lines, and nothing
+// for events.
+func encode(dst []byte, m *chat.Msg, replay bool) []byte {
+	if !m.Kind.Kept() || replay {
+		return dst
+	}
+	return fmt.Appendf(dst, "%s %d %s %s\n", m.Room, m.Seq, m.Nick, m.Text)
+}
+
+// node is one portside chat hub on a Bus.
+type node struct {
+	bus    *Bus
+	hub    *chat.Hub
+	format chat.Format
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startNode(t *testing.T, o Options) *node {
+	t.Helper()
+	if o.Name == "" {
+		o.Name = t.Name()
+	}
+	if o.PresenceTTL == 0 {
+		o.PresenceTTL = time.Second
+	}
+	b, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	h := chat.New(chat.Options{Backend: b, FloodRate: -1})
+	n := &node{bus: b, hub: h, format: h.AddFormat(encode), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	n.cancel = cancel
+	go func() { n.done <- h.Run(ctx) }()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *node) stop() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.cancel = nil
+	<-n.done
+	n.bus.Close()
+}
+
+// member registers nick on the node and joins it to room.
+func (n *node) member(t *testing.T, nick, room string) (*chat.Member, *rec) {
+	t.Helper()
+	r := newRec()
+	m := n.hub.NewMember(r, door{}, n.format, false)
+	if err := n.hub.Register(m, nick, nick+"@test", nick); err != nil {
+		t.Fatalf("Register %s: %v", nick, err)
+	}
+	if err := n.hub.Join(m, room, nil); err != nil {
+		t.Fatalf("Join %s: %v", nick, err)
+	}
+	return m, r
+}
+
+type client struct {
+	n    *node
+	m    *chat.Member
+	r    *rec
+	nick string
+}
+
+// say has c say count messages "nick-i" from first, retrying those the
+// backend refuses as busy.
+func (c *client) say(t *testing.T, room string, first, count int) {
+	t.Helper()
+	for i := first; i < first+count; i++ {
+		for {
+			err := c.n.hub.Say(c.m, room, chat.Say, fmt.Sprintf("%s-%d", c.nick, i))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, chat.ErrBusy) {
+				t.Errorf("Say: %v", err)
+				return
+			}
+			time.Sleep(time.Millisecond) // backing off from a full queue, not synchronising
+		}
+	}
+}
+
+// checkViews checks that every member saw the room's messages in one order
+// with increasing sequence numbers, each once, and all of them but its own:
+// want is how many messages each client said.
+func checkViews(t *testing.T, room string, clients []*client, want map[string]int) {
+	t.Helper()
+	total := 0
+	for _, n := range want {
+		total += n
+	}
+	bySeq := map[uint64]string{}
+	for _, c := range clients {
+		c.r.waitFor(t, total-want[c.nick])
+	}
+	for _, c := range clients {
+		lines := c.r.lines()
+		if len(lines) != total-want[c.nick] {
+			t.Errorf("%s received %d messages, want %d", c.nick, len(lines), total-want[c.nick])
+		}
+		seen := map[string]bool{}
+		var last uint64
+		next := map[string]int{}
+		for _, l := range lines {
+			f := strings.SplitN(l, " ", 4)
+			if f[0] != room {
+				t.Fatalf("%s: message of room %q, want %q", c.nick, f[0], room)
+			}
+			seq, _ := strconv.ParseUint(f[1], 10, 64)
+			if seq <= last {
+				t.Errorf("%s: seq %d after %d: out of order or duplicate", c.nick, seq, last)
+			}
+			last = seq
+			body := f[2] + " " + f[3]
+			if other, ok := bySeq[seq]; ok && other != body {
+				t.Errorf("seq %d is %q for one member, %q for %s", seq, other, body, c.nick)
+			}
+			bySeq[seq] = body
+			if seen[body] {
+				t.Errorf("%s: %q twice", c.nick, body)
+			}
+			seen[body] = true
+			if f[2] == c.nick {
+				t.Errorf("%s was sent its own message %q", c.nick, body)
+			}
+			// Each sender's messages arrive in the order said.
+			if wantText := fmt.Sprintf("%s-%d", f[2], next[f[2]]); f[3] != wantText {
+				t.Errorf("%s: from %s got %q, want %q", c.nick, f[2], f[3], wantText)
+			}
+			next[f[2]]++
+		}
+	}
+}
+
+// cluster starts three nodes on urls, two clients each in room.
+func threeNodes(t *testing.T, o Options, urls [][]string, room string) ([]*node, []*client) {
+	t.Helper()
+	var nodes []*node
+	var clients []*client
+	for i := range 3 {
+		o := o
+		o.URLs = urls[i%len(urls)]
+		n := startNode(t, o)
+		nodes = append(nodes, n)
+		for j := range 2 {
+			nick := fmt.Sprintf("n%dc%d", i, j)
+			m, r := n.member(t, nick, room)
+			clients = append(clients, &client{n: n, m: m, r: r, nick: nick})
+		}
+	}
+	return nodes, clients
+}
+
+func sayAll(t *testing.T, clients []*client, room string, first, count int, want map[string]int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() { c.say(t, room, first, count) })
+		want[c.nick] += count
+	}
+	wg.Wait()
+}
+
+func TestThreeNodesOneOrder(t *testing.T) {
+	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	urls := [][]string{{ns.ClientURL()}}
+	for _, room := range []string{"lobby", "a.b"} {
+		t.Run("room="+room, func(t *testing.T) {
+			o := Options{Stream: "S" + strings.ReplaceAll(room, ".", ""), Subject: "s" + strings.ReplaceAll(room, ".", "") + "."}
+			nodes, clients := threeNodes(t, o, urls, room)
+			want := map[string]int{}
+			sayAll(t, clients, room, 0, 100, want)
+			checkViews(t, room, clients, want)
+
+			// Every node's history is the same, in the members' order.
+			var first []uint64
+			for i, n := range nodes {
+				var got []uint64
+				n.bus.History(room, 0, 1000, func(msgs []*chat.Msg, err error) {
+					if err != nil {
+						t.Fatalf("History: %v", err)
+					}
+					for _, m := range msgs {
+						got = append(got, m.Seq)
+					}
+				})
+				if len(got) != 600 {
+					t.Errorf("node %d: history holds %d messages, want 600", i, len(got))
+				}
+				if i == 0 {
+					first = got
+				} else if !slices.Equal(got, first) {
+					t.Errorf("node %d: history differs from node 0's", i)
+				}
+			}
+
+			// A node started later loads the same history from the stream.
+			o.URLs = urls[0]
+			late := startNode(t, o)
+			msgs, err := late.bus.Latest(1000)
+			if err != nil {
+				t.Fatalf("Latest: %v", err)
+			}
+			var got []uint64
+			for _, m := range msgs {
+				got = append(got, m.Seq)
+			}
+			if !slices.Equal(got, first) {
+				t.Errorf("late node loaded %d messages, not the history of the others (%d)", len(got), len(first))
+			}
+		})
+	}
+}
+
+func TestNickAcrossNodes(t *testing.T) {
+	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	a := startNode(t, Options{URLs: []string{ns.ClientURL()}})
+	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
+	ma, _ := a.member(t, "ana", "lobby")
+	mb := b.hub.NewMember(newRec(), door{}, b.format, false)
+	tests := []struct {
+		nick string
+		want error
+	}{
+		{"ana", chat.ErrNickInUse},
+		{"ANA", chat.ErrNickInUse},
+		{"bob", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.nick, func(t *testing.T) {
+			if err := b.hub.Register(mb, tt.nick, "x@y", "x"); !errors.Is(err, tt.want) {
+				t.Errorf("Register(%q) = %v, want %v", tt.nick, err, tt.want)
+			}
+		})
+	}
+	if err := a.hub.Rename(ma, "bob"); !errors.Is(err, chat.ErrNickInUse) {
+		t.Errorf("Rename to a nick held on another node = %v, want ErrNickInUse", err)
+	}
+	if err := a.hub.Rename(ma, "cyd"); err != nil {
+		t.Fatalf("Rename: %v", err)
+	}
+	// ana is free again once released; poll: the release is asynchronous.
+	mc := b.hub.NewMember(newRec(), door{}, b.format, false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := b.hub.Register(mc, "ana", "x@y", "x")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Register(ana) after rename: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the bucket, an external state
+	}
+	a.hub.Quit(ma, "bye")
+}

@@ -1,0 +1,141 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/portside/portside/chat"
+)
+
+// nickRegistry holds this node's nicks in a key-value bucket shared by all
+// nodes: a nick is created there only if absent, and this node refreshes
+// its own before the bucket's TTL, so a dead node's nicks expire.
+type nickRegistry struct {
+	kv   jetstream.KeyValue
+	node string
+	ttl  time.Duration
+
+	mu   sync.Mutex
+	mine map[string]uint64 // key → revision
+}
+
+func (b *Bus) openNicks(ctx context.Context) error {
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   b.o.Stream + "_NICKS",
+		TTL:      b.o.PresenceTTL,
+		Storage:  jetstream.FileStorage,
+		Replicas: b.o.Replicas,
+		History:  1,
+	})
+	if err != nil {
+		return fmt.Errorf("natsbus: nick bucket: %w", err)
+	}
+	b.nicks = &nickRegistry{kv: kv, node: b.node, ttl: b.o.PresenceTTL, mine: make(map[string]uint64)}
+	return nil
+}
+
+// nickKey folds nick the way the hub does (ASCII case) into a key the
+// bucket accepts.
+func nickKey(nick string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strings.ToLower(nick)))
+}
+
+// ClaimNick implements chat.NickRegistry: it creates the nick's key if no
+// node holds it. It waits for NATS, at most 2 s.
+func (b *Bus) ClaimNick(nick string) error {
+	r := b.nicks
+	key := nickKey(nick)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rev, err := r.kv.Create(ctx, key, []byte(r.node))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return chat.ErrNickInUse
+	case err != nil:
+		return ErrUnavailable
+	}
+	r.mu.Lock()
+	r.mine[key] = rev
+	r.mu.Unlock()
+	return nil
+}
+
+// ReleaseNick implements chat.NickRegistry. It does not wait: the key is
+// deleted in the background, and expires anyway if that fails.
+func (b *Bus) ReleaseNick(nick string) {
+	r := b.nicks
+	key := nickKey(nick)
+	r.mu.Lock()
+	rev, ok := r.mine[key]
+	delete(r.mine, key)
+	r.mu.Unlock()
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		r.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	}()
+}
+
+// refresh rewrites this node's nicks, each only if still its own, so that
+// they outlive the bucket's TTL while the node lives.
+func (r *nickRegistry) refresh(ctx context.Context) {
+	r.mu.Lock()
+	keys := make(map[string]uint64, len(r.mine))
+	for k, v := range r.mine {
+		keys[k] = v
+	}
+	r.mu.Unlock()
+	for key, rev := range keys {
+		nrev, err := r.kv.Update(ctx, key, []byte(r.node), rev)
+		r.mu.Lock()
+		if cur, ok := r.mine[key]; ok && cur == rev {
+			if err == nil {
+				r.mine[key] = nrev
+			} else if errors.Is(err, jetstream.ErrKeyExists) {
+				// Lost: it expired (a long partition) and another took it.
+				delete(r.mine, key)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// refresher refreshes every third of the TTL until ctx is done.
+func (r *nickRegistry) refresher(ctx context.Context) {
+	t := time.NewTicker(r.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, r.ttl/3)
+			r.refresh(rctx)
+			cancel()
+		}
+	}
+}
+
+// releaseAll deletes this node's nicks, when it stops.
+func (b *Bus) releaseAll() {
+	r := b.nicks
+	r.mu.Lock()
+	mine := r.mine
+	r.mine = make(map[string]uint64)
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for key, rev := range mine {
+		r.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	}
+}
