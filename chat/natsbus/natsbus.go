@@ -91,8 +91,11 @@ type Bus struct {
 	node   string // prefix of this node's message IDs
 	ids    atomic.Uint64
 
-	cons jetstream.Consumer
-	it   jetstream.MessagesContext
+	// it reads the stream; the reader replaces it when it fails. itMu
+	// guards the swap against Run stopping it.
+	itMu    sync.Mutex
+	it      jetstream.MessagesContext
+	stopped bool
 
 	// lastSeq is the last stream sequence delivered (or loaded); owned by
 	// the reader.
@@ -218,27 +221,21 @@ func (b *Bus) setup(ctx context.Context) error {
 	if err := b.openNicks(ctx); err != nil {
 		return err
 	}
-	b.cons, err = st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{b.o.Subject + ">"},
-	})
-	if err != nil {
-		return fmt.Errorf("natsbus: consumer: %w", err)
-	}
-	b.it, err = b.cons.Messages()
-	if err != nil {
-		return fmt.Errorf("natsbus: consumer: %w", err)
+	if err := b.subscribe(ctx); err != nil {
+		return err
 	}
 	if st.CachedInfo().State.Msgs == 0 {
 		return nil
 	}
 	// Read what the stream holds now; the iterator cannot watch ctx, so
 	// ctx stops it.
-	stop := context.AfterFunc(ctx, b.it.Stop)
+	it := b.it
+	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	for {
-		m, err := b.it.Next()
+		m, err := it.Next()
 		if err != nil {
-			b.it.Stop()
+			it.Stop()
 			return fmt.Errorf("natsbus: reading history: %w", err)
 		}
 		msg, left := b.decode(m)
@@ -251,9 +248,50 @@ func (b *Bus) setup(ctx context.Context) error {
 	}
 }
 
+// subscribe (re)starts reading the stream after the last sequence read.
+// The ordered consumer recovers from most failures itself; when it gives
+// up, the reader calls subscribe again.
+func (b *Bus) subscribe(ctx context.Context) error {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects:   []string{b.o.Subject + ">"},
+		MaxResetAttempts: 1,
+	}
+	if b.lastSeq > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = b.lastSeq + 1
+	}
+	cons, err := b.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("natsbus: consumer: %w", err)
+	}
+	// A short heartbeat notices soon a consumer lost with its server.
+	it, err := cons.Messages(jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
+	if err != nil {
+		return fmt.Errorf("natsbus: consumer: %w", err)
+	}
+	b.itMu.Lock()
+	defer b.itMu.Unlock()
+	if b.stopped {
+		it.Stop()
+		return jetstream.ErrMsgIteratorClosed
+	}
+	b.it = it
+	return nil
+}
+
+// stopReading stops the reader, for good.
+func (b *Bus) stopReading() {
+	b.itMu.Lock()
+	defer b.itMu.Unlock()
+	b.stopped = true
+	if b.it != nil {
+		b.it.Stop()
+	}
+}
+
 // Close closes the connection to NATS. Call it after Run has returned.
 func (b *Bus) Close() {
-	b.it.Stop()
+	b.stopReading()
 	b.nc.Close()
 }
 
@@ -399,7 +437,7 @@ func (b *Bus) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 	if err == nil {
 		b.drain(readDone)
 	}
-	b.it.Stop()
+	b.stopReading()
 	close(stopPub)
 	<-pubDone
 	if err == nil {
@@ -442,12 +480,49 @@ func (b *Bus) drain(readDone chan error) {
 	}
 }
 
-// reader delivers the stream's messages in order.
+// reader delivers the stream's messages in order, resubscribing after
+// failures until stopped.
 func (b *Bus) reader(deliver func([]*chat.Msg)) error {
+	b.itMu.Lock()
+	it := b.it
+	b.itMu.Unlock()
 	for {
-		m, err := b.it.Next()
+		m, err := it.Next()
 		if err != nil {
-			return err
+			b.itMu.Lock()
+			stopped := b.stopped
+			b.itMu.Unlock()
+			if stopped {
+				return nil
+			}
+			b.o.Logger.Warn("natsbus: reading the stream again", "after_seq", b.lastSeq, "err", err)
+			it.Stop()
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err = b.subscribe(ctx)
+				cancel()
+				if err == nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					break
+				}
+				if b.nc.IsClosed() {
+					return fmt.Errorf("natsbus: %w", nats.ErrConnectionClosed)
+				}
+				b.itMu.Lock()
+				stopped := b.stopped
+				b.itMu.Unlock()
+				if stopped {
+					return nil
+				}
+				// NATS is away: try again soon, but do not spin.
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				return nil
+			}
+			b.itMu.Lock()
+			it = b.it
+			b.itMu.Unlock()
+			continue
 		}
 		if msg, _ := b.decode(m); msg != nil {
 			b.remember(msg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -37,6 +38,9 @@ func natsServer(t *testing.T, dir string, port int, cluster *server.ClusterOpts,
 	ns, err := server.NewServer(o)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
+	}
+	if !o.NoLog {
+		ns.ConfigureLogger()
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
@@ -375,4 +379,136 @@ func TestNickAcrossNodes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling the bucket, an external state
 	}
 	a.hub.Quit(ma, "bye")
+}
+
+func TestNodeKilled(t *testing.T) {
+	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	urls := [][]string{{ns.ClientURL()}}
+	nodes, clients := threeNodes(t, Options{}, urls, "lobby")
+	want := map[string]int{}
+	sayAll(t, clients, "lobby", 0, 50, want)
+	checkViews(t, "lobby", clients, want)
+
+	// Node 2 dies: its connection goes first, so it releases nothing.
+	dead := nodes[2]
+	dead.bus.nc.Close()
+	dead.stop()
+	alive := clients[:4]
+	sayAll(t, alive, "lobby", 50, 50, want)
+	checkViews(t, "lobby", alive, want)
+
+	// Its nicks expire with the bucket's TTL, and may be taken elsewhere.
+	m := nodes[0].hub.NewMember(newRec(), door{}, nodes[0].format, false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := nodes[0].hub.Register(m, "n2c0", "x@y", "x")
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, chat.ErrNickInUse) || time.Now().After(deadline) {
+			t.Fatalf("Register(n2c0) after its node died: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the bucket, an external state
+	}
+
+	// Nothing any member saw is lost: a new node loads all of it.
+	n := startNode(t, Options{URLs: urls[0]})
+	msgs, err := n.bus.Latest(1000)
+	if err != nil {
+		t.Fatalf("Latest: %v", err)
+	}
+	if got, wantN := len(msgs), 6*50+4*50; got != wantN {
+		t.Errorf("new node loaded %d messages, want %d", got, wantN)
+	}
+}
+
+func TestNATSRestart(t *testing.T) {
+	dir := t.TempDir()
+	ns := natsServer(t, dir, -1, nil, nil, "")
+	port := serverPort(ns)
+	urls := [][]string{{ns.ClientURL()}}
+	nodes, clients := threeNodes(t, Options{}, urls, "lobby")
+	probe, _ := nodes[0].member(t, "probe", "lobby")
+	want := map[string]int{}
+	sayAll(t, clients, "lobby", 0, 30, want)
+	checkViews(t, "lobby", clients, want)
+
+	// Members keep talking while NATS stops and starts again; what is
+	// refused they say again.
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() { c.say(t, "lobby", 30, 60) })
+		want[c.nick] += 60
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for nodes[0].bus.nc.IsConnected() {
+		if time.Now().After(deadline) {
+			t.Fatal("still connected after NATS shut down")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the client's view of the server
+	}
+	if err := nodes[0].hub.Say(probe, "lobby", chat.Say, "lost?"); !errors.Is(err, ErrUnavailable) || !errors.Is(err, chat.ErrBusy) {
+		t.Errorf("Say while NATS is down = %v, want ErrUnavailable", err)
+	}
+	natsServer(t, dir, port, nil, nil, "")
+	wg.Wait()
+	checkViews(t, "lobby", clients, want)
+}
+
+func TestNATSCluster(t *testing.T) {
+	// JetStream clustering needs each server's routes configured at start:
+	// reserve three ports for the routes.
+	var routes []*url.URL
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes = append(routes, &url.URL{Scheme: "nats", Host: ln.Addr().String()})
+		ln.Close()
+	}
+	var ss []*server.Server
+	for i, r := range routes {
+		port, _ := strconv.Atoi(r.Port())
+		c := &server.ClusterOpts{Name: "portside", Host: "127.0.0.1", Port: port}
+		ss = append(ss, natsServer(t, t.TempDir(), -1, c, routes, fmt.Sprintf("s%d", i+1)))
+	}
+	s1, s2, s3 := ss[0], ss[1], ss[2]
+	all := []string{s1.ClientURL(), s2.ClientURL(), s3.ClientURL()}
+	urls := [][]string{
+		{s1.ClientURL(), s2.ClientURL(), s3.ClientURL()},
+		{s2.ClientURL(), s3.ClientURL(), s1.ClientURL()},
+		{s3.ClientURL(), s1.ClientURL(), s2.ClientURL()},
+	}
+	// The JetStream cluster elects its leader after the routes are up:
+	// wait until it creates the stream.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := Open(t.Context(), Options{URLs: all, Replicas: 3})
+		if err == nil {
+			b.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("JetStream cluster not ready: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the cluster, an external state
+	}
+	_, clients := threeNodes(t, Options{Replicas: 3}, urls, "lobby")
+	want := map[string]int{}
+	sayAll(t, clients, "lobby", 0, 50, want)
+	checkViews(t, "lobby", clients, want)
+
+	// One server of three goes: the stream keeps a quorum, node 2 fails
+	// over, and nothing is lost or repeated.
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() { c.say(t, "lobby", 50, 50) })
+		want[c.nick] += 50
+	}
+	s3.Shutdown()
+	wg.Wait()
+	checkViews(t, "lobby", clients, want)
 }
