@@ -200,6 +200,7 @@ type chatMember struct {
 	buf   []byte
 	have  int
 	next  []uint32 // the counter expected next from each sender
+	seen  []uint64
 	room  string
 	got   atomic.Int64
 	fault atomic.Int32 // the kind that broke the connection, 0 for none
@@ -279,6 +280,7 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 			sh: r.shards[i%len(r.shards)], room: cfg.Room}
 		if !cfg.Idle {
 			m.next = make([]uint32, cfg.Senders)
+			m.seen = make([]uint64, cfg.Senders)
 		}
 		if cfg.Rooms > 1 {
 			m.room = fmt.Sprintf("%s%d", cfg.Room, i%cfg.Rooms)
@@ -288,7 +290,6 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 
 	// Log everyone in, Dialers at a time.
 	joinStart := time.Now()
-	r.base = joinStart
 	sem := make(chan struct{}, cfg.Dialers)
 	var jwg sync.WaitGroup
 	for _, m := range r.members {
@@ -313,6 +314,11 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 	if rep.Joined < cfg.Members {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("only %d of %d members joined", rep.Joined, cfg.Members))
 	}
+
+	// Sending starts now: everyone who will ever be in the room is in it.
+	r.base = time.Now()
+	r.warmNs = int64(cfg.Warmup)
+	r.endNs = int64(cfg.Warmup + cfg.Duration)
 	for _, m := range r.members {
 		if m.c != nil && m.fault.Load() == 0 {
 			r.wg.Add(1)
@@ -347,10 +353,6 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 		return rep, nil
 	}
 
-	// Sending starts now: everyone who will ever be in the room is in it.
-	r.base = time.Now()
-	r.warmNs = int64(cfg.Warmup)
-	r.endNs = int64(cfg.Warmup + cfg.Duration)
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
 	var swg sync.WaitGroup
@@ -693,15 +695,27 @@ func (r *chatRun) message(m *chatMember, p []byte, now int64) {
 		m.bad++
 		return
 	}
+	// seen[s] has bit i set if counter next-1-i has arrived: enough to
+	// tell a late arrival from a repeat within the last 64 messages.
 	next := uint64(m.next[s])
-	switch {
-	case q < next:
-		m.dup++
-		return
-	case q > next:
+	if q < next {
+		d := next - 1 - q
+		if d >= 64 || m.seen[s]&(1<<d) != 0 {
+			m.dup++
+			return
+		}
+		m.seen[s] |= 1 << d
 		m.ooo++
+	} else {
+		shift := q + 1 - next
+		if shift >= 64 {
+			m.seen[s] = 0
+		} else {
+			m.seen[s] <<= shift
+		}
+		m.seen[s] |= 1
+		m.next[s] = uint32(q + 1)
 	}
-	m.next[s] = uint32(q + 1)
 	m.got.Add(1)
 	if int64(ts) >= r.warmNs && int64(ts) < r.endNs {
 		m.measured++
