@@ -137,6 +137,7 @@ type ChatReport struct {
 	Door        string    `json:"door"` // "line" or "irc"
 	Room        string    `json:"room"`
 	Idle        bool      `json:"idle"`
+	Rooms       int       `json:"rooms"`
 	Members     int       `json:"members"`
 	Senders     int       `json:"senders,omitempty"`
 	Rate        float64   `json:"rate,omitempty"`
@@ -252,7 +253,7 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 	r := &chatRun{cfg: &cfg, tag: []byte("~" + tag + " "), pong: []byte("PONG :x\r\n")}
 	rep := &ChatReport{
 		Schema: ChatSchema, Started: time.Now().UTC().Truncate(time.Second), Addr: cfg.Addr,
-		Door: "line", Room: cfg.Room, Idle: cfg.Idle, Members: cfg.Members, Duration: cfg.Duration.Seconds(),
+		Door: "line", Room: cfg.Room, Rooms: cfg.Rooms, Idle: cfg.Idle, Members: cfg.Members, Duration: cfg.Duration.Seconds(),
 		Warmup: cfg.Warmup.Seconds(), Errors: map[string]int64{}, Warnings: []string{},
 		GenCPUs: FormatCPUs(selfCPUs()),
 	}
@@ -851,7 +852,7 @@ func (r *ChatReport) WriteText(w io.Writer) error {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	if r.Idle {
-		p("chat idle  %s  %s door, %s members in room %s\n", r.Addr, r.Door, count(float64(r.Members)), r.Room)
+		p("chat idle  %s  %s door, %s members in %s\n", r.Addr, r.Door, count(float64(r.Members)), r.roomNames())
 	} else {
 		p("chat  %s  %s door, room %s: %s members, %d senders at %s msg/s for %s (warmup %s)\n",
 			r.Addr, r.Door, r.Room, count(float64(r.Members)), r.Senders, count(r.Rate), fmtDur(r.Duration), fmtDur(r.Warmup))
@@ -896,6 +897,13 @@ func (r *ChatReport) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func (r *ChatReport) roomNames() string {
+	if r.Rooms > 1 {
+		return fmt.Sprintf("%d rooms %s0 to %s%d", r.Rooms, r.Room, r.Room, r.Rooms-1)
+	}
+	return "room " + r.Room
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -218,7 +218,7 @@ func TestChatFaults(t *testing.T) {
 			_, addr := startRaw(t, f.serve)
 			cfg := chatConfig(addr)
 			cfg.Senders = 1
-			cfg.Dialers = 1 // members join in order: the kicked one is not the sender
+			cfg.Dialers = 1                      // members join in order: the kicked one is not the sender
 			cfg.Timeout = 300 * time.Millisecond // the drain waits this long for what never comes
 			rep := runChat(t, cfg)
 			if rep.Joined != 6 || rep.Sent != 80 {
