@@ -169,9 +169,15 @@ type ChatReport struct {
 	Percentiles []Point    `json:"percentiles"`
 	Server      *ServerCPU `json:"server_cpu,omitempty"` // per delivery
 	Memory      *MemoryUse `json:"server_memory,omitempty"`
-	Generator   CPUUse     `json:"generator_cpu"`
-	GenCPUs     string     `json:"generator_cpus"`
-	Warnings    []string   `json:"warnings"`
+	// ServerWait is the share of the measured window the server's
+	// threads spent runnable but waiting for a CPU (/proc schedstat):
+	// other processes on its core, not the server, set the pace then.
+	ServerWait *float64 `json:"server_runqueue_wait_pct,omitempty"`
+	// GenWait is the same for the generator.
+	GenWait   float64  `json:"generator_runqueue_wait_pct"`
+	Generator CPUUse   `json:"generator_cpu"`
+	GenCPUs   string   `json:"generator_cpus"`
+	Warnings  []string `json:"warnings"`
 }
 
 // MemoryUse is the servers' resident memory (VmRSS) before the members
@@ -365,7 +371,15 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 	}
 
 	var w cpuWindow
+	var wait0 time.Duration
 	if wait(cfg.Warmup) {
+		wait0 = runWait(cfg.PIDs)
+		gwait0 := runWait([]int{os.Getpid()})
+		defer func() {
+			if !w.t1.IsZero() {
+				rep.GenWait = round1(100 * float64(runWait([]int{os.Getpid()})-gwait0) / float64(w.t1.Sub(w.t0)) / float64(max(len(w.cpus), 1)))
+			}
+		}()
 		w.cpus = selfCPUs()
 		w.srvOK = len(cfg.PIDs) > 0
 		w.srv0 = make([]procTimes, len(cfg.PIDs))
@@ -416,6 +430,10 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 			}
 			u, s := split(w.srv0[i], t)
 			w.su, w.ss = w.su+u, w.ss+s
+		}
+		if len(cfg.PIDs) > 0 {
+			pct := round1(100 * float64(runWait(cfg.PIDs)-wait0) / float64(w.t1.Sub(w.t0)))
+			rep.ServerWait = &pct
 		}
 	}
 	r.close()
@@ -819,6 +837,29 @@ func (r *chatRun) send(ctx context.Context, s int, m *chatMember) {
 	}
 }
 
+// runWait sums the time the threads of pids have spent waiting on a run
+// queue: the second field of /proc/PID/task/TID/schedstat.
+func runWait(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			continue
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				continue
+			}
+			if f := strings.Fields(string(b)); len(f) >= 2 {
+				ns, _ := strconv.ParseInt(f[1], 10, 64)
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
+}
+
 // rss sums the resident memory of pids, from /proc/PID/status.
 func rss(pids []int) int64 {
 	var total int64
@@ -872,10 +913,14 @@ func (r *ChatReport) WriteText(w io.Writer) error {
 		p("latency      mean %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (publish to delivery, from the intended send)\n",
 			fmtUS(l.Mean), fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max))
 		if s := r.Server; s != nil {
-			p("server cpu   user %.3fµs + sys %.3fµs per delivery, %.0f%% of one core\n", s.UserPer, s.SysPer, s.Percent)
+			p("server cpu   user %.3fµs + sys %.3fµs per delivery, %.0f%% of one core", s.UserPer, s.SysPer, s.Percent)
+			if r.ServerWait != nil {
+				p("; runnable but waiting for a CPU %.0f%% of the time", *r.ServerWait)
+			}
+			p("\n")
 		}
 		g := r.Generator
-		p("generator    user %.2fs sys %.2fs, %.0f%% of CPUs %s\n", g.User, g.Sys, g.Percent, r.GenCPUs)
+		p("generator    user %.2fs sys %.2fs, %.0f%% of CPUs %s; waiting for a CPU %.0f%% of the time\n", g.User, g.Sys, g.Percent, r.GenCPUs, r.GenWait)
 	}
 	if m := r.Memory; m != nil {
 		p("server rss   %s before, %s after: %s bytes per member\n", mib(m.Before), mib(m.After), count(m.PerMember))
