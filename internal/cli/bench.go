@@ -40,7 +40,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.Pipeline, "pipeline", 1, "requests in flight per connection")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "a reply later than this is an error")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "measure each target this many times, interleaved (default 1, or 3 with several targets)")
-	fs.IntVar(&cfg.Size, "size", 64, "echo: message size in `bytes`")
+	fs.IntVar(&cfg.Size, "size", 64, "echo: message size in `bytes`; chat: pad each message's text to this many (default 0 for chat)")
 	fs.BoolVar(&cfg.UDP, "udp", false, "echo: send UDP datagrams instead of a TCP stream")
 	fs.BoolVar(&keepAlive, "keepalive", true, "http: reuse connections (--keepalive=false: one request each)")
 	fs.StringVar(&cfg.HTTP.Method, "method", "GET", "http: request `method`")
@@ -226,7 +226,7 @@ func runBenchChat(ctx context.Context, e *env, fs *flag.FlagSet, c bench.ChatCon
 			return usagef("--%s: not for chat", name)
 		}
 	}
-	if !c.Idle && !set["size"] {
+	if !set["size"] {
 		cfg.Size = 0
 	}
 	switch {
