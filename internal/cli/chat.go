@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/chat/natsbus"
 	"github.com/portside/portside/chat/store"
 	"github.com/portside/portside/server"
 )
@@ -35,6 +36,8 @@ type chatConfig struct {
 	keepAge      time.Duration
 	fsync        bool
 	window       time.Duration
+	nats         listFlag
+	natsReplicas int
 }
 
 func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
@@ -56,6 +59,8 @@ func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.DurationVar(&c.keepAge, prefix+"keep-age", 30*24*time.Hour, "how long history is kept (negative: forever)")
 	fs.BoolVar(&c.fsync, prefix+"fsync", true, "fsync every history commit (false: history survives the server being killed, not the machine losing power)")
 	fs.DurationVar(&c.window, prefix+"commit-window", 0, "how long a history commit waits for more messages to join it")
+	fs.Var(&c.nats, prefix+"nats", "join the chat nodes of a NATS JetStream deployment at `URL` (repeatable); history is then kept in the stream, not under --data")
+	fs.IntVar(&c.natsReplicas, prefix+"nats-replicas", 1, "NATS servers that keep each message (3 on a three-server cluster)")
 }
 
 // defaultDataDir is the per-user state folder for chat history.
@@ -103,9 +108,22 @@ func startChat(r *runner, c chatConfig) error {
 	log := r.e.log.With("service", "chat")
 	var backend chat.Backend
 	where := "history in memory"
-	if c.data == "-" {
+	switch {
+	case len(c.nats) > 0:
+		octx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+		b, err := natsbus.Open(octx, natsbus.Options{
+			URLs: c.nats, Replicas: c.natsReplicas, KeepCount: c.keep, KeepAge: c.keepAge,
+			Cache: 1000, Logger: log,
+		})
+		cancel()
+		if err != nil {
+			return err
+		}
+		backend = b
+		where = "history in NATS stream CHAT"
+	case c.data == "-":
 		backend = chat.NewMemory(max(c.keep, 1000))
-	} else {
+	default:
 		dir := c.data
 		if dir == "" {
 			d, err := defaultDataDir()
@@ -122,8 +140,11 @@ func startChat(r *runner, c chatConfig) error {
 		where = "history " + dir
 	}
 	closeBackend := func() {
-		if st, ok := backend.(*store.Store); ok {
-			st.Close()
+		switch b := backend.(type) {
+		case *store.Store:
+			b.Close()
+		case *natsbus.Bus:
+			b.Close()
 		}
 	}
 	var motd []string
@@ -177,6 +198,9 @@ func startChat(r *runner, c chatConfig) error {
 	r.metrics.Add(s.Name, r.e.g.engine, st)
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(r.ctx))
 	r.go_(func() error {
+		if b, ok := backend.(*natsbus.Bus); ok {
+			defer b.Close()
+		}
 		if err := hub.Run(hctx); err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("chat: %w", err)
 		}
