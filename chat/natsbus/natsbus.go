@@ -75,11 +75,14 @@ type Options struct {
 
 // ErrUnavailable is Publish's error while the node cannot reach NATS: the
 // message was not sent, and the sender is told so. It matches chat.ErrBusy.
-var ErrUnavailable error = unavailable{}
+var ErrUnavailable error = unavailable{"message not sent"}
 
-type unavailable struct{}
+// errNickUnchecked is ClaimNick's error while NATS cannot be reached.
+var errNickUnchecked error = unavailable{"cannot check the nickname"}
 
-func (unavailable) Error() string        { return "natsbus: cluster unreachable, message not sent" }
+type unavailable struct{ what string }
+
+func (u unavailable) Error() string      { return "natsbus: cluster unreachable, " + u.what }
 func (unavailable) Is(target error) bool { return target == chat.ErrBusy }
 
 // Bus is the chat.Backend over JetStream.

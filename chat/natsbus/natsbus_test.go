@@ -452,6 +452,10 @@ func TestNATSRestart(t *testing.T) {
 	if err := nodes[0].hub.Say(probe, "lobby", chat.Say, "lost?"); !errors.Is(err, ErrUnavailable) || !errors.Is(err, chat.ErrBusy) {
 		t.Errorf("Say while NATS is down = %v, want ErrUnavailable", err)
 	}
+	newcomer := nodes[0].hub.NewMember(newRec(), door{}, nodes[0].format, false)
+	if err := nodes[0].hub.Register(newcomer, "newcomer", "x@y", "x"); !errors.Is(err, chat.ErrBusy) {
+		t.Errorf("Register while NATS is down = %v, want an error matching chat.ErrBusy", err)
+	}
 	natsServer(t, dir, port, nil, nil, "")
 	wg.Wait()
 	checkViews(t, "lobby", clients, want)

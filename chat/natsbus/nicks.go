@@ -59,7 +59,7 @@ func (b *Bus) ClaimNick(nick string) error {
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return chat.ErrNickInUse
 	case err != nil:
-		return ErrUnavailable
+		return errNickUnchecked
 	}
 	r.mu.Lock()
 	r.mine[key] = rev
