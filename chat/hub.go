@@ -101,6 +101,16 @@ type NickRegistry interface {
 	ReleaseNick(nick string)
 }
 
+// Presence is implemented by backends shared by several hubs, to tell who
+// is in a room on the others. The hub reports its members' joins and parts;
+// Elsewhere returns the nicks in room on other hubs, from what the backend
+// knows at hand. None of them may block.
+type Presence interface {
+	Joined(room, nick string)
+	Parted(room, nick string)
+	Elsewhere(room string) []string
+}
+
 // Errors of the hub and of backends.
 var (
 	ErrBusy       = errors.New("chat: server busy, message not sent")
@@ -512,6 +522,8 @@ type Room struct {
 	name    string
 	created time.Time
 
+	presence Presence // nil unless the backend is shared
+
 	mu      sync.Mutex
 	members []*Member
 	topic   string
@@ -537,6 +549,9 @@ func (r *Room) Nicks() []string {
 	nicks := make([]string, len(r.members))
 	for i, m := range r.members {
 		nicks[i] = m.nick
+	}
+	if r.presence != nil {
+		nicks = append(nicks, r.presence.Elsewhere(r.name)...)
 	}
 	return nicks
 }
@@ -570,6 +585,7 @@ func (h *Hub) roomLocked(name string) *Room {
 	r := h.rooms[name]
 	if r == nil {
 		r = &Room{name: name, created: h.o.Now(), ring: make([]*Msg, 0, h.o.Replay)}
+		r.presence, _ = h.o.Backend.(Presence)
 		h.rooms[name] = r
 	}
 	return r
@@ -674,6 +690,12 @@ func (h *Hub) Rename(m *Member, nick string) error {
 	h.toPeersLocked(m, ev, true)
 	delete(h.nicks, foldNick(m.nick))
 	h.nicks[key] = m
+	for _, r := range m.rooms {
+		if r.presence != nil {
+			r.presence.Parted(r.name, m.nick)
+			r.presence.Joined(r.name, nick)
+		}
+	}
 	m.nick = nick
 	return nil
 }
@@ -725,6 +747,9 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room)) error {
 	r.members = append(r.members, m)
 	r.count.Store(int32(len(r.members)))
 	m.rooms = append(m.rooms, r)
+	if r.presence != nil {
+		r.presence.Joined(r.name, m.nick)
+	}
 	ev := &Msg{Kind: Join, Room: r.name, Time: h.o.Now(), Nick: m.nick, Ident: m.ident}
 	var enc encodings
 	for _, p := range r.members {
@@ -755,6 +780,9 @@ func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
 			for _, p := range r.members {
 				p.out.Write(enc.get1(h, p.format.Load(), ev))
 			}
+		}
+		if r.presence != nil {
+			r.presence.Parted(r.name, m.nick)
 		}
 		last := len(r.members) - 1
 		r.members[i] = r.members[last]
@@ -926,10 +954,7 @@ func (h *Hub) Members(room string) []string {
 		return nil
 	}
 	r.mu.Lock()
-	nicks := make([]string, 0, len(r.members))
-	for _, m := range r.members {
-		nicks = append(nicks, m.nick)
-	}
+	nicks := r.Nicks()
 	r.mu.Unlock()
 	slices.Sort(nicks)
 	return nicks

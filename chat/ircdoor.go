@@ -455,10 +455,7 @@ func (i *ircConn) joinCmd(m *irc.Message) {
 // namesLocked sends RPL_NAMREPLY for r, whose lock is held, in lines that
 // fit IRC's limit.
 func (i *ircConn) namesLocked(r *Room) {
-	nicks := make([]string, 0, len(r.members))
-	for _, m := range r.members {
-		nicks = append(nicks, m.nick)
-	}
+	nicks := r.Nicks()
 	slices.Sort(nicks)
 	for len(nicks) > 0 {
 		n, size := 0, 0
