@@ -111,7 +111,8 @@ type Bus struct {
 	closed   bool
 	wake     chan struct{}
 
-	nicks *nickRegistry
+	nicks    *nickRegistry
+	presence *presence
 }
 
 type outgoing struct {
@@ -222,6 +223,9 @@ func (b *Bus) setup(ctx context.Context) error {
 	}
 	b.stream = st
 	if err := b.openNicks(ctx); err != nil {
+		return err
+	}
+	if err := b.openPresence(ctx); err != nil {
 		return err
 	}
 	if err := b.subscribe(ctx); err != nil {
@@ -425,7 +429,15 @@ func (b *Bus) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 	go func() { readDone <- b.reader(deliver) }()
 	defer b.releaseAll()
 	rctx, rcancel := context.WithCancel(ctx)
-	defer rcancel()
+	presDone := make(chan struct{})
+	go func() {
+		defer close(presDone)
+		b.presence.run(rctx)
+	}()
+	defer func() {
+		rcancel()
+		<-presDone
+	}()
 	go b.nicks.refresher(rctx)
 
 	var err error

@@ -397,6 +397,9 @@ func TestNodeKilled(t *testing.T) {
 	sayAll(t, alive, "lobby", 50, 50, want)
 	checkViews(t, "lobby", alive, want)
 
+	// Its members disappear from the room once their presence expires.
+	waitMembers(t, nodes[0], "lobby", []string{"n0c0", "n0c1", "n1c0", "n1c1"})
+
 	// Its nicks expire with the bucket's TTL, and may be taken elsewhere.
 	m := nodes[0].hub.NewMember(newRec(), door{}, nodes[0].format, false)
 	deadline := time.Now().Add(10 * time.Second)
@@ -515,4 +518,40 @@ func TestNATSCluster(t *testing.T) {
 	s3.Shutdown()
 	wg.Wait()
 	checkViews(t, "lobby", clients, want)
+}
+
+// waitMembers polls until n's hub lists want in room: presence comes from
+// another node through NATS, an external state.
+func waitMembers(t *testing.T, n *node, room string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := n.hub.Members(room)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members of %s = %v, want %v", room, got, want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling presence, an external state
+	}
+}
+
+func TestPresenceAcrossNodes(t *testing.T) {
+	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	a := startNode(t, Options{URLs: []string{ns.ClientURL()}})
+	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
+	ma, _ := a.member(t, "ana", "lobby")
+	b.member(t, "bob", "lobby")
+	waitMembers(t, a, "lobby", []string{"ana", "bob"})
+	waitMembers(t, b, "lobby", []string{"ana", "bob"})
+
+	if err := a.hub.Rename(ma, "cyd"); err != nil {
+		t.Fatalf("Rename: %v", err)
+	}
+	waitMembers(t, b, "lobby", []string{"bob", "cyd"})
+	if err := a.hub.Part(ma, "lobby", "bye"); err != nil {
+		t.Fatalf("Part: %v", err)
+	}
+	waitMembers(t, b, "lobby", []string{"bob"})
 }
