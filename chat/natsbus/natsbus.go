@@ -2,7 +2,7 @@
 // chat nodes share rooms, their order and their history through one stream.
 //
 // Each message said in a room is published to the stream, on a subject of
-// its room. Every node reads the stream with one ordered consumer and
+// its room. Every node reads the stream with a consumer of its own and
 // delivers what it reads in stream order, so every member on every node
 // sees a room's messages in the same order, and a message is shown only
 // once the stream has stored it. A message's Seq is its stream sequence:
@@ -99,10 +99,16 @@ type Bus struct {
 	itMu    sync.Mutex
 	it      jetstream.MessagesContext
 	stopped bool
+	// stopCtx ends when reading stops, cutting short a resubscription.
+	stopCtx  context.Context
+	stopRead context.CancelFunc
 
 	// lastSeq is the last stream sequence delivered (or loaded); owned by
 	// the reader.
 	lastSeq uint64
+	// consName and consSeq are the current consumer's, owned likewise.
+	consName string
+	consSeq  uint64
 
 	mu       sync.Mutex
 	cache    map[string][]*chat.Msg // each room's latest messages, oldest first
@@ -192,6 +198,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("natsbus: connect: %w", err)
 	}
 	b.nc = nc
+	b.stopCtx, b.stopRead = context.WithCancel(context.Background())
 	if err := b.setup(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -240,7 +247,7 @@ func (b *Bus) setup(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	for {
-		m, err := it.Next()
+		m, err := b.next(it)
 		if err != nil {
 			it.Stop()
 			return fmt.Errorf("natsbus: reading history: %w", err)
@@ -255,27 +262,41 @@ func (b *Bus) setup(ctx context.Context) error {
 	}
 }
 
-// subscribe (re)starts reading the stream after the last sequence read.
-// The ordered consumer recovers from most failures itself; when it gives
-// up, the reader calls subscribe again.
+// subscribe (re)starts reading the stream after the last sequence read,
+// with a consumer of its own: unacknowledged, in memory, deleted once
+// unused. The reader calls it again whenever reading fails or skips.
 func (b *Bus) subscribe(ctx context.Context) error {
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects:   []string{b.o.Subject + ">"},
-		MaxResetAttempts: 1,
+	cfg := jetstream.ConsumerConfig{
+		Name:              "portside-" + nuid.Next(),
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		FilterSubject:     b.o.Subject + ">",
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute,
 	}
 	if b.lastSeq > 0 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = b.lastSeq + 1
 	}
-	cons, err := b.stream.OrderedConsumer(ctx, cfg)
+	cons, err := b.stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("natsbus: consumer: %w", err)
 	}
 	// A short heartbeat notices soon a consumer lost with its server.
-	it, err := cons.Messages(jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
+	it, err := cons.Messages(jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second),
+		jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
 		return fmt.Errorf("natsbus: consumer: %w", err)
 	}
+	if old := b.consName; old != "" {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			b.stream.DeleteConsumer(ctx, old)
+		}()
+	}
+	b.consName, b.consSeq = cfg.Name, 0
 	b.itMu.Lock()
 	defer b.itMu.Unlock()
 	if b.stopped {
@@ -286,8 +307,30 @@ func (b *Bus) subscribe(ctx context.Context) error {
 	return nil
 }
 
+// errSkipped is next's error when the consumer skipped a message.
+var errSkipped = errors.New("natsbus: consumer skipped a message")
+
+// next returns the consumer's next message; one the consumer skipped (a
+// gap in its own sequence) is an error, and the reader subscribes again.
+func (b *Bus) next(it jetstream.MessagesContext) (jetstream.Msg, error) {
+	m, err := it.Next()
+	if err != nil {
+		return nil, err
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	if meta.Sequence.Consumer != b.consSeq+1 {
+		return nil, errSkipped
+	}
+	b.consSeq = meta.Sequence.Consumer
+	return m, nil
+}
+
 // stopReading stops the reader, for good.
 func (b *Bus) stopReading() {
+	b.stopRead()
 	b.itMu.Lock()
 	defer b.itMu.Unlock()
 	b.stopped = true
@@ -502,7 +545,7 @@ func (b *Bus) reader(deliver func([]*chat.Msg)) error {
 	it := b.it
 	b.itMu.Unlock()
 	for {
-		m, err := it.Next()
+		m, err := b.next(it)
 		if err != nil {
 			b.itMu.Lock()
 			stopped := b.stopped
@@ -513,7 +556,7 @@ func (b *Bus) reader(deliver func([]*chat.Msg)) error {
 			b.o.Logger.Warn("natsbus: reading the stream again", "after_seq", b.lastSeq, "err", err)
 			it.Stop()
 			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(b.stopCtx, 5*time.Second)
 				err = b.subscribe(ctx)
 				cancel()
 				if err == nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {

@@ -460,6 +460,11 @@ func TestNATSRestart(t *testing.T) {
 		t.Errorf("Register while NATS is down = %v, want an error matching chat.ErrBusy", err)
 	}
 	natsServer(t, dir, port, nil, nil, "")
+	// Stop the nodes while NATS runs: the restarted server stops first
+	// otherwise, being the latest cleanup.
+	for _, n := range nodes {
+		defer n.stop()
+	}
 	wg.Wait()
 	checkViews(t, "lobby", clients, want)
 }

@@ -133,6 +133,9 @@ func (b *Bus) releaseAll() {
 	mine := r.mine
 	r.mine = make(map[string]uint64)
 	r.mu.Unlock()
+	if !b.nc.IsConnected() {
+		return // they expire
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for key, rev := range mine {

@@ -22,6 +22,8 @@ type presence struct {
 	ttl  time.Duration
 	now  func() time.Time
 
+	connected func() bool
+
 	mu     sync.Mutex
 	mine   map[string]bool                 // keys of this node's members
 	others map[string]map[string]time.Time // room → nick → last written, on other nodes
@@ -45,7 +47,7 @@ func (b *Bus) openPresence(ctx context.Context) error {
 		return fmt.Errorf("natsbus: presence bucket: %w", err)
 	}
 	b.presence = &presence{
-		kv: kv, node: b.node, ttl: b.o.PresenceTTL, now: time.Now,
+		kv: kv, node: b.node, ttl: b.o.PresenceTTL, now: time.Now, connected: b.nc.IsConnected,
 		mine:   make(map[string]bool),
 		others: make(map[string]map[string]time.Time),
 		ops:    make(chan presenceOp, 4096),
@@ -120,7 +122,9 @@ func (p *presence) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			p.deleteAll()
+			if p.kv != nil && p.connected() {
+				p.deleteAll()
+			}
 			return
 		case op := <-p.ops:
 			octx, cancel := context.WithTimeout(ctx, 2*time.Second)
