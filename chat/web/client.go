@@ -202,9 +202,12 @@ func (cl *client) request(r *request) bool {
 			cl.fail("bad-nick", "", nickRule)
 			return false
 		}
+		old := cl.m.Nick()
 		if err := h.Rename(cl.m, r.Nick); err != nil {
 			cl.fail("nick-in-use", "", "The name "+r.Nick+" is taken.")
+			return false
 		}
+		cl.d.named(cl, old, r.Nick)
 	case "who":
 		cl.send(members{Type: "members", Room: r.Room, Members: h.Members(r.Room)})
 	case "rooms":
@@ -254,6 +257,7 @@ func (cl *client) hello(r *request) bool {
 		cl.closeWith(ws.StatusGoingAway, "server shutting down")
 		return true
 	}
+	cl.d.named(cl, "", r.Nick)
 	cl.send(welcome{Type: "welcome", Nick: r.Nick, MaxMessage: o.MaxMessage})
 	return false
 }
@@ -334,6 +338,9 @@ func (cl *client) Close(_ server.Conn, err error) {
 		default:
 			reason = "connection reset"
 		}
+	}
+	if nick := cl.m.Nick(); nick != "" {
+		cl.d.named(cl, nick, "")
 	}
 	cl.d.hub.Quit(cl.m, reason)
 }

@@ -18,10 +18,12 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portside/portside/chat"
 	"github.com/portside/portside/httpd"
+	"github.com/portside/portside/proto/irc"
 )
 
 //go:embed assets
@@ -42,6 +44,9 @@ type Door struct {
 	format chat.Format
 	max    int
 	files  map[string]file
+
+	mu    sync.Mutex
+	nicks map[string]*client // by folded nick, once registered
 }
 
 type file struct {
@@ -55,7 +60,7 @@ func New(hub *chat.Hub, o Options) *Door {
 	if o.MaxMessage <= 0 {
 		o.MaxMessage = 16 << 10
 	}
-	d := &Door{hub: hub, o: hub.Options(), max: o.MaxMessage, files: map[string]file{}}
+	d := &Door{hub: hub, o: hub.Options(), max: o.MaxMessage, files: map[string]file{}, nicks: map[string]*client{}}
 	d.format = hub.AddFormat(encodeFrame)
 	types := map[string]string{
 		".html": "text/html; charset=utf-8",
@@ -77,6 +82,31 @@ func New(hub *chat.Hub, o Options) *Door {
 		return nil
 	})
 	return d
+}
+
+// Kick disconnects the browser called nick, telling it and the others
+// reason, and reports whether there was one. The page reconnects by itself.
+func (d *Door) Kick(nick, reason string) bool {
+	d.mu.Lock()
+	cl := d.nicks[irc.Fold(nick)]
+	d.mu.Unlock()
+	if cl == nil {
+		return false
+	}
+	d.hub.Disconnect(cl.m, reason)
+	return true
+}
+
+// named records cl's nick, "" when it leaves.
+func (d *Door) named(cl *client, old, nick string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old != "" && d.nicks[irc.Fold(old)] == cl {
+		delete(d.nicks, irc.Fold(old))
+	}
+	if nick != "" {
+		d.nicks[irc.Fold(nick)] = cl
+	}
 }
 
 // Mount routes the page (/chat, and its files under /chat/) and the

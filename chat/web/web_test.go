@@ -42,6 +42,7 @@ func eachEngine(t *testing.T, f func(t *testing.T, name string)) {
 type servers struct {
 	chat, web string // addresses
 	hub       *chat.Hub
+	door      *web.Door
 }
 
 // start runs a hub, its line and IRC doors and its browser door, each on
@@ -98,7 +99,7 @@ func start(t *testing.T, name string, o chat.Options) servers {
 			t.Errorf("hub: %v", err)
 		}
 	})
-	return servers{chat: addrs[0], web: addrs[1], hub: hub}
+	return servers{chat: addrs[0], web: addrs[1], hub: hub, door: door}
 }
 
 // wsPeer is a browser stand-in: a WebSocket client that keeps every JSON

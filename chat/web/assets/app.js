@@ -158,6 +158,7 @@ function addMessage(m) {
     if (own) {
       own.seq = m.seq;
       r.lastSeq = Math.max(r.lastSeq, m.seq);
+      if (m.room === state.active) renderMessages();
       return;
     }
   }
