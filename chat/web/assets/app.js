@@ -36,8 +36,11 @@ function connect() {
     try { m = JSON.parse(ev.data); } catch { return; }
     handle(m);
   };
-  ws.onclose = () => {
+  ws.onclose = (ev) => {
     if (state.ws !== ws) return;
+    if (state.welcomed && state.active) {
+      addItem(state.active, { kind: "event", time: new Date().toISOString(), text: "Disconnected" + (ev.reason ? " (" + ev.reason + ")" : "") + "; reconnecting…" });
+    }
     state.ws = null;
     clearInterval(state.keepalive);
     setStatus("offline", false);
@@ -192,7 +195,7 @@ function addItem(name, item) {
 function fmtTime(iso) {
   if (!iso) return ["", ""];
   const d = new Date(iso);
-  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   const today = new Date().toDateString() === d.toDateString();
   return [today ? hm : d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hm, d.toLocaleString()];
 }
