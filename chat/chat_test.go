@@ -766,3 +766,33 @@ func TestChathistory(t *testing.T) {
 	a.send("CHATHISTORY LATEST #lobby * 1")
 	a.expect(":portside 421 a CHATHISTORY :Unknown command\r\n")
 }
+
+// TestNetcat talks to the line door the way a person would, with nc.
+func TestNetcat(t *testing.T) {
+	nc, err := exec.LookPath("nc")
+	if err != nil {
+		t.Fatal("nc not found: install netcat-openbsd (scripts/test does)")
+	}
+	addr, _ := startChat(t, engine.Default, chat.Options{}, server.Limits{})
+	other := dial(t, addr, "other")
+	other.send("other")
+	other.expect("* You are in lobby")
+	host, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nc, "-N", host, port)
+	cmd.Stdin = strings.NewReader("ana\nhello from nc\n/who\n/quit\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nc: %v", err)
+	}
+	for _, want := range []string{"Hello ana!", "* In lobby (2): ana, other\r\n", "Bye.\r\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("nc printed %q, without %q", out, want)
+		}
+	}
+	// Both, in either order: a quit is shown at once, a message once kept.
+	other.eventually(func(s string) bool {
+		return strings.Contains(s, "<ana> hello from nc\r\n") && strings.Contains(s, "* ana quit (Quit)\r\n")
+	})
+}

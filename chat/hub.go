@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portside/portside/proto/irc"
 )
 
 // Kind is what a Msg is.
@@ -90,15 +92,16 @@ type Loader interface {
 
 // Errors of the hub and of backends.
 var (
-	ErrBusy      = errors.New("chat: server busy, message not sent")
-	ErrClosed    = errors.New("chat: server shutting down")
-	ErrNickInUse = errors.New("chat: nickname in use")
-	ErrBadNick   = errors.New("chat: erroneous nickname")
-	ErrBadRoom   = errors.New("chat: no such room name")
-	ErrRoomFull  = errors.New("chat: room is full")
-	ErrTooMany   = errors.New("chat: in too many rooms")
-	ErrNotIn     = errors.New("chat: not in that room")
-	ErrTooLong   = errors.New("chat: message too long")
+	ErrBusy       = errors.New("chat: server busy, message not sent")
+	ErrClosed     = errors.New("chat: server shutting down")
+	ErrNickInUse  = errors.New("chat: nickname in use")
+	ErrBadNick    = errors.New("chat: erroneous nickname")
+	ErrNoSuchNick = errors.New("chat: no such nick")
+	ErrBadRoom    = errors.New("chat: no such room name")
+	ErrRoomFull   = errors.New("chat: room is full")
+	ErrTooMany    = errors.New("chat: in too many rooms")
+	ErrNotIn      = errors.New("chat: not in that room")
+	ErrTooLong    = errors.New("chat: message too long")
 )
 
 // Options configure a Hub. Zero values take the defaults noted.
@@ -169,7 +172,7 @@ func (o Options) withDefaults() Options {
 		o.Replay = 0
 	}
 	if o.FloodRate == 0 {
-		o.FloodRate, o.FloodBurst = 5, max(o.FloodBurst, 20)
+		o.FloodRate = 5
 	}
 	if o.FloodBurst <= 0 {
 		o.FloodBurst = 20
@@ -593,8 +596,12 @@ func (m *Member) touch(now time.Time) {
 func (m *Member) SetFormat(f Format) { m.format.Store(uint32(f)) }
 
 // Register gives m its nick and puts it in the hub. It fails with
-// ErrNickInUse, or ErrClosed once the hub has stopped.
+// ErrBadNick (nicks follow IRC's rules, at most 30 bytes), ErrNickInUse, or
+// ErrClosed once the hub has stopped.
 func (h *Hub) Register(m *Member, nick, ident, real string) error {
+	if !irc.ValidNick(nick, nickLen) {
+		return ErrBadNick
+	}
 	key := foldNick(nick)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -612,6 +619,9 @@ func (h *Hub) Register(m *Member, nick, ident, real string) error {
 // Rename changes m's nick and tells everyone who shares a room with m, and
 // m itself.
 func (h *Hub) Rename(m *Member, nick string) error {
+	if !irc.ValidNick(nick, nickLen) {
+		return ErrBadNick
+	}
 	key := foldNick(nick)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -791,7 +801,7 @@ func (h *Hub) Tell(m *Member, to string, kind Kind, text string) (away string, e
 	defer h.mu.RUnlock()
 	t := h.nicks[foldNick(to)]
 	if t == nil {
-		return "", ErrBadNick
+		return "", ErrNoSuchNick
 	}
 	msg := &Msg{Time: h.o.Now(), Kind: kind, Nick: m.nick, Ident: m.ident, To: t.nick, Text: text}
 	t.out.Write(h.formats[t.format.Load()](nil, msg, false))

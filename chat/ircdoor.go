@@ -538,7 +538,7 @@ func (i *ircConn) message(m *irc.Message) {
 			continue
 		}
 		switch {
-		case errors.Is(err, ErrBadNick):
+		case errors.Is(err, ErrNoSuchNick):
 			i.reply(irc.ErrNoSuchNick, t, "No such nick/channel")
 		case err != nil:
 			i.notice(err.Error())

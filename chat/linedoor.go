@@ -208,7 +208,7 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		l.say(b.String())
 	case chatline.Msg:
 		away, err := h.Tell(&l.Member, cmd.Arg, Say, cmd.Text)
-		if errors.Is(err, ErrBadNick) {
+		if errors.Is(err, ErrNoSuchNick) {
 			l.say("! No one is called " + cmd.Arg + ".")
 			return false
 		}
