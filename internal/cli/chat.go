@@ -125,7 +125,7 @@ func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 		h.Stop()
 		return nil, err
 	}
-	r.announce("chat-web", fmt.Sprintf("http://%s/chat (the browser door, engine %s)", a, r.e.g.engine))
+	r.announce("chat-web", fmt.Sprintf("http://%s (the browser door: the page at /chat, engine %s)", a, r.e.g.engine))
 	return func() { h.Stop() }, nil
 }
 
