@@ -14,7 +14,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/portside/portside/chat")
+	"github.com/portside/portside/chat"
+)
 
 var screenshot = flag.String("screenshot", "", "also save the browser test's screenshot to this `file`")
 
@@ -52,6 +53,13 @@ func TestBrowser(t *testing.T) {
 		irc.expect(" 366 ira #lobby ")
 		irc.expect("PRIVMSG #lobby :said before the browser came") // replayed: it is kept
 
+		// Chromium's helper processes may still write to its profile as
+		// it exits, so it is removed best-effort, not by t.TempDir.
+		profile, err := os.MkdirTemp("", "portside-chat-browser-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(profile) })
 		opts := []chromedp.ExecAllocatorOption{
 			chromedp.ExecPath(chromium),
 			chromedp.Headless,
@@ -59,7 +67,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.DisableGPU,
 			chromedp.NoFirstRun,
 			chromedp.NoDefaultBrowserCheck,
-			chromedp.UserDataDir(t.TempDir()),
+			chromedp.UserDataDir(profile),
 			chromedp.Flag("disable-background-networking", true),
 			chromedp.Flag("disable-component-update", true),
 			chromedp.Flag("disable-sync", true),
