@@ -1,7 +1,8 @@
 // Package bench is portside's load generator. It drives echo servers (TCP
 // and UDP) and HTTP/1.1 servers, checks every reply, and reports throughput,
 // latency percentiles (HdrHistogram), errors by kind, and the CPU time the
-// server and the generator itself spent.
+// server and the generator itself spent. RunChat drives a chat room the same
+// way: see ChatConfig.
 //
 // Two load models are offered. Closed loop: each connection keeps Pipeline
 // requests in flight and sends the next as soon as a reply arrives. Open

@@ -28,7 +28,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "missing echo or http"},
+		{nil, "missing echo, http or chat"},
 		{[]string{"ftp", a}, `unknown mode "ftp"`},
 		{[]string{"echo"}, "missing ADDR"},
 		{[]string{"http"}, "missing URL"},

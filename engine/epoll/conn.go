@@ -73,12 +73,34 @@ type chunk struct {
 	r int
 }
 
-const chunkSize = 16 << 10
+// Chunks come in two sizes. A connection whose queue is empty and that is
+// handed a short message (a chat line, a ping) gets a small chunk: a
+// broadcast to thousands of mostly idle connections then holds kilobytes,
+// not a 16 KiB chunk each, until their loops have sent it. Anything
+// bigger, or more output behind it, goes in large chunks.
+const (
+	chunkSize      = 16 << 10
+	smallChunkSize = 1 << 10
+)
 
-var chunks = sync.Pool{New: func() any { return &chunk{b: make([]byte, 0, chunkSize)} }}
+var (
+	chunks      = sync.Pool{New: func() any { return &chunk{b: make([]byte, 0, chunkSize)} }}
+	smallChunks = sync.Pool{New: func() any { return &chunk{b: make([]byte, 0, smallChunkSize)} }}
+)
+
+func getChunk(small bool) *chunk {
+	if small {
+		return smallChunks.Get().(*chunk)
+	}
+	return chunks.Get().(*chunk)
+}
 
 func putChunk(ch *chunk) {
 	ch.b, ch.r = ch.b[:0], 0
+	if cap(ch.b) == smallChunkSize {
+		smallChunks.Put(ch)
+		return
+	}
 	chunks.Put(ch)
 }
 
@@ -110,7 +132,7 @@ func (c *conn) Write(b []byte) error {
 		if k := len(c.out); k > 0 && c.out[k-1].ch != nil && len(c.out[k-1].ch.b) < cap(c.out[k-1].ch.b) {
 			ch = c.out[k-1].ch
 		} else {
-			ch = chunks.Get().(*chunk)
+			ch = getChunk(len(c.out) == 0 && len(b) <= smallChunkSize)
 			c.out = append(c.out, seg{ch: ch})
 		}
 		n := copy(ch.b[len(ch.b):cap(ch.b)], b)

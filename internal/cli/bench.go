@@ -30,6 +30,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		htmlFile, cpus            string
 		paths, headers, targets   listFlag
 		pids                      listFlag
+		chatCfg                   bench.ChatConfig
 	)
 	fs.IntVar(&cfg.Conns, "c", 10, "connections (in closed loop, the concurrency)")
 	fs.DurationVar(&cfg.Duration, "d", 10*time.Second, "measure each target for this long")
@@ -39,7 +40,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.Pipeline, "pipeline", 1, "requests in flight per connection")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "a reply later than this is an error")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "measure each target this many times, interleaved (default 1, or 3 with several targets)")
-	fs.IntVar(&cfg.Size, "size", 64, "echo: message size in `bytes`")
+	fs.IntVar(&cfg.Size, "size", 64, "echo: message size in `bytes`; chat: pad each message's text to this many (default 0 for chat)")
 	fs.BoolVar(&cfg.UDP, "udp", false, "echo: send UDP datagrams instead of a TCP stream")
 	fs.BoolVar(&keepAlive, "keepalive", true, "http: reuse connections (--keepalive=false: one request each)")
 	fs.StringVar(&cfg.HTTP.Method, "method", "GET", "http: request `method`")
@@ -56,6 +57,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&jsonOut, "json", false, "print the report as JSON ("+bench.Schema+")")
 	fs.StringVar(&htmlFile, "html", "", "also write a self-contained HTML report to `file`")
 	fs.BoolVar(&quiet, "quiet", false, "no live progress line")
+	fs.IntVar(&chatCfg.Senders, "senders", 1, "chat: members that say messages, sharing --rate")
+	fs.StringVar(&chatCfg.Room, "room", "bench", "chat: the `room` every member joins")
+	fs.BoolVar(&chatCfg.IRC, "irc", false, "chat: speak IRC instead of the line protocol")
+	fs.BoolVar(&chatCfg.Idle, "idle", false, "chat: only log in and join, hold for -d, and report the server's memory per member")
+	fs.IntVar(&chatCfg.Rooms, "rooms", 1, "chat --idle: spread the members over this many rooms")
+	fs.IntVar(&chatCfg.Dialers, "dialers", 64, "chat: members logging in at once")
 
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cfg.Mode, args = bench.Mode(args[0]), args[1:]
@@ -80,11 +87,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if cfg.Mode == "" && len(pos) > 0 {
 		cfg.Mode, pos = bench.Mode(pos[0]), pos[1:]
 	}
+	if cfg.Mode == bench.Chat {
+		return runBenchChat(ctx, e, fs, chatCfg, &cfg, pos, pids, jsonOut, cpus)
+	}
 	switch {
 	case cfg.Mode == "":
-		return usagef("missing echo or http")
+		return usagef("missing echo, http or chat")
 	case cfg.Mode != bench.Echo && cfg.Mode != bench.HTTP:
-		return usagef("unknown mode %q: want echo or http", cfg.Mode)
+		return usagef("unknown mode %q: want echo, http or chat", cfg.Mode)
 	case len(pos) > 1:
 		return usagef("unexpected argument %q", pos[1])
 	case len(pos) == 1 && len(targets) > 0:
@@ -201,6 +211,90 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return errors.New("interrupted: partial report")
 	case rep.Failed() > 0:
 		return fmt.Errorf("%d %ss failed their checks", rep.Failed(), rep.Unit)
+	}
+	return nil
+}
+
+// runBenchChat is bench chat: the flags it shares with echo and http mean
+// what they mean there, with members for connections and messages for
+// requests.
+func runBenchChat(ctx context.Context, e *env, fs *flag.FlagSet, c bench.ChatConfig, cfg *bench.Config, pos []string, pids listFlag, jsonOut bool, cpus string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, name := range []string{"target", "pipeline", "rounds", "udp", "keepalive", "method", "body", "body-file", "path", "paths-file", "header", "status", "length", "html", "n"} {
+		if set[name] {
+			return usagef("--%s: not for chat", name)
+		}
+	}
+	if !set["size"] {
+		cfg.Size = 0
+	}
+	switch {
+	case len(pos) == 0:
+		return usagef("missing ADDR")
+	case len(pos) > 1:
+		return usagef("unexpected argument %q", pos[1])
+	case cfg.Conns < 2 && !c.Idle:
+		return usagef("-c %d: a room needs at least 2 members", cfg.Conns)
+	case cfg.Conns < 1:
+		return usagef("-c %d: need at least one member", cfg.Conns)
+	case c.Senders < 1 || c.Senders > cfg.Conns:
+		return usagef("--senders %d: must be 1 to -c (%d)", c.Senders, cfg.Conns)
+	case cfg.Rate <= 0 && !c.Idle:
+		return usagef("--rate is required for chat: messages per second over all senders")
+	case cfg.Duration <= 0:
+		return usagef("-d %s: must be positive", cfg.Duration)
+	case cfg.Warmup < 0:
+		return usagef("--warmup %s: must not be negative", cfg.Warmup)
+	case cfg.Timeout <= 0:
+		return usagef("--timeout %s: must be positive", cfg.Timeout)
+	case c.Rooms < 1 || c.Rooms > cfg.Conns:
+		return usagef("--rooms %d: must be 1 to -c (%d)", c.Rooms, cfg.Conns)
+	case c.Rooms > 1 && !c.Idle:
+		return usagef("--rooms: only with --idle")
+	case c.Dialers < 1:
+		return usagef("--dialers %d: must be at least 1", c.Dialers)
+	case cfg.Size < 0 || cfg.Size > 4000:
+		return usagef("--size %d: must be 0 to 4000 for chat", cfg.Size)
+	}
+	for _, p := range pids {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			return usagef("--server-pid %q: want a process id", p)
+		}
+		c.PIDs = append(c.PIDs, n)
+	}
+	c.Addr, c.Members, c.Rate, c.Size = pos[0], cfg.Conns, cfg.Rate, cfg.Size
+	c.Duration, c.Warmup, c.Timeout = cfg.Duration, cfg.Warmup, cfg.Timeout
+	c.Logger = e.log
+	if err := c.Validate(); err != nil {
+		return usageError{strings.TrimPrefix(err.Error(), "bench: ")}
+	}
+	if cpus != "" {
+		list, err := bench.ParseCPUs(cpus)
+		if err != nil {
+			return usagef("--cpus: %v", err)
+		}
+		if err := bench.Pin(list); err != nil {
+			return err
+		}
+	}
+	rep, err := bench.RunChat(ctx, c)
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		err = rep.WriteJSON(e.stdout)
+	} else {
+		err = rep.WriteText(e.stdout)
+	}
+	switch {
+	case err != nil:
+		return err
+	case rep.Interrupted:
+		return errors.New("interrupted: partial report")
+	case !rep.OK():
+		return errors.New("not every member got every message exactly once and in order")
 	}
 	return nil
 }

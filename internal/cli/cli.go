@@ -32,7 +32,7 @@ func commands() []command {
 		{"http", "", "serve files over HTTP/1.1, with uploads if asked", runHTTP},
 		{"chat", "", "run the chat server: rooms over a line protocol and IRC, with history", runChat},
 		{"connect", "HOST:PORT", "talk to a server: stdin to the socket, the socket to stdout", runConnect},
-		{"bench", "echo|http ADDR|URL", "load-test a server, checking every reply; compare servers side by side", runBench},
+		{"bench", "echo|http|chat ADDR|URL", "load-test a server, checking every reply; compare servers side by side", runBench},
 	}
 }
 
