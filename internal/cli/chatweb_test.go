@@ -60,6 +60,19 @@ func TestChatWeb(t *testing.T) {
 			}{r, wc}
 			wsutil.WriteClientText(wc, []byte(`{"type":"hello","nick":"bea"}`))
 			wsutil.WriteClientText(wc, []byte(`{"type":"join","room":"lobby"}`))
+			wait := func(what string, ok func(string) bool) {
+				t.Helper()
+				for {
+					b, _, err := wsutil.ReadServerData(rw)
+					if err != nil {
+						t.Fatalf("waiting for %s: %v", what, err)
+					}
+					if ok(string(b)) {
+						return
+					}
+				}
+			}
+			wait("bea to be in lobby", func(s string) bool { return strings.Contains(s, `"type":"joined","room":"lobby"`) })
 
 			lc, err := net.DialTimeout("tcp", addrs["chat/tcp"], 10*time.Second)
 			if err != nil {
@@ -67,15 +80,9 @@ func TestChatWeb(t *testing.T) {
 			}
 			defer lc.Close()
 			io.WriteString(lc, "lina\r\n")
-			for {
-				b, _, err := wsutil.ReadServerData(rw)
-				if err != nil {
-					t.Fatalf("waiting for lina to join: %v", err)
-				}
-				if strings.Contains(string(b), `"type":"join","room":"lobby","time"`) && strings.Contains(string(b), `"nick":"lina"`) {
-					break
-				}
-			}
+			wait("lina to join", func(s string) bool {
+				return strings.Contains(s, `"type":"join","room":"lobby","time"`) && strings.Contains(s, `"nick":"lina"`)
+			})
 		})
 	}
 }
