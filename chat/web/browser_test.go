@@ -53,13 +53,19 @@ func TestBrowser(t *testing.T) {
 		irc.expect(" 366 ira #lobby ")
 		irc.expect("PRIVMSG #lobby :said before the browser came") // replayed: it is kept
 
-		// Chromium's helper processes may still write to its profile as
-		// it exits, so it is removed best-effort, not by t.TempDir.
+		// Chromium writes to its profile as it exits, after the
+		// allocator's cancel returns: the profile is removed once the
+		// browser process is gone.
 		profile, err := os.MkdirTemp("", "portside-chat-browser-")
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { os.RemoveAll(profile) })
+		t.Cleanup(func() {
+			for end := time.Now().Add(10 * time.Second); usedBy(profile) && time.Now().Before(end); {
+				time.Sleep(20 * time.Millisecond) // observing other processes exit
+			}
+			os.RemoveAll(profile)
+		})
 		opts := []chromedp.ExecAllocatorOption{
 			chromedp.ExecPath(chromium),
 			chromedp.Headless,
@@ -71,6 +77,8 @@ func TestBrowser(t *testing.T) {
 			chromedp.Flag("disable-background-networking", true),
 			chromedp.Flag("disable-component-update", true),
 			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-crash-reporter", true),
+			chromedp.Flag("disable-breakpad", true),
 			chromedp.WindowSize(1100, 700),
 		}
 		actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
@@ -196,4 +204,15 @@ func lastLine(s string) string {
 		return strings.TrimSpace(s[i+1:])
 	}
 	return s
+}
+
+// usedBy reports whether a running process names dir on its command line.
+func usedBy(dir string) bool {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), dir) {
+			return true
+		}
+	}
+	return false
 }
