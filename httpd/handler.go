@@ -198,7 +198,9 @@ type conn struct {
 	stalled  bool // waits for queued files to be sent
 	files    int  // files queued by the batch being processed
 	gone     atomic.Bool
-	backlog  []byte // input that arrived while it runs
+	taken    Takeover // the protocol the connection was upgraded to
+	backlog  []byte   // input that arrived while it runs
+	pending  []byte   // input the upgraded protocol left unconsumed
 	draining bool
 	eof      bool
 	closed   bool
@@ -244,7 +246,11 @@ func (h *Handler) Close(c server.Conn, err error) {
 	if cn.cancel != nil {
 		cn.cancel()
 	}
+	t := cn.taken
 	cn.mu.Unlock()
+	if t != nil {
+		t.Close(c, err)
+	}
 }
 
 // maxBacklog bounds the input kept while a blocking route runs: requests
@@ -257,6 +263,10 @@ var errBacklog = errors.New("httpd: too much input pipelined behind a running re
 func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	cn := c.Value().(*conn)
 	cn.mu.Lock()
+	if cn.taken != nil {
+		cn.mu.Unlock()
+		return cn.feed(in)
+	}
 	defer cn.mu.Unlock()
 	if cn.async || cn.stalled {
 		if len(cn.backlog)+len(in) > maxBacklog {
@@ -268,7 +278,38 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	cn.tick()
 	cn.process(in)
 	cn.flush()
+	if cn.taken != nil && len(cn.backlog) > 0 {
+		// Input that came behind the upgrade request is the new
+		// protocol's.
+		in := cn.backlog
+		cn.backlog = nil
+		if _, err := cn.feed(in); err != nil {
+			return len(in), err
+		}
+	}
 	return len(in), nil
+}
+
+// feed hands input to the protocol the connection was upgraded to. What it
+// leaves unconsumed is kept here, so that httpd's Data can go on consuming
+// everything; the engine's input limit no longer bounds it, so it is bounded
+// by maxBacklog.
+func (cn *conn) feed(in []byte) (int, error) {
+	got := len(in)
+	if len(cn.pending) > 0 {
+		cn.pending = append(cn.pending, in...)
+		in = cn.pending
+	}
+	n, err := cn.taken.Data(cn.c, in)
+	if err != nil {
+		return got, err
+	}
+	rest := in[n:]
+	if len(rest) > maxBacklog {
+		return got, errBacklog
+	}
+	cn.pending = append(cn.pending[:0], rest...)
+	return got, nil
 }
 
 // ReadEOF implements server.EOFHandler: a client that shut its write side
@@ -278,7 +319,7 @@ func (h *Handler) ReadEOF(c server.Conn, rest []byte) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	cn.eof = true
-	if !cn.async && !cn.stalled {
+	if !cn.async && !cn.stalled || cn.taken != nil {
 		c.Close()
 	}
 }
@@ -290,6 +331,12 @@ func (h *Handler) Drain(c server.Conn) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	cn.draining = true
+	if d, ok := cn.taken.(server.Drainer); ok {
+		cn.mu.Unlock()
+		d.Drain(c)
+		cn.mu.Lock()
+		return
+	}
 	if !cn.async {
 		c.Close()
 	}
@@ -327,7 +374,7 @@ func (cn *conn) process(in []byte) {
 	cn.files = 0
 	// Not just while there is input: End follows a body-less head with
 	// no more input needed.
-	for !cn.closing && !cn.async && !cn.stalled {
+	for !cn.closing && !cn.async && !cn.stalled && cn.taken == nil {
 		n, ev, err := cn.p.Next(in)
 		in = in[n:]
 		if err != nil {
@@ -361,7 +408,7 @@ func (cn *conn) process(in []byte) {
 			return
 		}
 	}
-	if (cn.async || cn.stalled) && len(in) > 0 {
+	if (cn.async || cn.stalled || cn.taken != nil) && len(in) > 0 {
 		cn.backlog = append(cn.backlog, in...)
 	}
 }

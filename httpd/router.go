@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/portside/portside/proto/http1"
+	"github.com/portside/portside/server"
 )
 
 // HandlerFunc answers one request to a route by writing to w. ctx is
@@ -41,11 +42,31 @@ func (r *Request) Get(name string) string {
 // ResponseWriter collects a route's response; the server sends it, framed
 // with Content-Length, when the route returns. The zero status is 200.
 type ResponseWriter struct {
-	status int
-	hdr    []byte
-	body   []byte
-	ctype  bool
+	status   int
+	hdr      []byte
+	body     []byte
+	ctype    bool
+	takeover Takeover
 }
+
+// Takeover is a protocol that takes a connection over from HTTP once a
+// route answered 101 Switching Protocols, as a WebSocket does. The engine's
+// calls for the connection go to it from then on, with the same contract
+// as server.Handler's: Data gets all unread input, including any that came
+// behind the upgrade request, and Close is called exactly once. If it also
+// implements server.Drainer, Drain is called on graceful shutdown; else the
+// connection is closed.
+type Takeover interface {
+	Data(c server.Conn, in []byte) (int, error)
+	Close(c server.Conn, err error)
+}
+
+// Upgrade hands the connection to t once the response is sent. The route
+// must set status 101 and the Upgrade field; the server adds
+// "Connection: Upgrade". A request that asked to close the connection, or
+// one answered while the server drains, gets 400 instead. Only routes
+// registered with Handle may upgrade.
+func (w *ResponseWriter) Upgrade(t Takeover) { w.takeover = t }
 
 // Header adds a response field. Names and values with CR, LF or NUL are
 // dropped, as are fields the server frames itself (Content-Length,
@@ -174,6 +195,7 @@ func (cn *conn) callRoute(r *http1.Request) {
 	go func() {
 		w := &ResponseWriter{}
 		cn.run(rt, ctx, w, req)
+		w.takeover = nil // only routes on the engine's goroutine may upgrade
 		cn.mu.Lock()
 		defer cn.mu.Unlock()
 		cn.async = false
@@ -217,7 +239,21 @@ func (cn *conn) sendRoute(w *ResponseWriter, head bool) {
 	if status == 0 {
 		status = 200
 	}
-	if status < 200 || status > 999 {
+	if status > 999 {
+		status = 500
+	}
+	if w.takeover != nil && status == 101 {
+		if !cn.closeAfter && !cn.draining {
+			cn.startHead(101)
+			cn.out = append(cn.out, w.hdr...)
+			cn.out = append(cn.out, "Connection: Upgrade\r\n\r\n"...)
+			cn.taken = w.takeover
+			cn.logDone()
+			return
+		}
+		*w = ResponseWriter{status: 400, body: []byte("cannot upgrade a connection that is closing\n")}
+		status = 400
+	} else if status < 200 {
 		status = 500
 	}
 	cn.startHead(status)

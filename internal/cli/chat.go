@@ -13,6 +13,8 @@ import (
 	"github.com/portside/portside/chat"
 	"github.com/portside/portside/chat/natsbus"
 	"github.com/portside/portside/chat/store"
+	"github.com/portside/portside/chat/web"
+	"github.com/portside/portside/httpd"
 	"github.com/portside/portside/server"
 )
 
@@ -80,6 +82,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	e.serverFlags(fs)
 	var c chatConfig
 	c.register(fs, "", "127.0.0.1:6667")
+	webAddr := fs.String("web", "", "also serve the browser door (the page at /chat, its WebSocket at /chat/ws) on this HTTP `address`")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -87,9 +90,18 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := startChat(r, c); err != nil {
+	door, err := startChat(r, c)
+	if err != nil {
 		r.stop()
 		return err
+	}
+	if *webAddr != "" {
+		stop, err := startWeb(r, door, *webAddr)
+		if err != nil {
+			r.stop()
+			return err
+		}
+		defer stop()
 	}
 	if err := r.serveMetrics(); err != nil {
 		r.stop()
@@ -98,12 +110,37 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	return r.wait()
 }
 
-// startChat opens the history, starts the hub and serves both doors on
-// c.listen. The hub outlives the listener: it keeps delivering what
+// startWeb serves the browser door alone on addr: the page and its
+// WebSocket, nothing else. The caller calls stop once the runner is done.
+func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
+	var rt httpd.Router
+	door.Mount(&rt)
+	h, err := httpd.New(httpd.Options{Routes: &rt, Logger: r.e.log.With("service", "chat-web")})
+	if err != nil {
+		return nil, err
+	}
+	s := &server.Service{
+		Name:    "chat-web",
+		Handler: h,
+		Shared:  true,
+		Limits:  server.Limits{IdleTimeout: 2 * time.Minute},
+	}
+	a, err := r.tcp(s, addr)
+	if err != nil {
+		h.Stop()
+		return nil, err
+	}
+	r.announce("chat-web", fmt.Sprintf("http://%s (the browser door: the page at /chat, engine %s)", a, r.e.g.engine))
+	return func() { h.Stop() }, nil
+}
+
+// startChat opens the history, starts the hub and serves the line and IRC
+// doors on c.listen. It returns the browser door, for an HTTP service to
+// mount. The hub outlives the listener: it keeps delivering what
 // connections said while they drain, and stops once they are gone.
-func startChat(r *runner, c chatConfig) error {
+func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	if c.maxMessage <= 0 || c.sendQueue <= 0 {
-		return usagef("--max-message and --send-queue must be positive")
+		return nil, usagef("--max-message and --send-queue must be positive")
 	}
 	log := r.e.log.With("service", "chat")
 	var backend chat.Backend
@@ -117,7 +154,7 @@ func startChat(r *runner, c chatConfig) error {
 		})
 		cancel()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		backend = b
 		where = "history in NATS stream CHAT"
@@ -128,13 +165,13 @@ func startChat(r *runner, c chatConfig) error {
 		if dir == "" {
 			d, err := defaultDataDir()
 			if err != nil {
-				return err
+				return nil, err
 			}
 			dir = d
 		}
 		st, err := store.Open(dir, store.Options{KeepCount: c.keep, KeepAge: c.keepAge, NoSync: !c.fsync, Window: c.window, Logger: log})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		backend = st
 		where = "history " + dir
@@ -152,7 +189,7 @@ func startChat(r *runner, c chatConfig) error {
 		b, err := os.ReadFile(c.motd)
 		if err != nil {
 			closeBackend()
-			return err
+			return nil, err
 		}
 		motd = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	}
@@ -172,8 +209,9 @@ func startChat(r *runner, c chatConfig) error {
 	})
 	if err := hub.Load(); err != nil {
 		closeBackend()
-		return err
+		return nil, err
 	}
+	door := web.New(hub, web.Options{}) // before Run: it adds a wire format
 	st := new(server.Stats)
 	s := &server.Service{
 		Name:    "chat",
@@ -193,7 +231,7 @@ func startChat(r *runner, c chatConfig) error {
 	ln, err := server.Listen(r.ctx, r.eng, "tcp", c.listen, s.Name)
 	if err != nil {
 		closeBackend()
-		return err
+		return nil, err
 	}
 	r.metrics.Add(s.Name, r.e.g.engine, st)
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(r.ctx))
@@ -214,5 +252,5 @@ func startChat(r *runner, c chatConfig) error {
 		return nil
 	})
 	r.announce("chat", fmt.Sprintf("tcp://%s (line protocol and IRC, engine %s, %s)", ln.Addr(), r.e.g.engine, where))
-	return nil
+	return door, nil
 }

@@ -84,7 +84,7 @@ func runHTTP(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	stop, err := startHTTP(r, c)
+	stop, err := startHTTP(r, c, nil)
 	if err != nil {
 		r.stop()
 		return err
@@ -97,9 +97,11 @@ func runHTTP(ctx context.Context, e *env, args []string) error {
 	return r.wait()
 }
 
-// startHTTP starts the HTTP service. The caller calls stop once the runner
-// is done, to flush the access log and release the root.
-func startHTTP(r *runner, c httpConfig) (stop func(), err error) {
+// startHTTP starts the HTTP service, with routes (nil for none) ahead of the
+// files: routes hold state shared across connections, such as chat's
+// browser door. The caller calls stop once the runner is done, to flush the
+// access log and release the root.
+func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err error) {
 	root, err := filepath.Abs(c.root)
 	if err != nil {
 		return nil, err
@@ -127,6 +129,7 @@ func startHTTP(r *runner, c httpConfig) (stop func(), err error) {
 	}
 	h, err := httpd.New(httpd.Options{
 		Root:          root,
+		Routes:        routes,
 		Dotfiles:      c.dotfiles,
 		NoListing:     c.noListing,
 		SPA:           c.spa,
@@ -157,6 +160,7 @@ func startHTTP(r *runner, c httpConfig) (stop func(), err error) {
 	s := &server.Service{
 		Name:    "http",
 		Handler: h,
+		Shared:  routes != nil,
 		Limits: server.Limits{
 			IdleTimeout:   c.idle,
 			MaxConns:      c.maxConns,

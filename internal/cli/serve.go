@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+
+	"github.com/portside/portside/httpd"
 )
 
 // runServe runs every service with embedded defaults, in one process.
@@ -25,11 +27,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		r.stop()
 		return err
 	}
-	if err := startChat(r, cc); err != nil {
+	door, err := startChat(r, cc)
+	if err != nil {
 		r.stop()
 		return err
 	}
-	stopHTTP, err := startHTTP(r, hc)
+	var routes httpd.Router
+	door.Mount(&routes)
+	stopHTTP, err := startHTTP(r, hc, &routes)
 	if err != nil {
 		r.stop()
 		return err

@@ -1,0 +1,344 @@
+// portside chat in the browser: one WebSocket to /chat/ws, JSON both ways
+// (see docs/chat.md, "Browser"). Reconnects with backoff and asks each room
+// for what it missed since the last sequence number it saw.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  nick: "", password: "", ws: null, welcomed: false, wanted: false,
+  attempt: 0, timer: null, rooms: new Map(), active: "", keepalive: null,
+};
+
+function room(name) {
+  let r = state.rooms.get(name);
+  if (!r) {
+    r = { name, items: [], seqs: new Set(), lastSeq: 0, members: new Set(), topic: "", unread: 0, joined: false };
+    state.rooms.set(name, r);
+  }
+  return r;
+}
+
+function setStatus(text, on) {
+  const s = $("status");
+  s.textContent = text;
+  s.className = "status " + (on ? "on" : "off");
+}
+
+function connect() {
+  clearTimeout(state.timer);
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(proto + "//" + location.host + "/chat/ws");
+  state.ws = ws;
+  setStatus(state.attempt ? "reconnecting…" : "connecting…", false);
+  ws.onopen = () => send({ type: "hello", nick: state.nick, password: state.password });
+  ws.onmessage = (ev) => {
+    let m;
+    try { m = JSON.parse(ev.data); } catch { return; }
+    handle(m);
+  };
+  ws.onclose = (ev) => {
+    if (state.ws !== ws) return;
+    if (state.welcomed && state.active) {
+      addItem(state.active, { kind: "event", time: new Date().toISOString(), text: "Disconnected" + (ev.reason ? " (" + ev.reason + ")" : "") + "; reconnecting…" });
+    }
+    state.ws = null;
+    clearInterval(state.keepalive);
+    setStatus("offline", false);
+    if (!state.wanted) return;
+    // Exponential backoff with jitter: 0.5 s, 1 s, 2 s, … up to 15 s.
+    const delay = Math.min(15000, 500 * 2 ** state.attempt) * (0.5 + Math.random() / 2);
+    state.attempt++;
+    setStatus("offline — retrying in " + Math.ceil(delay / 1000) + " s", false);
+    state.timer = setTimeout(connect, delay);
+  };
+}
+
+function send(obj) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    state.ws.send(JSON.stringify(obj));
+    return true;
+  }
+  return false;
+}
+
+function handle(m) {
+  switch (m.type) {
+    case "welcome": {
+      state.welcomed = true;
+      state.attempt = 0;
+      state.nick = m.nick;
+      $("me").textContent = m.nick;
+      $("login").hidden = true;
+      $("chat").hidden = false;
+      setStatus("online", true);
+      clearInterval(state.keepalive);
+      state.keepalive = setInterval(() => send({ type: "ping" }), 25000);
+      const rooms = [...state.rooms.values()].filter((r) => r.joined);
+      if (rooms.length === 0) {
+        send({ type: "join", room: "lobby" });
+      }
+      for (const r of rooms) {
+        r.members.clear();
+        send({ type: "join", room: r.name, since: r.lastSeq });
+      }
+      $("say").focus();
+      break;
+    }
+    case "joined": {
+      const r = room(m.room);
+      r.joined = true;
+      r.members = new Set(m.members);
+      r.topic = m.topic || "";
+      if (!state.active || !state.rooms.get(state.active)?.joined) state.active = m.room;
+      render();
+      break;
+    }
+    case "members":
+      room(m.room).members = new Set(m.members);
+      render();
+      break;
+    case "say": case "action": case "notice":
+      if (!m.room) {
+        addItem(state.active || "lobby", { kind: "private", ...m });
+        break;
+      }
+      addMessage(m);
+      break;
+    case "join":
+      room(m.room).members.add(m.nick);
+      addItem(m.room, { kind: "event", time: m.time, text: m.nick + " joined " + m.room });
+      break;
+    case "part": {
+      const r = room(m.room);
+      r.members.delete(m.nick);
+      if (m.nick === state.nick) r.joined = false;
+      addItem(m.room, { kind: "event", time: m.time, text: m.nick + " left " + m.room + (m.text ? " (" + m.text + ")" : "") });
+      break;
+    }
+    case "quit":
+      for (const r of state.rooms.values()) {
+        if (r.members.delete(m.nick)) addItem(r.name, { kind: "event", time: m.time, text: m.nick + " quit" + (m.text ? " (" + m.text + ")" : "") });
+      }
+      break;
+    case "nick":
+      if (m.nick === state.nick) { state.nick = m.text; $("me").textContent = m.text; }
+      for (const r of state.rooms.values()) {
+        if (r.members.delete(m.nick)) {
+          r.members.add(m.text);
+          addItem(r.name, { kind: "event", time: m.time, text: m.nick + " is now known as " + m.text });
+        }
+      }
+      break;
+    case "topic":
+      room(m.room).topic = m.text;
+      addItem(m.room, { kind: "event", time: m.time, text: m.nick + " set the topic: " + m.text });
+      break;
+    case "rooms":
+      addItem(state.active, { kind: "event", text: "Rooms: " + (m.rooms || []).map((r) => r.Name + " (" + r.Members + ")").join(", ") });
+      break;
+    case "error":
+      if (!state.welcomed) {
+        $("login-error").textContent = m.text;
+        if (m.code === "password" || m.code === "nick-in-use" || m.code === "bad-nick") state.wanted = false;
+        if (m.code !== "password") { state.ws && state.ws.close(); }
+        break;
+      }
+      addItem(m.room || state.active, { kind: "error", text: m.text });
+      break;
+  }
+}
+
+// addMessage files a kept message by its sequence number: one seen before
+// (a replay after a reconnect) is dropped, one that fills a gap goes in its
+// place.
+function addMessage(m) {
+  const r = room(m.room);
+  if (r.seqs.has(m.seq)) return;
+  r.seqs.add(m.seq);
+  if (m.nick === state.nick) {
+    // One of ours, shown when sent: it now has its number.
+    const own = r.items.find((it) => it.own && !it.seq && it.text === m.text);
+    if (own) {
+      own.seq = m.seq;
+      r.lastSeq = Math.max(r.lastSeq, m.seq);
+      if (m.room === state.active) renderMessages();
+      return;
+    }
+  }
+  const item = { kind: m.type, ...m };
+  if (m.seq > r.lastSeq) {
+    r.lastSeq = m.seq;
+    addItem(m.room, item);
+    return;
+  }
+  let i = r.items.findIndex((it) => it.seq && it.seq > m.seq);
+  if (i < 0) i = r.items.length;
+  r.items.splice(i, 0, item);
+  if (m.room === state.active) renderMessages();
+}
+
+function addItem(name, item) {
+  const r = room(name);
+  r.items.push(item);
+  if (r.items.length > 2000) r.items.splice(0, r.items.length - 2000);
+  if (name === state.active) {
+    const list = $("messages");
+    const stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 30;
+    list.appendChild(itemElement(item));
+    if (stick) list.scrollTop = list.scrollHeight;
+  } else if (item.kind !== "event") {
+    r.unread++;
+  }
+  renderSide();
+}
+
+function fmtTime(iso) {
+  if (!iso) return ["", ""];
+  const d = new Date(iso);
+  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const today = new Date().toDateString() === d.toDateString();
+  return [today ? hm : d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hm, d.toLocaleString()];
+}
+
+function itemElement(it) {
+  const li = document.createElement("li");
+  li.className = it.kind + (it.history ? " history" : "");
+  if (it.seq) li.dataset.seq = it.seq;
+  const [short, long] = fmtTime(it.time);
+  const t = document.createElement("time");
+  t.textContent = short;
+  t.title = long;
+  if (it.time) t.dateTime = it.time;
+  li.appendChild(t);
+  const text = document.createElement("span");
+  text.className = "text";
+  if (it.kind === "say" || it.kind === "notice" || (it.kind === "private" && it.type !== "action")) {
+    const n = document.createElement("span");
+    n.className = "nick";
+    n.textContent = it.nick;
+    n.style.color = nickColor(it.nick);
+    li.appendChild(n);
+    text.textContent = it.text;
+  } else if (it.kind === "action" || it.type === "action") {
+    text.textContent = "* " + it.nick + " " + it.text;
+  } else {
+    text.textContent = it.text;
+  }
+  li.appendChild(text);
+  return li;
+}
+
+function nickColor(n) {
+  let h = 0;
+  for (const c of n) h = (h * 31 + c.codePointAt(0)) % 360;
+  return "hsl(" + h + ", 55%, 38%)";
+}
+
+function render() {
+  renderSide();
+  renderMessages();
+}
+
+function renderMessages() {
+  const r = state.rooms.get(state.active);
+  const list = $("messages");
+  list.replaceChildren();
+  if (!r) return;
+  r.unread = 0;
+  for (const it of r.items) list.appendChild(itemElement(it));
+  list.scrollTop = list.scrollHeight;
+  $("topic").textContent = r.topic ? r.topic : "#" + r.name;
+}
+
+function renderSide() {
+  const ul = $("rooms");
+  ul.replaceChildren();
+  for (const r of state.rooms.values()) {
+    if (!r.joined) continue;
+    const li = document.createElement("li");
+    li.textContent = "#" + r.name;
+    li.dataset.room = r.name;
+    if (r.name === state.active) li.className = "active";
+    if (r.unread) {
+      const u = document.createElement("span");
+      u.className = "unread";
+      u.textContent = r.unread;
+      li.appendChild(u);
+    }
+    li.onclick = () => { state.active = r.name; render(); };
+    ul.appendChild(li);
+  }
+  const r = state.rooms.get(state.active);
+  const ml = $("members");
+  ml.replaceChildren();
+  const names = r ? [...r.members].sort((a, b) => a.localeCompare(b)) : [];
+  for (const n of names) {
+    const li = document.createElement("li");
+    li.textContent = n;
+    if (n === state.nick) li.className = "self";
+    ml.appendChild(li);
+  }
+  $("count").textContent = names.length ? "(" + names.length + ")" : "";
+  if (r) $("topic").textContent = r.topic ? r.topic : "#" + r.name;
+}
+
+function command(line) {
+  const [cmd, ...rest] = line.slice(1).split(" ");
+  const arg = rest.join(" ");
+  switch (cmd.toLowerCase()) {
+    case "me": return { type: "action", room: state.active, text: arg };
+    case "join": return { type: "join", room: arg.replace(/^#/, "") };
+    case "part": return { type: "part", room: state.active, text: arg };
+    case "nick": return { type: "nick", nick: arg };
+    case "msg": {
+      const [to, ...words] = rest;
+      addItem(state.active, { kind: "event", time: new Date().toISOString(), text: "→ " + to + ": " + words.join(" ") });
+      return { type: "msg", to, text: words.join(" ") };
+    }
+    case "rooms": return { type: "rooms" };
+    case "quit": state.wanted = false; return { type: "quit", text: arg };
+  }
+  addItem(state.active, { kind: "error", text: "Unknown command /" + cmd });
+  return null;
+}
+
+$("login").onsubmit = (e) => {
+  e.preventDefault();
+  state.nick = $("nick").value.trim();
+  state.password = $("password").value;
+  $("login-error").textContent = "";
+  state.wanted = true;
+  state.attempt = 0;
+  connect();
+};
+
+$("say-form").onsubmit = (e) => {
+  e.preventDefault();
+  const input = $("say");
+  const line = input.value;
+  if (!line.trim()) return;
+  let req;
+  if (line.startsWith("/") && !line.startsWith("//")) {
+    req = command(line);
+  } else {
+    req = { type: "say", room: state.active, text: line.startsWith("//") ? line.slice(1) : line };
+  }
+  if (!req) return;
+  if (!send(req)) {
+    addItem(state.active, { kind: "error", text: "Not connected: that was not sent." });
+    return;
+  }
+  input.value = "";
+  // Your own messages are not echoed back: show them now; the sequence
+  // number is not known, so they are not counted as seen.
+  if (req.type === "say" || req.type === "action") {
+    addItem(state.active, { kind: req.type, type: req.type, nick: state.nick, text: req.text, time: new Date().toISOString(), own: true });
+  }
+};
+
+$("join-form").onsubmit = (e) => {
+  e.preventDefault();
+  const name = $("join-room").value.trim().replace(/^#/, "").toLowerCase();
+  if (name) send({ type: "join", room: name });
+  $("join-room").value = "";
+};

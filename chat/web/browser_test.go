@@ -1,0 +1,218 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/portside/portside/chat"
+)
+
+var screenshot = flag.String("screenshot", "", "also save the browser test's screenshot to this `file`")
+
+type item struct {
+	Seq   string `json:"seq"`
+	Class string `json:"cls"`
+	Text  string `json:"text"`
+}
+
+const itemsJS = `[...document.querySelectorAll('#messages li')].map(li => ({seq: li.dataset.seq || '', cls: li.className, text: li.innerText}))`
+
+// TestBrowser: headless Chromium opens /chat, logs in with the server's
+// password and is put in lobby, where a person on the line door and an IRC
+// client are. It is shown the room's history, sees both of them speak, and
+// both see what it says. Then the server closes its socket: the page
+// reconnects and catches up on what was said meanwhile, from the last
+// sequence number it saw, with nothing twice.
+func TestBrowser(t *testing.T) {
+	chromium := "/usr/bin/chromium"
+	if _, err := os.Stat(chromium); err != nil {
+		p, err := exec.LookPath("chromium")
+		if err != nil {
+			t.Skip("chromium not installed (scripts/test installs it)")
+		}
+		chromium = p
+	}
+	eachEngine(t, func(t *testing.T, name string) {
+		s := start(t, name, chat.Options{Password: "sesame"})
+		line := dialTCP(t, s.chat)
+		line.send("lina", "sesame")
+		line.expect("* You are in lobby with 1: lina")
+		line.send("said before the browser came")
+		irc := dialTCP(t, s.chat)
+		irc.send("PASS sesame", "NICK ira", "USER ira 0 * :Ira", "JOIN #lobby")
+		irc.expect(" 366 ira #lobby ")
+		irc.expect("PRIVMSG #lobby :said before the browser came") // replayed: it is kept
+
+		// Chromium writes to its profile as it exits, after the
+		// allocator's cancel returns: the profile is removed once the
+		// browser process is gone.
+		profile, err := os.MkdirTemp("", "portside-chat-browser-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			for end := time.Now().Add(10 * time.Second); usedBy(profile) && time.Now().Before(end); {
+				time.Sleep(20 * time.Millisecond) // observing other processes exit
+			}
+			os.RemoveAll(profile)
+		})
+		opts := []chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(chromium),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.NoDefaultBrowserCheck,
+			chromedp.UserDataDir(profile),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-crash-reporter", true),
+			chromedp.Flag("disable-breakpad", true),
+			chromedp.WindowSize(1100, 700),
+		}
+		actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
+		defer cancel()
+		ctx, cancel := chromedp.NewContext(actx)
+		defer cancel()
+		ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		run := func(what string, actions ...chromedp.Action) {
+			t.Helper()
+			if err := chromedp.Run(ctx, actions...); err != nil {
+				var items []item
+				chromedp.Run(ctx, chromedp.Evaluate(itemsJS, &items))
+				t.Fatalf("browser, %s: %v\nmessages shown: %+v", what, err, items)
+			}
+		}
+		shown := func(text string) chromedp.Action {
+			return chromedp.WaitVisible(`//ol[@id="messages"]/li[contains(., "`+text+`")]`, chromedp.BySearch)
+		}
+
+		run("logging in",
+			chromedp.Navigate("http://"+s.web+"/chat"),
+			chromedp.WaitVisible(`#login`, chromedp.ByID),
+			chromedp.SendKeys(`#nick`, "bea", chromedp.ByID),
+			chromedp.SendKeys(`#password`, "sesame", chromedp.ByID),
+			chromedp.Click(`#login button`, chromedp.ByQuery),
+			chromedp.WaitVisible(`#chat`, chromedp.ByID),
+			shown("said before the browser came"),
+			chromedp.WaitVisible(`//ul[@id="members"]/li[.="ira"]`, chromedp.BySearch),
+		)
+		line.expect("* bea joined lobby")
+		irc.expect(":bea!bea@127.0.0.1 JOIN #lobby")
+		line.send("hello from the line")
+		irc.send("PRIVMSG #lobby :hello from irc")
+		run("seeing the others", shown("hello from the line"), shown("hello from irc"))
+		run("speaking",
+			chromedp.SendKeys(`#say`, "hello from the browser", chromedp.ByID),
+			chromedp.Click(`#say-form button`, chromedp.ByQuery),
+		)
+		line.expect("<bea> hello from the browser")
+		irc.expect(":bea!bea@127.0.0.1 PRIVMSG #lobby :hello from the browser")
+
+		// The server closes the socket; what is said before the page is
+		// back, it catches up on.
+		if !s.door.Kick("bea", "kicked by the test") {
+			t.Fatal("Kick found no bea")
+		}
+		line.expect("* bea quit (kicked by the test)")
+		line.send("said while the browser was away")
+		irc.send("PRIVMSG #lobby :also said while it was away")
+		irc.expect("PRIVMSG #lobby :said while the browser was away")
+		line.expect("<ira> also said while it was away")
+		run("catching up",
+			shown("also said while it was away"),
+			shown("said while the browser was away"),
+			chromedp.WaitVisible(`#status.on`, chromedp.ByQuery),
+		)
+		line.expect("* bea joined lobby")
+		line.send("after the reconnect")
+		var items []item
+		var shot []byte
+		run("the transcript",
+			shown("after the reconnect"),
+			chromedp.Evaluate(itemsJS, &items),
+			chromedp.FullScreenshot(&shot, 100),
+		)
+
+		// Every kept message shown once, numbered, in sequence order;
+		// those said before the page joined marked as history.
+		wantSaid := []string{
+			"said before the browser came", "hello from the line", "hello from irc", "hello from the browser",
+			"said while the browser was away", "also said while it was away", "after the reconnect",
+		}
+		count := map[string]int{}
+		last := 0
+		for _, it := range items {
+			text := lastLine(it.Text)
+			count[text]++
+			if it.Seq == "" {
+				if !strings.Contains(it.Class, "event") {
+					t.Errorf("message %q shown without a sequence number", text)
+				}
+				continue
+			}
+			seq, _ := strconv.Atoi(it.Seq)
+			if seq <= last {
+				t.Errorf("seq %d (%q) shown after %d", seq, text, last)
+			}
+			last = seq
+			if text == "said before the browser came" && !strings.Contains(it.Class, "history") {
+				t.Errorf("%q is not marked as history: %q", text, it.Class)
+			}
+		}
+		for _, w := range wantSaid {
+			if count[w] != 1 {
+				t.Errorf("%q shown %d times, want once", w, count[w])
+			}
+		}
+		if last != len(wantSaid) {
+			b, _ := json.MarshalIndent(items, "", " ")
+			t.Errorf("last seq shown %d, want %d; items: %s", last, len(wantSaid), b)
+		}
+
+		out := filepath.Join(t.TempDir(), "chat.png")
+		if err := os.WriteFile(out, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if *screenshot != "" && name == "epoll" {
+			if err := os.WriteFile(*screenshot, shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(shot) < 1000 {
+			t.Errorf("screenshot is %d bytes", len(shot))
+		}
+	})
+}
+
+// lastLine is the text of a message item: its time and nick come first.
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexAny(s, "\n\t"); i >= 0 {
+		return strings.TrimSpace(s[i+1:])
+	}
+	return s
+}
+
+// usedBy reports whether a running process names dir on its command line.
+func usedBy(dir string) bool {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), dir) {
+			return true
+		}
+	}
+	return false
+}

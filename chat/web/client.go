@@ -1,0 +1,369 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+
+	"github.com/portside/portside/chat"
+	"github.com/portside/portside/proto/irc"
+	"github.com/portside/portside/server"
+)
+
+// client is one browser: an httpd.Takeover once the upgrade is answered,
+// and the hub's chat.Door for its member.
+type client struct {
+	d      *Door
+	addr   string
+	c      server.Conn
+	m      *chat.Member
+	fr     frames
+	bucket bucket
+	rooms  []string
+	closed bool                   // a close frame was sent: ignore all but the answer
+	gone   atomic.Pointer[string] // why it is leaving, for the others
+}
+
+// request is what a browser sends: one JSON object per text frame.
+type request struct {
+	Type     string `json:"type"`
+	Nick     string `json:"nick"`
+	Password string `json:"password"`
+	Room     string `json:"room"`
+	Since    uint64 `json:"since"`
+	To       string `json:"to"`
+	Text     string `json:"text"`
+}
+
+// Door replies: the hub's fan-out is encodeFrame's wireMsg.
+type (
+	welcome struct {
+		Type       string `json:"type"` // "welcome"
+		Nick       string `json:"nick"`
+		MaxMessage int    `json:"max_message"`
+	}
+	joined struct {
+		Type    string   `json:"type"` // "joined"
+		Room    string   `json:"room"`
+		Members []string `json:"members"`
+		Topic   string   `json:"topic,omitempty"`
+	}
+	members struct {
+		Type    string   `json:"type"` // "members"
+		Room    string   `json:"room"`
+		Members []string `json:"members"`
+	}
+	roomList struct {
+		Type  string          `json:"type"` // "rooms"
+		Rooms []chat.RoomInfo `json:"rooms"`
+	}
+	problem struct {
+		Type string `json:"type"` // "error"
+		Code string `json:"code"`
+		Text string `json:"text"`
+		Room string `json:"room,omitempty"`
+	}
+)
+
+func (cl *client) send(v any) { cl.c.Write(appendJSON(nil, v)) }
+
+func (cl *client) fail(code, room, text string) {
+	cl.send(problem{Type: "error", Code: code, Room: room, Text: text})
+}
+
+// Data implements httpd.Takeover.
+func (cl *client) Data(c server.Conn, in []byte) (int, error) {
+	if cl.c == nil {
+		cl.c = c
+		cl.fr.max = cl.d.max
+		cl.m = cl.d.hub.NewMember(c, cl, cl.d.format, true)
+	}
+	used := 0
+	for {
+		n, f, err := cl.fr.next(in[used:])
+		if err != nil {
+			var ce *closeError
+			if errors.As(err, &ce) {
+				cl.closeWith(ce.code, ce.reason)
+				return len(in), nil
+			}
+			return used, err
+		}
+		if n == 0 {
+			return used, nil
+		}
+		used += n
+		if f == nil {
+			continue
+		}
+		cl.d.hub.Touch(cl.m)
+		if cl.frame(f) {
+			return len(in), nil
+		}
+	}
+}
+
+// closeWith starts the closing handshake, and closes once it is sent: a
+// client that broke the protocol is not waited for.
+func (cl *client) closeWith(code ws.StatusCode, reason string) {
+	if cl.closed {
+		return
+	}
+	cl.closed = true
+	r := "websocket: " + reason
+	cl.gone.CompareAndSwap(nil, &r)
+	cl.c.Write(appendFrame(nil, ws.OpClose, ws.NewCloseFrameBody(code, reason)))
+	cl.c.Close()
+}
+
+// frame handles one frame and reports whether the connection is done.
+func (cl *client) frame(f *frame) bool {
+	switch f.op {
+	case ws.OpPing:
+		cl.c.Write(appendFrame(nil, ws.OpPong, f.payload))
+	case ws.OpPong:
+	case ws.OpClose:
+		code := ws.StatusNormalClosure
+		if len(f.payload) >= 2 {
+			code = ws.StatusCode(uint16(f.payload[0])<<8 | uint16(f.payload[1]))
+		}
+		if !cl.closed {
+			cl.closed = true
+			r := "connection closed"
+			cl.gone.CompareAndSwap(nil, &r)
+			cl.c.Write(appendFrame(nil, ws.OpClose, ws.NewCloseFrameBody(code, "")))
+		}
+		cl.c.Close()
+		return true
+	case ws.OpBinary:
+		cl.closeWith(ws.StatusUnsupportedData, "text frames only")
+		return true
+	case ws.OpText:
+		if cl.closed {
+			return false
+		}
+		var r request
+		if err := json.Unmarshal(f.payload, &r); err != nil {
+			cl.fail("bad-request", "", "not a JSON object: "+err.Error())
+			return false
+		}
+		return cl.request(&r)
+	}
+	return false
+}
+
+// request handles one request from the page.
+func (cl *client) request(r *request) bool {
+	h, o := cl.d.hub, &cl.d.o
+	if cl.m.Nick() == "" {
+		if r.Type != "hello" {
+			cl.fail("hello-first", "", "say hello first")
+			return false
+		}
+		return cl.hello(r)
+	}
+	if r.Type == "ping" {
+		return false
+	}
+	if !cl.bucket.allow(o, o.Now()) {
+		if cl.bucket.dropped > o.FloodBurst {
+			h.Disconnect(cl.m, "excess flood")
+			return true
+		}
+		cl.fail("flood", r.Room, "Slow down: flood control dropped that.")
+		return false
+	}
+	switch r.Type {
+	case "say", "action":
+		kind := chat.Say
+		if r.Type == "action" {
+			kind = chat.Action
+		}
+		cl.sayErr(r.Room, h.Say(cl.m, r.Room, kind, r.Text))
+	case "join":
+		cl.join(strings.TrimPrefix(irc.Fold(r.Room), "#"), r.Since)
+	case "part":
+		if err := h.Part(cl.m, r.Room, r.Text); err != nil {
+			cl.sayErr(r.Room, err)
+			return false
+		}
+		cl.rooms = slices.DeleteFunc(cl.rooms, func(s string) bool { return s == r.Room })
+	case "msg":
+		if _, err := h.Tell(cl.m, r.To, chat.Say, r.Text); err != nil {
+			cl.sayErr("", err)
+		}
+	case "nick":
+		if !irc.ValidNick(r.Nick, nickLen) {
+			cl.fail("bad-nick", "", nickRule)
+			return false
+		}
+		old := cl.m.Nick()
+		if err := h.Rename(cl.m, r.Nick); err != nil {
+			cl.fail("nick-in-use", "", "The name "+r.Nick+" is taken.")
+			return false
+		}
+		cl.d.named(cl, old, r.Nick)
+	case "who":
+		cl.send(members{Type: "members", Room: r.Room, Members: h.Members(r.Room)})
+	case "rooms":
+		cl.send(roomList{Type: "rooms", Rooms: h.Rooms()})
+	case "quit":
+		reason := "Quit"
+		if r.Text != "" {
+			reason = "Quit: " + r.Text
+		}
+		cl.gone.CompareAndSwap(nil, &reason)
+		h.Quit(cl.m, reason)
+		cl.closeWith(ws.StatusNormalClosure, "bye")
+		return true
+	default:
+		cl.fail("bad-request", "", "unknown request type "+r.Type)
+	}
+	return false
+}
+
+const (
+	nickLen  = 30
+	nickRule = "A name is 1 to 30 letters, digits or -_[]\\`^{|}, starting with a letter."
+)
+
+// hello logs the browser in: a name, and the server's password if it has
+// one.
+func (cl *client) hello(r *request) bool {
+	h, o := cl.d.hub, &cl.d.o
+	if o.Password != "" && r.Password != o.Password {
+		cl.fail("password", "", "Wrong password.")
+		reason := "wrong password"
+		cl.gone.CompareAndSwap(nil, &reason)
+		cl.closeWith(ws.StatusPolicyViolation, "wrong password")
+		return true
+	}
+	if !irc.ValidNick(r.Nick, nickLen) {
+		cl.fail("bad-nick", "", nickRule)
+		return false
+	}
+	err := h.Register(cl.m, r.Nick, r.Nick+"@"+cl.addr, r.Nick)
+	switch {
+	case errors.Is(err, chat.ErrNickInUse):
+		cl.fail("nick-in-use", "", "The name "+r.Nick+" is taken.")
+		return false
+	case err != nil:
+		cl.fail("closed", "", strings.TrimPrefix(err.Error(), "chat: "))
+		cl.closeWith(ws.StatusGoingAway, "server shutting down")
+		return true
+	}
+	cl.d.named(cl, "", r.Nick)
+	cl.send(welcome{Type: "welcome", Nick: r.Nick, MaxMessage: o.MaxMessage})
+	return false
+}
+
+// join enters a room. since is the last sequence number of the room the
+// browser has seen, after a reconnect: what it missed is sent as history,
+// beyond the replay every joiner gets. The browser drops what it has seen.
+func (cl *client) join(room string, since uint64) {
+	h, o := cl.d.hub, &cl.d.o
+	c := cl.c
+	err := h.Join(cl.m, room, func(r *chat.Room) {
+		nicks := r.Nicks()
+		slices.Sort(nicks)
+		topic, _, _ := r.Topic()
+		// Written under the room's lock, before the replay and any news.
+		c.Write(appendJSON(nil, joined{Type: "joined", Room: room, Members: nicks, Topic: topic}))
+	})
+	if err != nil {
+		cl.sayErr(room, err)
+		return
+	}
+	if !slices.Contains(cl.rooms, room) {
+		cl.rooms = append(cl.rooms, room)
+	}
+	if since == 0 {
+		return
+	}
+	o.Backend.History(room, 0, o.MaxHistory, func(msgs []*chat.Msg, err error) {
+		if err != nil {
+			c.Write(appendJSON(nil, problem{Type: "error", Code: "history", Room: room, Text: "History is not available: " + err.Error()}))
+			return
+		}
+		var buf []byte
+		for _, m := range msgs {
+			if m.Seq > since {
+				buf = encodeFrame(buf, m, true)
+			}
+		}
+		if len(buf) > 0 {
+			c.Write(buf)
+		}
+	})
+}
+
+// sayErr tells the browser why a request went nowhere.
+func (cl *client) sayErr(room string, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, chat.ErrTooLong):
+		cl.fail("too-long", room, fmt.Sprintf("Message too long: at most %d bytes.", cl.d.o.MaxMessage))
+	case errors.Is(err, chat.ErrBadRoom):
+		cl.fail("bad-room", room, "A room name is 1 to 50 letters, digits or -_.+")
+	case errors.Is(err, chat.ErrNotIn):
+		cl.fail("not-in", room, "You are not in "+room+".")
+	case errors.Is(err, chat.ErrBadNick):
+		cl.fail("no-such-nick", room, "No one is called that.")
+	default:
+		cl.fail("error", room, strings.TrimPrefix(err.Error(), "chat: "))
+	}
+}
+
+// Close implements httpd.Takeover.
+func (cl *client) Close(_ server.Conn, err error) {
+	if cl.m == nil {
+		return
+	}
+	reason := "connection closed"
+	if r := cl.gone.Load(); r != nil {
+		reason = *r
+	} else if err != nil {
+		switch {
+		case errors.Is(err, server.ErrSlowConsumer):
+			reason = "send queue exceeded"
+		case errors.Is(err, server.ErrIdleTimeout):
+			reason = "idle timeout"
+		case errors.Is(err, server.ErrShutdown):
+			reason = "server shutting down"
+		default:
+			reason = "connection reset"
+		}
+	}
+	if nick := cl.m.Nick(); nick != "" {
+		cl.d.named(cl, nick, "")
+	}
+	cl.d.hub.Quit(cl.m, reason)
+}
+
+// Drain implements server.Drainer: the browser is told to come back later.
+func (cl *client) Drain(c server.Conn) {
+	r := "server shutting down"
+	cl.gone.CompareAndSwap(nil, &r)
+	c.Write(appendFrame(nil, ws.OpClose, ws.NewCloseFrameBody(ws.StatusGoingAway, "server shutting down")))
+	c.Close()
+}
+
+// Ping implements chat.Door: browsers answer pings by themselves.
+func (cl *client) Ping(*chat.Member) {
+	cl.c.Write(appendFrame(nil, ws.OpPing, nil))
+}
+
+// Kick implements chat.Door.
+func (cl *client) Kick(_ *chat.Member, reason string) {
+	cl.gone.CompareAndSwap(nil, &reason)
+	if len(reason) > 100 {
+		reason = reason[:100]
+	}
+	cl.c.Write(appendFrame(nil, ws.OpClose, ws.NewCloseFrameBody(ws.StatusPolicyViolation, reason)))
+	cl.c.Close()
+}

@@ -1,0 +1,221 @@
+// Package web is chat's browser door: a page at /chat, embedded in the
+// binary, that talks JSON over a WebSocket at /chat/ws to the same hub as
+// the line protocol and IRC doors, so members of a room see each other
+// whichever door they came in by.
+//
+// The WebSocket runs on the engine's connection: httpd answers the upgrade
+// and hands the connection over, and frames are parsed from the bytes the
+// engine hands Data, never blocking. A message said in a room is encoded
+// once, as a complete frame, and the same bytes go to every browser in it.
+package web
+
+import (
+	"context"
+	"crypto/sha1"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"io/fs"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portside/portside/chat"
+	"github.com/portside/portside/httpd"
+	"github.com/portside/portside/proto/irc"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Options configure a Door. Zero values take the defaults noted.
+type Options struct {
+	// MaxMessage bounds one message from a browser, in bytes of payload,
+	// whether in one frame or fragmented. Default 16 KiB; larger ones
+	// close the connection with 1009.
+	MaxMessage int
+}
+
+// Door is the browser door of one hub.
+type Door struct {
+	hub    *chat.Hub
+	o      chat.Options
+	format chat.Format
+	max    int
+	files  map[string]file
+
+	mu    sync.Mutex
+	nicks map[string]*client // by folded nick, once registered
+}
+
+type file struct {
+	ctype string
+	body  []byte
+}
+
+// New makes hub's browser door. Call it before hub.Run: it registers the
+// door's wire format.
+func New(hub *chat.Hub, o Options) *Door {
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = 16 << 10
+	}
+	d := &Door{hub: hub, o: hub.Options(), max: o.MaxMessage, files: map[string]file{}, nicks: map[string]*client{}}
+	d.format = hub.AddFormat(encodeFrame)
+	types := map[string]string{
+		".html": "text/html; charset=utf-8",
+		".css":  "text/css; charset=utf-8",
+		".js":   "text/javascript; charset=utf-8",
+		".svg":  "image/svg+xml",
+	}
+	fs.WalkDir(assets, "assets", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := assets.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(p, "assets/")
+		ext := name[strings.LastIndexByte(name, '.'):]
+		d.files[name] = file{ctype: types[ext], body: b}
+		return nil
+	})
+	return d
+}
+
+// Kick disconnects the browser called nick, telling it and the others
+// reason, and reports whether there was one. The page reconnects by itself.
+func (d *Door) Kick(nick, reason string) bool {
+	d.mu.Lock()
+	cl := d.nicks[irc.Fold(nick)]
+	d.mu.Unlock()
+	if cl == nil {
+		return false
+	}
+	d.hub.Disconnect(cl.m, reason)
+	return true
+}
+
+// named records cl's nick, "" when it leaves.
+func (d *Door) named(cl *client, old, nick string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old != "" && d.nicks[irc.Fold(old)] == cl {
+		delete(d.nicks, irc.Fold(old))
+	}
+	if nick != "" {
+		d.nicks[irc.Fold(nick)] = cl
+	}
+}
+
+// Mount routes the page (/chat, and its files under /chat/) and the
+// WebSocket (/chat/ws) on rt.
+func (d *Door) Mount(rt *httpd.Router) {
+	rt.Handle("GET", "/chat", func(_ context.Context, w *httpd.ResponseWriter, _ *httpd.Request) {
+		d.serve(w, "index.html")
+	})
+	rt.Handle("GET", "/chat/", func(_ context.Context, w *httpd.ResponseWriter, r *httpd.Request) {
+		name := strings.TrimPrefix(r.Path, "/chat/")
+		if name == "" {
+			name = "index.html"
+		}
+		d.serve(w, name)
+	})
+	rt.Handle("GET", "/chat/ws", d.upgrade)
+}
+
+func (d *Door) serve(w *httpd.ResponseWriter, name string) {
+	f, ok := d.files[name]
+	if !ok {
+		w.WriteHeader(404)
+		w.Write([]byte("Not Found\n"))
+		return
+	}
+	w.Header("Content-Type", f.ctype)
+	w.Header("Cache-Control", "no-cache")
+	w.Header("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:")
+	w.Header("X-Content-Type-Options", "nosniff")
+	w.Write(f.body)
+}
+
+// wsGUID is RFC 6455's constant for Sec-WebSocket-Accept.
+const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// upgrade answers the WebSocket handshake (RFC 6455 §4.2) and hands the
+// connection to a client.
+func (d *Door) upgrade(_ context.Context, w *httpd.ResponseWriter, r *httpd.Request) {
+	key := r.Get("Sec-WebSocket-Key")
+	raw, err := base64.StdEncoding.DecodeString(key)
+	switch {
+	case !strings.EqualFold(r.Get("Upgrade"), "websocket") || !hasToken(r.Get("Connection"), "upgrade"):
+		w.Header("Upgrade", "websocket")
+		w.WriteHeader(426)
+		w.Write([]byte("This is a WebSocket: open /chat in a browser.\n"))
+		return
+	case r.Get("Sec-WebSocket-Version") != "13":
+		w.Header("Sec-WebSocket-Version", "13")
+		w.WriteHeader(426)
+		w.Write([]byte("WebSocket version 13 only\n"))
+		return
+	case err != nil || len(raw) != 16:
+		w.WriteHeader(400)
+		w.Write([]byte("bad Sec-WebSocket-Key\n"))
+		return
+	}
+	sum := sha1.Sum([]byte(key + wsGUID))
+	w.Header("Upgrade", "websocket")
+	w.Header("Sec-WebSocket-Accept", base64.StdEncoding.EncodeToString(sum[:]))
+	w.WriteHeader(101)
+	w.Upgrade(&client{d: d, addr: host(r.RemoteAddr)})
+}
+
+// hasToken reports whether a comma-separated field value holds tok,
+// ignoring case.
+func hasToken(v, tok string) bool {
+	for f := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(f), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+func host(a net.Addr) string {
+	if a == nil {
+		return "unknown"
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
+
+// bucket is a client's flood control: a token bucket.
+type bucket struct {
+	tokens  float64
+	last    time.Time
+	dropped int
+}
+
+func (b *bucket) allow(o *chat.Options, now time.Time) bool {
+	if o.FloodRate < 0 {
+		return true
+	}
+	if b.last.IsZero() {
+		b.tokens = float64(o.FloodBurst)
+	} else {
+		b.tokens = min(float64(o.FloodBurst), b.tokens+now.Sub(b.last).Seconds()*o.FloodRate)
+	}
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		b.dropped = 0
+		return true
+	}
+	b.dropped++
+	return false
+}
+
+var errProtocol = errors.New("web: websocket protocol error")
