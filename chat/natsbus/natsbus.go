@@ -93,6 +93,7 @@ type Bus struct {
 	stream jetstream.Stream
 	node   string // prefix of this node's message IDs
 	ids    atomic.Uint64
+	again  atomic.Int64 // messages published again
 
 	// it reads the stream; the reader replaces it when it fails. itMu
 	// guards the swap against Run stopping it.
@@ -609,6 +610,7 @@ func (b *Bus) publisher(stop <-chan struct{}) {
 		for _, o := range batch {
 			f, err := b.js.PublishMsgAsync(b.natsMsg(o))
 			if err != nil {
+				b.again.Add(1)
 				again = append(again, o)
 				continue
 			}
@@ -621,6 +623,7 @@ func (b *Bus) publisher(stop <-chan struct{}) {
 			case <-p.f.Ok():
 			case err := <-p.f.Err():
 				b.o.Logger.Debug("natsbus: publish again", "id", p.out.id, "err", err)
+				b.again.Add(1)
 				again = append(again, p.out)
 			default:
 				kept = append(kept, p)

@@ -560,3 +560,104 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	}
 	waitMembers(t, b, "lobby", []string{"bob"})
 }
+
+// proxy forwards TCP connections to target; black-holed, it swallows what
+// passes, as a network that lost its route does, until cut.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	hole   bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go p.pipe(c, s)
+			go p.pipe(s, c)
+		}
+	}()
+	return p
+}
+
+func (p *proxy) pipe(from, to net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		if err != nil {
+			to.Close()
+			return
+		}
+		p.mu.Lock()
+		hole := p.hole
+		p.mu.Unlock()
+		if !hole {
+			to.Write(buf[:n])
+		}
+	}
+}
+
+func (p *proxy) blackHole(on bool) {
+	p.mu.Lock()
+	p.hole = on
+	p.mu.Unlock()
+}
+
+// cut closes every connection, as the network noticed at last.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+// TestLostInFlight: messages accepted while the route to NATS silently
+// fails are published again once the node reconnects, and members see
+// each exactly once, in order.
+func TestLostInFlight(t *testing.T) {
+	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	px := newProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	a := startNode(t, Options{URLs: []string{px.url()}})
+	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
+	ma, ra := a.member(t, "ana", "lobby")
+	mb, rb := b.member(t, "bob", "lobby")
+	clients := []*client{{a, ma, ra, "ana"}, {b, mb, rb, "bob"}}
+	want := map[string]int{}
+	sayAll(t, clients, "lobby", 0, 10, want)
+	checkViews(t, "lobby", clients, want)
+
+	px.blackHole(true)
+	clients[0].say(t, "lobby", 10, 20) // accepted: the node does not know yet
+	want["ana"] += 20
+	px.cut()
+	px.blackHole(false)
+	sayAll(t, clients[1:], "lobby", 10, 10, want)
+	checkViews(t, "lobby", clients, want)
+	if n := a.bus.again.Load(); n < 20 {
+		t.Errorf("messages published again: %d, want at least 20", n)
+	}
+}
