@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,29 +14,6 @@ import (
 	"github.com/portside/portside/chat"
 	"github.com/portside/portside/chat/store"
 )
-
-// startPortside runs the test binary as the portside command and returns
-// it with the addresses it announced.
-func startPortside(t *testing.T, want string, args ...string) (*exec.Cmd, map[string]string) {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "PORTSIDE_CLI_TEST_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb syncBuffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd, readAnnouncements(t, stdout, errb.String, want)
-}
 
 var said = regexp.MustCompile(`^<(\w+)> (\S+)$`)
 

@@ -275,23 +275,7 @@ func TestMetrics(t *testing.T) {
 // TestSIGTERMUnderLoad: a real portside process under load gets SIGTERM,
 // delivers every echo it owes, closes cleanly and exits 0.
 func TestSIGTERMUnderLoad(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "echo", "--listen", "127.0.0.1:0", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "PORTSIDE_CLI_TEST_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb syncBuffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addrs := readAnnouncements(t, stdout, errb.String, "echo/udp")
+	addrs, stop := startProcess(t, []string{"echo/udp"}, "echo", "--listen", "127.0.0.1:0", "--log-level", "warn")
 	addr := addrs["echo/tcp"]
 
 	const clients = 50
@@ -304,25 +288,13 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	for range clients {
 		<-started
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	stop() // SIGTERM while every client is mid-exchange; exit 0 expected
 	wg.Wait()
 	close(results)
 	for err := range results {
 		if err != nil {
 			t.Error(err)
 		}
-	}
-	werr := make(chan error, 1)
-	go func() { werr <- cmd.Wait() }()
-	select {
-	case err := <-werr:
-		if err != nil {
-			t.Errorf("after SIGTERM: %v (want exit 0); stderr:\n%s", err, errb.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("portside still running 30s after SIGTERM")
 	}
 }
 
@@ -381,10 +353,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startProcess runs the test binary as the portside command in a process of
-// its own, and returns the announced addresses and a stop function that
-// sends SIGTERM and checks for exit 0.
-func startProcess(t *testing.T, want []string, args ...string) (map[string]string, func()) {
+// startPortside runs the test binary as the portside command in a process
+// of its own and returns it with the addresses it announced (each of want).
+// The process is killed when the test ends, if still running.
+func startPortside(t *testing.T, want string, args ...string) (*exec.Cmd, map[string]string) {
+	t.Helper()
+	cmd, addrs, _ := startCmd(t, []string{want}, args...)
+	return cmd, addrs
+}
+
+func startCmd(t *testing.T, want []string, args ...string) (*exec.Cmd, map[string]string, *syncBuffer) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -396,13 +374,20 @@ func startProcess(t *testing.T, want []string, args ...string) (map[string]strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	var errb syncBuffer
-	cmd.Stderr = &errb
+	errb := new(syncBuffer)
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	addrs := readAnnouncements(t, stdout, errb.String, want...)
+	return cmd, readAnnouncements(t, stdout, errb.String, want...), errb
+}
+
+// startProcess is startPortside with a stop function that sends SIGTERM and
+// checks for exit 0.
+func startProcess(t *testing.T, want []string, args ...string) (map[string]string, func()) {
+	t.Helper()
+	cmd, addrs, errb := startCmd(t, want, args...)
 	stop := func() {
 		t.Helper()
 		cmd.Process.Signal(syscall.SIGTERM)
