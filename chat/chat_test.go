@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net"
 	"os"
@@ -22,22 +23,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-// eachEngine runs f under every engine that holds concurrent connections in
-// one process: the hub is shared memory.
-func eachEngine(t *testing.T, f func(t *testing.T, name string)) {
-	for _, name := range engine.Names() {
-		t.Run("engine="+name, func(t *testing.T) {
-			switch name {
-			case "fork":
-				t.Skip("fork engine: cannot share a hub between processes (it refuses Shared services)")
-			case "iterative":
-				t.Skip("iterative engine: serves one connection at a time, and a chat needs several")
-			}
-			f(t, name)
-		})
-	}
-}
 
 // pinned is a test clock.
 var pinned = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -252,7 +237,7 @@ func golden(t *testing.T, name string, peers ...*peer) {
 }
 
 func TestLineTranscript(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{GreetDelay: -1}, server.Limits{})
 		bob := dial(t, addr, "bob")
 		bob.expect("What is your name?")
@@ -316,7 +301,7 @@ func TestLineTranscript(t *testing.T) {
 }
 
 func TestIRCTranscript(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{GreetDelay: time.Hour, MOTD: []string{"Be kind."}, MaxRooms: 3}, server.Limits{})
 		a := dial(t, addr, "irc alice")
 		a.send("CAP LS 302", "NICK alice", "USER al 0 * :Alice Liddell")
@@ -396,7 +381,7 @@ func TestUnregistered(t *testing.T) {
 // message promptly; the slow one is disconnected, and the others are told
 // why.
 func TestSlowMember(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{Replay: -1, MaxMessage: 1000}, server.Limits{MaxQueue: 64 << 10})
 		login := func(p *peer, nick string) {
 			p.send(nick)
@@ -500,7 +485,7 @@ func TestPythonIRC(t *testing.T) {
 	if err := exec.Command(python, "-c", "import irc.client").Run(); err != nil {
 		t.Fatalf("python3-irc is needed (scripts/test installs it): %v", err)
 	}
-	eachEngine(t, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{GreetDelay: time.Hour}, server.Limits{})
 		lina := dial(t, addr, "lina")
 		lina.send("lina")
@@ -673,7 +658,7 @@ func TestLimits(t *testing.T) {
 // TestDrain: on shutdown each door says goodbye its own way, and what was
 // said just before is still delivered.
 func TestDrain(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		hub := chat.New(chat.Options{Now: (&clock{now: pinned}).Now, GreetDelay: time.Hour, FloodRate: -1})
 		hctx, hcancel := context.WithCancel(t.Context())
 		hdone := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"log/slog"
 	"math"
@@ -25,24 +26,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-// eachEngine runs f under every engine that runs handlers in this process;
-// with concurrent, only those that hold several connections at once. The
-// fork engine runs handlers in child processes: internal/cli's tests run
-// echo under it end to end.
-func eachEngine(t *testing.T, concurrent bool, f func(t *testing.T, name string)) {
-	for _, name := range engine.Names() {
-		t.Run("engine="+name, func(t *testing.T) {
-			switch {
-			case name == "fork":
-				t.Skip("fork serves from child processes: see internal/cli TestEchoUnderEveryEngine")
-			case name == "iterative" && concurrent:
-				t.Skip("iterative serves one connection at a time; this test holds several")
-			}
-			f(t, name)
-		})
-	}
-}
 
 // start serves h with the named engine on a loopback port until the test
 // ends.
@@ -82,7 +65,7 @@ func dial(t *testing.T, addr string) net.Conn {
 // TestManyClients: 1,000 concurrent connections send random payloads of
 // random sizes from 1 B to 1 MiB, and every byte comes back exactly.
 func TestManyClients(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr := start(t, name, &server.Service{Name: "echo", Handler: echo.New(echo.Options{})})
 		n := 1000
 		if testing.Short() {
@@ -191,7 +174,7 @@ func trunc(s string) string {
 // TestShellTranscript plays a session in shell mode and compares it with a
 // golden transcript.
 func TestShellTranscript(t *testing.T) {
-	eachEngine(t, false, func(t *testing.T, name string) {
+	testkit.EachEngine(t, 0, func(t *testing.T, name string) {
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		st := new(server.Stats)
 		h := echo.New(echo.Options{Mode: echo.Shell, Stats: st, Now: func() time.Time { return now }})
@@ -226,29 +209,11 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// syncBuffer is a log sink the test can read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestHugeLine: a 100 MB line in line mode closes that connection with a
 // clear log line, server memory stays bounded and other clients carry on.
 func TestHugeLine(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
-		var logs syncBuffer
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
+		var logs testkit.SyncBuffer
 		log := slog.New(slog.NewTextHandler(&logs, nil))
 		s := &server.Service{Name: "echo", Handler: echo.New(echo.Options{Mode: echo.Lines, Logger: log}), Logger: log}
 		addr := start(t, name, s)
@@ -300,7 +265,7 @@ func TestHugeLine(t *testing.T) {
 
 // TestShellGarbage: binary noise in shell mode never crashes the server.
 func TestShellGarbage(t *testing.T) {
-	eachEngine(t, false, func(t *testing.T, name string) {
+	testkit.EachEngine(t, 0, func(t *testing.T, name string) {
 		addr := start(t, name, &server.Service{Name: "echo", Handler: echo.New(echo.Options{Mode: echo.Shell, MaxLine: 1024})})
 		r := rand.New(rand.NewPCG(1, 2))
 		for range 20 {

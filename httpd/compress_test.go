@@ -3,6 +3,7 @@ package httpd_test
 import (
 	"bytes"
 	"compress/gzip"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net/http"
 	"os"
@@ -50,7 +51,7 @@ func decode(t *testing.T, coding string, b []byte) string {
 }
 
 func TestCompression(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		css := strings.Repeat("body { color: red; }\n", 200)
 		bigJS := strings.Repeat("function f(x) { return x * 2; }\n", 20000) // beyond the memory cache
 		dir := tree(t, map[string]string{
@@ -185,7 +186,7 @@ func curl(t *testing.T, args ...string) string {
 // TestCurl drives the server with curl: ranges, conditionals, compression
 // and uploads as a real client does them.
 func TestCurl(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		dir := staticTree(t)
 		os.MkdirAll(filepath.Join(dir, "up"), 0o755)
 		base := "http://" + serve(t, name, httpd.Options{Root: dir, Compress: true, Upload: true, Auth: "ann:pw"})

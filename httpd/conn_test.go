@@ -2,15 +2,14 @@ package httpd_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ import (
 // it, so responses leave in request order, and it does not hold up other
 // connections.
 func TestRoutes(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		release := make(chan struct{})
 		started := make(chan struct{}, 1)
 		var rt httpd.Router
@@ -85,7 +84,7 @@ func TestRoutes(t *testing.T) {
 // TestHalfClose: a client that sends requests and shuts its write side
 // still gets every response, including one from a blocking route.
 func TestHalfClose(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		var rt httpd.Router
 		rt.HandleBlocking("GET", "/wait", func(_ context.Context, w *httpd.ResponseWriter, _ *httpd.Request) {
 			time.Sleep(50 * time.Millisecond) // the work a blocking route does, not synchronisation
@@ -101,7 +100,7 @@ func TestHalfClose(t *testing.T) {
 }
 
 func TestHeaderTimeout(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		dir := tree(t, map[string]string{"a.txt": "A"})
 		addr := serve(t, name, httpd.Options{Root: dir, HeaderTimeout: 200 * time.Millisecond})
 		c := dial(t, addr)
@@ -152,7 +151,7 @@ func TestBodyRate(t *testing.T) {
 // TestGracefulShutdown: a response in flight when shutdown starts is
 // finished; an idle keep-alive connection is closed.
 func TestGracefulShutdown(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		size := 32 << 20
 		dir := tree(t, map[string]string{"big.bin": strings.Repeat("z", size)})
 		h, err := httpd.New(httpd.Options{Root: dir})
@@ -212,29 +211,11 @@ func TestRefuse(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the access log's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestAccessLog(t *testing.T) {
 	for _, jsonFormat := range []bool{false, true} {
 		t.Run(fmt.Sprintf("json=%t", jsonFormat), func(t *testing.T) {
 			dir := tree(t, map[string]string{"a.txt": "hello"})
-			var log syncBuffer
+			var log testkit.SyncBuffer
 			h, err := httpd.New(httpd.Options{Root: dir, AccessLog: &log, AccessLogJSON: jsonFormat})
 			if err != nil {
 				t.Fatal(err)

@@ -20,25 +20,6 @@ import (
 	"github.com/portside/portside/server"
 )
 
-// eachEngine runs f under every engine that runs handlers in this process;
-// with concurrent, only those that hold several connections at once. The
-// fork engine serves from child processes: internal/cli's
-// TestHTTPUnderEveryEngine runs the server under it end to end.
-func eachEngine(t *testing.T, concurrent bool, f func(t *testing.T, name string)) {
-	t.Helper()
-	for _, name := range engine.Names() {
-		t.Run("engine="+name, func(t *testing.T) {
-			switch {
-			case name == "fork":
-				t.Skip("fork serves from child processes: see internal/cli TestHTTPUnderEveryEngine")
-			case name == "iterative" && concurrent:
-				t.Skip("iterative serves one connection at a time; this test holds several")
-			}
-			f(t, name)
-		})
-	}
-}
-
 // serve runs a Handler for o under the named engine on a loopback port
 // until the test ends, and returns its address.
 func serve(t *testing.T, name string, o httpd.Options) string {

@@ -2,6 +2,7 @@ package httpd_test
 
 import (
 	"fmt"
+	"github.com/portside/portside/internal/testkit"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -51,7 +52,7 @@ func traversalTree(t *testing.T) (root string) {
 // TestTraversal: every attempt to reach outside the root, or at hidden
 // files, is refused over raw TCP, and the secret never appears.
 func TestTraversal(t *testing.T) {
-	eachEngine(t, false, func(t *testing.T, name string) {
+	testkit.EachEngine(t, 0, func(t *testing.T, name string) {
 		addr := serve(t, name, httpd.Options{Root: traversalTree(t)})
 		for _, tc := range []struct {
 			target string
@@ -107,7 +108,7 @@ func TestTraversal(t *testing.T) {
 // refused with the parser's status and the connection is closed, so a
 // request smuggled behind them is never answered.
 func TestMalformed(t *testing.T) {
-	eachEngine(t, false, func(t *testing.T, name string) {
+	testkit.EachEngine(t, 0, func(t *testing.T, name string) {
 		dir := tree(t, map[string]string{"a.txt": "a", "admin": "ADMIN"})
 		addr := serve(t, name, httpd.Options{Root: dir, Upload: true})
 		const smuggled = "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/portside/portside/engine"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -52,7 +53,7 @@ func staticTree(t *testing.T) string {
 }
 
 func TestGetHead(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		dir := staticTree(t)
 		base := "http://" + serve(t, name, httpd.Options{Root: dir})
 		for _, tc := range []struct {
@@ -99,7 +100,7 @@ func TestGetHead(t *testing.T) {
 // TestPipelined sends 16 requests in one write, small and large files and
 // errors mixed, and expects the responses in order.
 func TestPipelined(t *testing.T) {
-	eachEngine(t, false, func(t *testing.T, name string) {
+	testkit.EachEngine(t, 0, func(t *testing.T, name string) {
 		dir := staticTree(t)
 		addr := serve(t, name, httpd.Options{Root: dir})
 		paths := []string{"/hello.txt", "/big.bin", "/missing", "/docs/", "/files/a.txt", "/big.bin", "/.env", "/hello.txt"}
@@ -184,7 +185,7 @@ func TestConditionals(t *testing.T) {
 }
 
 func TestRanges(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		dir := staticTree(t)
 		base := "http://" + serve(t, name, httpd.Options{Root: dir, MaxRanges: 4})
 		for _, file := range []string{"hello.txt", "big.bin"} {
@@ -265,7 +266,7 @@ func checkMultipart(t *testing.T, resp *http.Response, b string, data []byte, pa
 }
 
 func TestDirectories(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		dir := staticTree(t)
 		base := "http://" + serve(t, name, httpd.Options{Root: dir})
 
@@ -422,7 +423,7 @@ func TestFileChanges(t *testing.T) {
 // with sendfile are all answered, in order, though the server queues only
 // a few files at a time.
 func TestDeepPipelineOfLargeFiles(t *testing.T) {
-	eachEngine(t, false, func(t *testing.T, name string) {
+	testkit.EachEngine(t, 0, func(t *testing.T, name string) {
 		dir := staticTree(t)
 		addr := serve(t, name, httpd.Options{Root: dir})
 		c := dial(t, addr)

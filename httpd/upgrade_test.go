@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func (u *upper) Close(c server.Conn, err error) { u.closed <- err }
 // protocol, which gets the input that followed the request in the same
 // packet, and all input after; its Close is called once.
 func TestUpgrade(t *testing.T) {
-	eachEngine(t, false, func(t *testing.T, name string) {
+	testkit.EachEngine(t, 0, func(t *testing.T, name string) {
 		u := &upper{closed: make(chan error, 1)}
 		var rt httpd.Router
 		rt.Handle("GET", "/up", func(_ context.Context, w *httpd.ResponseWriter, r *httpd.Request) {

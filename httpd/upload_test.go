@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/portside/portside/internal/testkit"
 	"hash/crc32"
 	"io"
 	"mime/multipart"
@@ -47,7 +48,7 @@ func noTempFiles(t *testing.T, dir string) {
 }
 
 func TestPut(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		base, dir := uploadServer(t, name, httpd.Options{MaxUpload: 1 << 20})
 		for _, tc := range []struct {
 			name, path, body string
@@ -102,7 +103,7 @@ func TestPutOverwriteAndChunked(t *testing.T) {
 // TestExpectContinue: 100 Continue comes before the body is read, and a
 // refused request gets its final status without the body being sent.
 func TestExpectContinue(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		base, dir := uploadServer(t, name, httpd.Options{Auth: "ann:pw"})
 		addr := strings.TrimPrefix(base, "http://")
 		auth := "Authorization: Basic YW5uOnB3\r\n" // ann:pw
@@ -192,7 +193,7 @@ func form(t *testing.T, files [][2]string) (string, *bytes.Buffer) {
 }
 
 func TestFormUpload(t *testing.T) {
-	eachEngine(t, true, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		base, dir := uploadServer(t, name, httpd.Options{})
 		big := strings.Repeat("0123456789", 100_000)
 		ct, b := form(t, [][2]string{{"one.txt", "first"}, {"two.bin", big}, {`..\..\evil/../../three.txt`, "third"}, {"\x01.hidden\x7f", "h"}})

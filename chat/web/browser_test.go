@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/portside/portside/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +43,7 @@ func TestBrowser(t *testing.T) {
 		}
 		chromium = p
 	}
-	eachEngine(t, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		s := start(t, name, chat.Options{Password: "sesame"})
 		line := dialTCP(t, s.chat)
 		line.send("lina", "sesame")

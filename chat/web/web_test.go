@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net"
 	"strings"
@@ -22,22 +23,6 @@ import (
 	"github.com/portside/portside/httpd"
 	"github.com/portside/portside/server"
 )
-
-// eachEngine runs f under every engine that holds concurrent connections in
-// one process: the hub is shared memory.
-func eachEngine(t *testing.T, f func(t *testing.T, name string)) {
-	for _, name := range engine.Names() {
-		t.Run("engine="+name, func(t *testing.T) {
-			switch name {
-			case "fork":
-				t.Skip("fork engine: cannot share a hub between processes")
-			case "iterative":
-				t.Skip("iterative engine: serves one connection at a time, and a chat needs several")
-			}
-			f(t, name)
-		})
-	}
-}
 
 type servers struct {
 	chat, web string // addresses
@@ -273,7 +258,7 @@ func (p *tcpPeer) expect(want string) string {
 // see each other; the browser gets history on join, and after a reconnect
 // catches up from the last sequence number it saw.
 func TestTranscript(t *testing.T) {
-	eachEngine(t, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		s := start(t, name, chat.Options{Password: "sesame"})
 		line := dialTCP(t, s.chat)
 		line.send("lina", "sesame")

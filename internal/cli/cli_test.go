@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -336,23 +337,6 @@ func loadUntilClosed(addr string, seed byte, started chan<- struct{}) error {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startPortside runs the test binary as the portside command in a process
 // of its own and returns it with the addresses it announced (each of want).
 // The process is killed when the test ends, if still running.
@@ -362,7 +346,7 @@ func startPortside(t *testing.T, want string, args ...string) (*exec.Cmd, map[st
 	return cmd, addrs
 }
 
-func startCmd(t *testing.T, want []string, args ...string) (*exec.Cmd, map[string]string, *syncBuffer) {
+func startCmd(t *testing.T, want []string, args ...string) (*exec.Cmd, map[string]string, *testkit.SyncBuffer) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -374,7 +358,7 @@ func startCmd(t *testing.T, want []string, args ...string) (*exec.Cmd, map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	errb := new(syncBuffer)
+	errb := new(testkit.SyncBuffer)
 	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
