@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -564,11 +565,12 @@ func TestPresenceAcrossNodes(t *testing.T) {
 // proxy forwards TCP connections to target; black-holed, it swallows what
 // passes, as a network that lost its route does, until cut.
 type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	hole   bool
+	ln        net.Listener
+	target    string
+	mu        sync.Mutex
+	conns     []net.Conn
+	hole      bool
+	swallowed int // lobby publishes lost in the hole
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -593,14 +595,14 @@ func newProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
-			go p.pipe(c, s)
-			go p.pipe(s, c)
+			go p.pipe(c, s, true)
+			go p.pipe(s, c, false)
 		}
 	}()
 	return p
 }
 
-func (p *proxy) pipe(from, to net.Conn) {
+func (p *proxy) pipe(from, to net.Conn, fromClient bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := from.Read(buf)
@@ -610,11 +612,21 @@ func (p *proxy) pipe(from, to net.Conn) {
 		}
 		p.mu.Lock()
 		hole := p.hole
+		if hole && fromClient {
+			p.swallowed += bytes.Count(buf[:n], []byte("chat.room.lobby"))
+		}
 		p.mu.Unlock()
 		if !hole {
 			to.Write(buf[:n])
 		}
 	}
+}
+
+// lost reports how many publishes to the lobby the black hole swallowed.
+func (p *proxy) lost() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.swallowed
 }
 
 func (p *proxy) blackHole(on bool) {
@@ -653,6 +665,14 @@ func TestLostInFlight(t *testing.T) {
 	px.blackHole(true)
 	clients[0].say(t, "lobby", 10, 20) // accepted: the node does not know yet
 	want["ana"] += 20
+	// Cut only once all 20 are on the wire and lost, so that each one must
+	// be published again, however late the publisher ran.
+	for deadline := time.Now().Add(20 * time.Second); px.lost() < 20; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 20 publishes reached the proxy", px.lost())
+		}
+		time.Sleep(5 * time.Millisecond) // observing another process's traffic
+	}
 	px.cut()
 	px.blackHole(false)
 	sayAll(t, clients[1:], "lobby", 10, 10, want)
