@@ -590,52 +590,57 @@ func (b *Bus) reader(deliver func([]*chat.Msg)) error {
 	}
 }
 
-// publisher publishes accepted messages asynchronously, and publishes again
-// those the stream did not acknowledge, under the same ID, until stop.
+// publisher publishes accepted messages in the order they were accepted,
+// one at a time: the next goes out only once the stream has acknowledged
+// the previous. With several in flight, a failed publish could be overtaken
+// by a later one that succeeded, and its retry would then land after it,
+// out of its sender's order. A message not acknowledged is published again
+// under the same ID (the stream drops the copy if the first did arrive),
+// before anything after it, until stop.
 func (b *Bus) publisher(stop <-chan struct{}) {
-	type pending struct {
-		out outgoing
-		f   jetstream.PubAckFuture
-	}
-	var waiting []pending
+	var (
+		queue    []outgoing // accepted, not yet stored, in order
+		inFlight jetstream.PubAckFuture
+		current  outgoing
+	)
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
-	var again []outgoing
+	retrying := false
 	for {
 		b.mu.Lock()
-		batch := append(again, b.q...)
+		queue = append(queue, b.q...)
 		b.q = b.q[:0]
 		b.mu.Unlock()
-		again = nil
-		for _, o := range batch {
+
+		if inFlight != nil {
+			select {
+			case <-inFlight.Ok():
+				inFlight = nil
+			case err := <-inFlight.Err():
+				b.o.Logger.Debug("natsbus: publish again", "id", current.id, "err", err)
+				b.again.Add(1)
+				queue = append([]outgoing{current}, queue...)
+				inFlight = nil
+				retrying = true
+				retry.Reset(100 * time.Millisecond)
+			default:
+			}
+		}
+		if inFlight == nil && len(queue) > 0 && !retrying {
+			o := queue[0]
 			f, err := b.js.PublishMsgAsync(b.natsMsg(o))
 			if err != nil {
 				b.again.Add(1)
-				again = append(again, o)
-				continue
+				retrying = true
+				retry.Reset(100 * time.Millisecond)
+			} else {
+				queue = queue[1:]
+				current, inFlight = o, f
+				continue // it may be acknowledged at once
 			}
-			waiting = append(waiting, pending{o, f})
-		}
-		// Collect acknowledgements; failures go round again.
-		kept := waiting[:0]
-		for _, p := range waiting {
-			select {
-			case <-p.f.Ok():
-			case err := <-p.f.Err():
-				b.o.Logger.Debug("natsbus: publish again", "id", p.out.id, "err", err)
-				b.again.Add(1)
-				again = append(again, p.out)
-			default:
-				kept = append(kept, p)
-			}
-		}
-		clear(waiting[len(kept):])
-		waiting = kept
-		if len(again) > 0 {
-			retry.Reset(100 * time.Millisecond)
 		}
 		var ackWait <-chan struct{}
-		if len(waiting) > 0 {
+		if inFlight != nil {
 			ackWait = b.js.PublishAsyncComplete()
 		}
 		select {
@@ -644,6 +649,7 @@ func (b *Bus) publisher(stop <-chan struct{}) {
 		case <-b.wake:
 		case <-ackWait:
 		case <-retry.C:
+			retrying = false
 		}
 	}
 }

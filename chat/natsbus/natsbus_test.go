@@ -665,11 +665,11 @@ func TestLostInFlight(t *testing.T) {
 	px.blackHole(true)
 	clients[0].say(t, "lobby", 10, 20) // accepted: the node does not know yet
 	want["ana"] += 20
-	// Cut only once all 20 are on the wire and lost, so that each one must
-	// be published again, however late the publisher ran.
-	for deadline := time.Now().Add(20 * time.Second); px.lost() < 20; {
+	// Cut once a publish is on the wire and lost: it must be published
+	// again, and the 19 behind it wait for it, so none overtakes it.
+	for deadline := time.Now().Add(20 * time.Second); px.lost() < 1; {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of 20 publishes reached the proxy", px.lost())
+			t.Fatal("no publish reached the proxy")
 		}
 		time.Sleep(5 * time.Millisecond) // observing another process's traffic
 	}
@@ -677,7 +677,7 @@ func TestLostInFlight(t *testing.T) {
 	px.blackHole(false)
 	sayAll(t, clients[1:], "lobby", 10, 10, want)
 	checkViews(t, "lobby", clients, want)
-	if n := a.bus.again.Load(); n < 20 {
-		t.Errorf("messages published again: %d, want at least 20", n)
+	if n := a.bus.again.Load(); n < 1 {
+		t.Errorf("messages published again: %d, want at least 1", n)
 	}
 }
