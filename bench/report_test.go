@@ -2,9 +2,9 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
+	"github.com/portside/portside/internal/testkit"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -109,10 +109,6 @@ func TestReportText(t *testing.T) {
 // TestReportHTML opens the report in headless Chromium, checks it drew its
 // charts from nothing but the file, and keeps a screenshot.
 func TestReportHTML(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("needs chromium (apt-get install chromium; scripts/test does)")
-	}
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
 	var b bytes.Buffer
@@ -126,25 +122,7 @@ func TestReportHTML(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		// No UserDataDir: chromedp gives each browser a fresh one and
-		// removes it once the browser has exited.
-		chromedp.WindowSize(1100, 900),
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
+	bctx := testkit.Browser(t, 1100, 900, 60*time.Second)
 
 	var title, embedded string
 	var lines, rows int

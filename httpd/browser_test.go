@@ -1,10 +1,9 @@
 package httpd_test
 
 import (
-	"context"
 	"flag"
+	"github.com/portside/portside/internal/testkit"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,14 +20,6 @@ var screenshot = flag.String("screenshot", "", "also save the browser test's scr
 // file through its form, lands back on the listing, which now shows the
 // file, and the test saves a screenshot of it.
 func TestBrowserUpload(t *testing.T) {
-	chromium := "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		p, err := exec.LookPath("chromium")
-		if err != nil {
-			t.Skip("chromium not installed (scripts/test installs it)")
-		}
-		chromium = p
-	}
 	dir := tree(t, map[string]string{
 		"README.md": "# portside\n", "notes.txt": strings.Repeat("note\n", 300), "photos/": "", "data.json": "{}",
 	})
@@ -38,25 +29,7 @@ func TestBrowserUpload(t *testing.T) {
 	if err := os.WriteFile(src, []byte("uploaded by chromium\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1000, 700),
-	}
-	actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := testkit.Browser(t, 1000, 700, 60*time.Second)
 
 	var before, after string
 	var shot []byte

@@ -1,12 +1,10 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"github.com/portside/portside/internal/testkit"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,14 +33,6 @@ const itemsJS = `[...document.querySelectorAll('#messages li')].map(li => ({seq:
 // reconnects and catches up on what was said meanwhile, from the last
 // sequence number it saw, with nothing twice.
 func TestBrowser(t *testing.T) {
-	chromium := "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		p, err := exec.LookPath("chromium")
-		if err != nil {
-			t.Skip("chromium not installed (scripts/test installs it)")
-		}
-		chromium = p
-	}
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		s := start(t, name, chat.Options{Password: "sesame"})
 		line := dialTCP(t, s.chat)
@@ -54,40 +44,7 @@ func TestBrowser(t *testing.T) {
 		irc.expect(" 366 ira #lobby ")
 		irc.expect("PRIVMSG #lobby :said before the browser came") // replayed: it is kept
 
-		// Chromium writes to its profile as it exits, after the
-		// allocator's cancel returns: the profile is removed once the
-		// browser process is gone.
-		profile, err := os.MkdirTemp("", "portside-chat-browser-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			for end := time.Now().Add(10 * time.Second); usedBy(profile) && time.Now().Before(end); {
-				time.Sleep(20 * time.Millisecond) // observing other processes exit
-			}
-			os.RemoveAll(profile)
-		})
-		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(chromium),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.NoFirstRun,
-			chromedp.NoDefaultBrowserCheck,
-			chromedp.UserDataDir(profile),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-crash-reporter", true),
-			chromedp.Flag("disable-breakpad", true),
-			chromedp.WindowSize(1100, 700),
-		}
-		actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
-		defer cancel()
-		ctx, cancel := chromedp.NewContext(actx)
-		defer cancel()
-		ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-		defer cancel()
+		ctx := testkit.Browser(t, 1100, 700, 90*time.Second)
 		run := func(what string, actions ...chromedp.Action) {
 			t.Helper()
 			if err := chromedp.Run(ctx, actions...); err != nil {
@@ -205,15 +162,4 @@ func lastLine(s string) string {
 		return strings.TrimSpace(s[i+1:])
 	}
 	return s
-}
-
-// usedBy reports whether a running process names dir on its command line.
-func usedBy(dir string) bool {
-	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range cmdlines {
-		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), dir) {
-			return true
-		}
-	}
-	return false
 }
