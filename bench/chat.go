@@ -43,6 +43,10 @@ const ChatSchema = "portside-bench-chat/v1"
 // (portside chat --flood-rate 0).
 type ChatConfig struct {
 	Addr string
+	// Also are more nodes serving the same rooms (a cluster): members
+	// are dealt round-robin over Addr and these, and every delivery is
+	// still checked in this one process.
+	Also []string
 	// PIDs are server processes whose CPU time is measured, and whose
 	// resident memory is reported in idle mode.
 	PIDs    []int
@@ -76,8 +80,10 @@ func (c *ChatConfig) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return bad("address %q: %v", c.Addr, err)
+	for _, a := range append([]string{c.Addr}, c.Also...) {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return bad("address %q: %v", a, err)
+		}
 	}
 	for _, p := range c.PIDs {
 		if p <= 0 {
@@ -247,11 +253,13 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 		return nil, err
 	}
 	d := net.Dialer{Timeout: 5 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", cfg.Addr)
-	if err != nil {
-		return nil, err
+	for _, a := range append([]string{cfg.Addr}, cfg.Also...) {
+		c, err := d.DialContext(ctx, "tcp", a)
+		if err != nil {
+			return nil, err
+		}
+		c.Close()
 	}
-	c.Close()
 
 	var t [3]byte
 	rand.Read(t[:])
@@ -558,7 +566,11 @@ func isReset(err error) bool {
 // server to confirm each step.
 func (r *chatRun) login(ctx context.Context, m *chatMember) {
 	d := net.Dialer{Timeout: r.cfg.Timeout}
-	c, err := d.DialContext(ctx, "tcp", r.cfg.Addr)
+	addr := r.cfg.Addr
+	if n := len(r.cfg.Also); n > 0 && m.id%(n+1) > 0 {
+		addr = r.cfg.Also[m.id%(n+1)-1]
+	}
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		m.fail(kindConnect)
 		return

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,5 +285,44 @@ func TestCLIChatUsage(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %q", code, out, errs, tc.want)
 			}
 		})
+	}
+}
+
+// TestChatAlso: with --also, members are dealt over the nodes given, and
+// the exactly-once check still covers every member. The second "node" is a
+// relay to the same hub, counting who came through it.
+func TestChatAlso(t *testing.T) {
+	addr := startChat(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var relayed atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			relayed.Add(1)
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	cfg := chatConfig(addr)
+	cfg.Also = []string{ln.Addr().String()}
+	rep := runChat(t, cfg)
+	if rep.Joined != 6 || rep.Delivered != rep.Owed || !rep.OK() {
+		t.Errorf("joined %d, delivered %d of %d, ok %v; want all", rep.Joined, rep.Delivered, rep.Owed, rep.OK())
+	}
+	// The first dial of each address only checks it answers.
+	if got := relayed.Load() - 1; got != 3 {
+		t.Errorf("%d of 6 members came through the second node, want 3", got)
 	}
 }

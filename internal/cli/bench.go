@@ -63,6 +63,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&chatCfg.Idle, "idle", false, "chat: only log in and join, hold for -d, and report the server's memory per member")
 	fs.IntVar(&chatCfg.Rooms, "rooms", 1, "chat --idle: spread the members over this many rooms")
 	fs.IntVar(&chatCfg.Dialers, "dialers", 64, "chat: members logging in at once")
+	fs.Func("also", "chat: another node `ADDR` of the same cluster; members are dealt round-robin over all (repeatable)", func(v string) error {
+		chatCfg.Also = append(chatCfg.Also, v)
+		return nil
+	})
 
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cfg.Mode, args = bench.Mode(args[0]), args[1:]
