@@ -2,8 +2,8 @@ package bench_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net"
 	"os"
@@ -15,7 +15,6 @@ import (
 
 	"github.com/portside/portside/bench"
 	"github.com/portside/portside/chat"
-	"github.com/portside/portside/engine"
 	"github.com/portside/portside/server"
 )
 
@@ -24,32 +23,8 @@ import (
 func startChat(t *testing.T) string {
 	t.Helper()
 	hub := chat.New(chat.Options{FloodRate: -1})
-	hctx, hcancel := context.WithCancel(context.Background())
-	hdone := make(chan error, 1)
-	go func() { hdone <- hub.Run(hctx) }()
-	eng, err := engine.New("epoll", engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true}
-	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", s.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- eng.Serve(ctx, ln, s) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		hcancel()
-		if err := <-hdone; err != nil {
-			t.Errorf("hub: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	testkit.Background(t, "hub", hub.Run)
+	return testkit.Serve(t, "epoll", &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true})
 }
 
 func chatConfig(addr string) bench.ChatConfig {

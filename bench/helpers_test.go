@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net"
 	"sync"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/portside/portside/bench"
 	"github.com/portside/portside/echo"
-	"github.com/portside/portside/engine"
 	"github.com/portside/portside/server"
 )
 
@@ -18,24 +18,7 @@ import (
 // test ends.
 func startEcho(t *testing.T) string {
 	t.Helper()
-	eng, err := engine.New("goroutine", engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", "echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- eng.Serve(ctx, ln, &server.Service{Name: "echo", Handler: echo.New(echo.Options{})}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testkit.Serve(t, "goroutine", &server.Service{Name: "echo", Handler: echo.New(echo.Options{})})
 }
 
 // startUDPEcho serves portside's UDP echo until the test ends.

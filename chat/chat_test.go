@@ -55,33 +55,8 @@ func startChat(t *testing.T, name string, o chat.Options, lim server.Limits) (st
 		o.FloodRate = -1
 	}
 	hub := chat.New(o)
-	hctx, hcancel := context.WithCancel(context.Background())
-	hdone := make(chan error, 1)
-	go func() { hdone <- hub.Run(hctx) }()
-
-	eng, err := engine.New(name, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true, Limits: lim}
-	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", s.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- eng.Serve(ctx, ln, s) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		hcancel()
-		if err := <-hdone; err != nil {
-			t.Errorf("hub: %v", err)
-		}
-	})
-	return ln.Addr().String(), hub
+	testkit.Background(t, "hub", hub.Run)
+	return testkit.Serve(t, name, &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true, Limits: lim}), hub
 }
 
 // peer is one test client. It keeps everything it received, for the

@@ -31,24 +31,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // ends.
 func start(t *testing.T, name string, s *server.Service) string {
 	t.Helper()
-	eng, err := engine.New(name, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", s.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- eng.Serve(ctx, ln, s) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testkit.Serve(t, name, s)
 }
 
 func dial(t *testing.T, addr string) net.Conn {

@@ -3,8 +3,8 @@ package httpd_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
+	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portside/portside/engine"
 	"github.com/portside/portside/httpd"
 	"github.com/portside/portside/server"
 )
@@ -34,26 +33,10 @@ func serveHandler(t *testing.T, name string, o httpd.Options, lim server.Limits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(name, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", "http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- eng.Serve(ctx, ln, &server.Service{Name: "http", Handler: h, Limits: lim}) }()
-	t.Cleanup(func() {
-		transport.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		h.Stop()
-	})
-	return ln.Addr().String(), h
+	t.Cleanup(func() { h.Stop() }) // after the engine has stopped: cleanups run last-in first-out
+	addr := testkit.Serve(t, name, &server.Service{Name: "http", Handler: h, Limits: lim})
+	t.Cleanup(transport.CloseIdleConnections)
+	return addr, h
 }
 
 // tree writes files (name → content) under a new directory; a name ending

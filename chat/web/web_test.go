@@ -48,43 +48,13 @@ func start(t *testing.T, name string, o chat.Options) servers {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hctx, hcancel := context.WithCancel(context.Background())
-	hdone := make(chan error, 1)
-	go func() { hdone <- hub.Run(hctx) }()
-	eng, err := engine.New(name, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
+	testkit.Background(t, "hub", hub.Run)
+	t.Cleanup(func() { h.Stop() }) // after the engines have stopped
+	return servers{
+		chat: testkit.Serve(t, name, &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true}),
+		web:  testkit.Serve(t, name, &server.Service{Name: "web", Handler: h, Shared: true}),
+		hub:  hub, door: door,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var addrs []string
-	var dones []chan error
-	for _, s := range []*server.Service{
-		{Name: "chat", Handler: hub.Handler(), Shared: true},
-		{Name: "web", Handler: h, Shared: true},
-	} {
-		ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", s.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- eng.Serve(ctx, ln, s) }()
-		addrs = append(addrs, ln.Addr().String())
-		dones = append(dones, done)
-	}
-	t.Cleanup(func() {
-		cancel()
-		for _, d := range dones {
-			if err := <-d; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		}
-		h.Stop()
-		hcancel()
-		if err := <-hdone; err != nil {
-			t.Errorf("hub: %v", err)
-		}
-	})
-	return servers{chat: addrs[0], web: addrs[1], hub: hub, door: door}
 }
 
 // wsPeer is a browser stand-in: a WebSocket client that keeps every JSON

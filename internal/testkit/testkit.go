@@ -4,10 +4,12 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"sync"
 	"testing"
 
 	"github.com/portside/portside/engine"
+	"github.com/portside/portside/server"
 )
 
 // Needs says what a test asks of an engine beyond running its handlers in
@@ -55,4 +57,40 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Serve serves s under the engine called name on a fresh loopback port
+// until the test ends, and returns the address. At the end it stops the
+// engine and fails the test if Serve did not return nil.
+func Serve(t *testing.T, name string, s *server.Service) string {
+	t.Helper()
+	eng, err := engine.New(name, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", s.Name)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	Background(t, s.Name+": Serve", func(context.Context) error { return eng.Serve(ctx, ln, s) })
+	t.Cleanup(cancel) // runs first: cleanups go last-in first-out
+	return ln.Addr().String()
+}
+
+// Background runs f until the test ends: then its context is cancelled and
+// an error f returns fails the test. Cleanups run last-in first-out, so
+// start what a service depends on (a chat hub) before the service.
+func Background(t *testing.T, what string, f func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	})
 }
