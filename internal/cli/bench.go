@@ -179,14 +179,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{strings.TrimPrefix(err.Error(), "bench: ")}
 	}
-	if cpus != "" {
-		list, err := bench.ParseCPUs(cpus)
-		if err != nil {
-			return usagef("--cpus: %v", err)
-		}
-		if err := bench.Pin(list); err != nil {
-			return err
-		}
+	if err := pin(cpus); err != nil {
+		return err
 	}
 	if !quiet && isTerminal(e.stderr) {
 		cfg.Progress = e.stderr
@@ -274,14 +268,8 @@ func runBenchChat(ctx context.Context, e *env, fs *flag.FlagSet, c bench.ChatCon
 	if err := c.Validate(); err != nil {
 		return usageError{strings.TrimPrefix(err.Error(), "bench: ")}
 	}
-	if cpus != "" {
-		list, err := bench.ParseCPUs(cpus)
-		if err != nil {
-			return usagef("--cpus: %v", err)
-		}
-		if err := bench.Pin(list); err != nil {
-			return err
-		}
+	if err := pin(cpus); err != nil {
+		return err
 	}
 	rep, err := bench.RunChat(ctx, c)
 	if err != nil {
@@ -342,4 +330,16 @@ func isTerminal(w any) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// pin keeps the generator on the CPUs of --cpus, if given.
+func pin(cpus string) error {
+	if cpus == "" {
+		return nil
+	}
+	list, err := bench.ParseCPUs(cpus)
+	if err != nil {
+		return usagef("--cpus: %v", err)
+	}
+	return bench.Pin(list)
 }
