@@ -8,7 +8,6 @@ import (
 	"github.com/portside/portside/internal/testkit"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -194,21 +193,7 @@ func golden(t *testing.T, name string, peers ...*peer) {
 	for _, p := range peers {
 		fmt.Fprintf(&b, "=== %s\n%s", p.name, strings.ReplaceAll(p.transcript(), "\r\n", "\n"))
 	}
-	got := b.String()
-	path := filepath.Join("testdata", name)
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("transcript differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name), []byte(b.String()), *update)
 }
 
 func TestLineTranscript(t *testing.T) {

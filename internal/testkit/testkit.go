@@ -5,6 +5,8 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -93,4 +95,23 @@ func Background(t *testing.T, what string, f func(ctx context.Context) error) {
 			t.Errorf("%s: %v", what, err)
 		}
 	})
+}
+
+// Golden compares got with the file at path, or first rewrites the file
+// when update is set (each package's -update flag).
+func Golden(t *testing.T, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
 }
