@@ -48,7 +48,7 @@ func room(tb testing.TB, h *Hub, n int) ([]*Member, []*sink) {
 			f = h.ircFmt[capServerTime]
 		}
 		m := h.NewMember(s, nopDoor{}, f, false)
-		if err := h.Register(m, fmt.Sprintf("m%d", i), "u@h", "r"); err != nil {
+		if err := h.Register(m, fmt.Sprintf("m%d", i), "u@h", "r", nil); err != nil {
 			tb.Fatal(err)
 		}
 		if err := h.Join(m, "bench", nil); err != nil {

@@ -12,7 +12,11 @@
 //
 // Handlers never block: the backend works on its own goroutines and the hub
 // fans out from one, writing the same encoded bytes to every member that
-// shares a format.
+// shares a format. When hubs share a backend (a cluster), a nick is claimed
+// from the backend's NickRegistry, which may take a network round trip:
+// Register and Rename then answer later, and the doors hold the client's
+// further input until they do (Gate), so that it is handled in order while
+// the engine's goroutine serves the other connections.
 package chat
 
 import (
@@ -93,11 +97,12 @@ type Loader interface {
 // NickRegistry is implemented by backends shared by several hubs, which
 // must agree on who holds a nick. The hub claims a nick before it gives it
 // to a member, and releases it when the member quits or renames. ClaimNick
-// may wait for the network: it fails with ErrNickInUse when another holds
-// the nick, or another error when it cannot tell. ReleaseNick must not
-// block.
+// must not block: it answers through done, called once from another
+// goroutine (the answer may take a network round trip), with nil when the
+// nick is this hub's, ErrNickInUse when another holds it, or another error
+// when the registry cannot tell. ReleaseNick must not block.
 type NickRegistry interface {
-	ClaimNick(nick string) error
+	ClaimNick(nick string, done func(error))
 	ReleaseNick(nick string)
 }
 
@@ -123,6 +128,10 @@ var (
 	ErrTooMany    = errors.New("chat: in too many rooms")
 	ErrNotIn      = errors.New("chat: not in that room")
 	ErrTooLong    = errors.New("chat: message too long")
+	// ErrPending is Register's and Rename's answer while the nick is
+	// being claimed from a NickRegistry: the outcome comes later, through
+	// their done function.
+	ErrPending = errors.New("chat: nick claim pending")
 )
 
 // Options configure a Hub. Zero values take the defaults noted.
@@ -474,9 +483,11 @@ type Member struct {
 	door     Door
 	format   atomic.Uint32
 	pingable bool // the door can ask the client to answer (IRC's PING)
+	quit     bool // Quit was called; guarded by hub.mu
 
 	// Guarded by hub.mu for writing; the owning door may read them
-	// without it, since only its own calls change them.
+	// without it, since they change only in its own calls, or in the
+	// completion of a nick claim, which the door waits for (see Gate).
 	nick  string
 	ident string // user@host
 	real  string
@@ -630,28 +641,44 @@ func (m *Member) touch(now time.Time) {
 // IRC client negotiates capabilities.
 func (m *Member) SetFormat(f Format) { m.format.Store(uint32(f)) }
 
-// Register gives m its nick and puts it in the hub. It fails with
-// ErrBadNick (nicks follow IRC's rules, at most 30 bytes), ErrNickInUse, or
-// ErrClosed once the hub has stopped.
-func (h *Hub) Register(m *Member, nick, ident, real string) error {
+// Register gives m its nick and puts it in the hub. When the answer is at
+// hand it returns it and never calls done: nil, ErrBadNick (nicks follow
+// IRC's rules, at most 30 bytes), ErrNickInUse, or ErrClosed once the hub
+// has stopped. With a NickRegistry (a backend shared by several hubs) the
+// nick must be claimed first: Register returns ErrPending, and done is
+// called once, from another goroutine and after Register has returned,
+// with nil once m is registered, or why not (ErrNickInUse, the registry's
+// error, ErrClosed if m quit or the hub stopped meanwhile; the claimed
+// nick is then released). The door must not let m do anything else until
+// then. done may be nil when the outcome does not matter.
+func (h *Hub) Register(m *Member, nick, ident, real string, done func(error)) error {
 	if !irc.ValidNick(nick, nickLen) {
 		return ErrBadNick
 	}
-	key := foldNick(nick)
 	reg, _ := h.o.Backend.(NickRegistry)
-	if reg != nil {
-		if h.lookup(nick) != nil {
-			return ErrNickInUse
-		}
-		if err := reg.ClaimNick(nick); err != nil {
-			return err
-		}
+	if reg == nil {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.registerLocked(m, nick, ident, real)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed.Load() {
 		return ErrClosed
 	}
+	if h.lookup(nick) != nil {
+		return ErrNickInUse
+	}
+	h.claim(reg, nick, done, func() error {
+		return h.registerLocked(m, nick, ident, real)
+	})
+	return ErrPending
+}
+
+// registerLocked gives m its nick, if it is still free here. h.mu is held.
+func (h *Hub) registerLocked(m *Member, nick, ident, real string) error {
+	if h.closed.Load() || m.quit {
+		return ErrClosed
+	}
+	key := foldNick(nick)
 	if h.nicks[key] != nil {
 		return ErrNickInUse
 	}
@@ -661,29 +688,40 @@ func (h *Hub) Register(m *Member, nick, ident, real string) error {
 }
 
 // Rename changes m's nick and tells everyone who shares a room with m, and
-// m itself.
-func (h *Hub) Rename(m *Member, nick string) error {
+// m itself. Like Register, it returns the answer when it is at hand (nil,
+// ErrBadNick, ErrNickInUse), and otherwise ErrPending, and later calls
+// done once from another goroutine, once the new nick is claimed and m
+// renamed, or with why not.
+func (h *Hub) Rename(m *Member, nick string, done func(error)) error {
 	if !irc.ValidNick(nick, nickLen) {
 		return ErrBadNick
 	}
-	key := foldNick(nick)
 	reg, _ := h.o.Backend.(NickRegistry)
-	claimed := false
-	if reg != nil && key != foldNick(m.nick) {
-		if h.lookup(nick) != nil {
-			return ErrNickInUse
-		}
-		if err := reg.ClaimNick(nick); err != nil {
-			return err
-		}
-		claimed = true
+	if reg == nil || foldNick(nick) == foldNick(m.nick) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.renameLocked(m, nick, nil)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	if other := h.lookup(nick); other != nil && other != m {
+		return ErrNickInUse
+	}
+	h.claim(reg, nick, done, func() error {
+		if h.closed.Load() || m.quit {
+			return ErrClosed
+		}
+		return h.renameLocked(m, nick, reg)
+	})
+	return ErrPending
+}
+
+// renameLocked renames m, if nick is still free here, and releases its old
+// nick from reg, unless nil. h.mu is held.
+func (h *Hub) renameLocked(m *Member, nick string, reg NickRegistry) error {
+	key := foldNick(nick)
 	if other := h.nicks[key]; other != nil && other != m {
 		return ErrNickInUse
 	}
-	if claimed {
+	if reg != nil {
 		reg.ReleaseNick(m.nick)
 	}
 	ev := &Msg{Kind: Rename, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: nick}
@@ -698,6 +736,43 @@ func (h *Hub) Rename(m *Member, nick string) error {
 	}
 	m.nick = nick
 	return nil
+}
+
+// claim claims nick from reg and, if it is granted, runs complete under
+// h.mu; if complete fails, the nick is released again. Then it calls done
+// (if not nil) with the outcome: never before claim has returned, even
+// should reg answer at once.
+func (h *Hub) claim(reg NickRegistry, nick string, done func(error), complete func() error) {
+	const (
+		waiting  = iota // neither claim has returned nor the answer come
+		returned        // claim returned first: the answer finishes
+		answered        // the answer came first: claim finishes
+	)
+	var state atomic.Int32
+	var answer error
+	finish := func(err error) {
+		if err == nil {
+			h.mu.Lock()
+			err = complete()
+			h.mu.Unlock()
+			if err != nil {
+				reg.ReleaseNick(nick)
+			}
+		}
+		if done != nil {
+			done(err)
+		}
+	}
+	reg.ClaimNick(nick, func(err error) {
+		answer = err
+		if state.CompareAndSwap(waiting, answered) {
+			return
+		}
+		finish(err)
+	})
+	if !state.CompareAndSwap(waiting, returned) {
+		go finish(answer)
+	}
 }
 
 // toPeersLocked sends ev once to each member sharing a room with m, and to
@@ -822,6 +897,7 @@ func (h *Hub) Part(m *Member, name, reason string) error {
 func (h *Hub) Quit(m *Member, reason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	m.quit = true // a nick claim still out is released when it comes back
 	if m.nick == "" || h.nicks[foldNick(m.nick)] != m {
 		return
 	}

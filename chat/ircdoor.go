@@ -17,11 +17,13 @@ type ircConn struct {
 	Member
 	hub        *Hub
 	c          server.Conn
+	gate       Gate  // holds input while a nick claim is out
 	caps       uint8 // capServerTime, capMessageTags, ...
 	batches    uint32
 	negotiate  bool // CAP LS seen, CAP END not yet
 	registered bool
 	passOK     bool
+	done       bool // the connection is closing: input is ignored
 	wantNick   string
 	user       string
 }
@@ -78,7 +80,13 @@ func (i *ircConn) send(cmd string, params ...string) {
 	i.c.Write(m.Append(nil))
 }
 
-func (i *ircConn) data(in []byte) (int, error) {
+func (i *ircConn) data(in []byte) (int, error) { return i.gate.Data(in, i.lines) }
+
+// lines handles the complete messages of in, under the gate.
+func (i *ircConn) lines(in []byte) (int, error) {
+	if i.done {
+		return len(in), nil
+	}
 	used := 0
 	for {
 		m, n, err := irc.Next(in[used:])
@@ -117,7 +125,11 @@ func (i *ircConn) data(in []byte) (int, error) {
 			continue
 		}
 		if i.command(&m) {
+			i.done = true
 			return len(in), nil
+		}
+		if i.gate.holding {
+			return used, nil
 		}
 	}
 }
@@ -341,10 +353,23 @@ func (i *ircConn) nickCmd(m *irc.Message) bool {
 	if nick == i.nick {
 		return false
 	}
-	if err := h.Rename(&i.Member, nick); err != nil {
+	err := h.Rename(&i.Member, nick, func(err error) {
+		i.gate.Resume(i.c, func() { i.renamed(nick, err) }, i.lines)
+	})
+	if errors.Is(err, ErrPending) {
+		i.gate.Hold()
+		return false
+	}
+	i.renamed(nick, err)
+	return false
+}
+
+// renamed answers a NICK once registered: the hub told the client the new
+// nick if it was granted.
+func (i *ircConn) renamed(nick string, err error) {
+	if err != nil {
 		i.reply(irc.ErrNicknameInUse, nick, "Nickname is already in use")
 	}
-	return false
 }
 
 // tryRegister completes registration once NICK and USER are in and
@@ -361,9 +386,27 @@ func (i *ircConn) tryRegister() bool {
 		i.c.Close()
 		return true
 	}
-	err := h.Register(&i.Member, i.wantNick, i.user+"@"+host(i.c.RemoteAddr()), i.real)
+	nick := i.wantNick
+	err := h.Register(&i.Member, nick, i.user+"@"+host(i.c.RemoteAddr()), i.real, func(err error) {
+		i.gate.Resume(i.c, func() {
+			if i.welcome(nick, err) {
+				i.done = true
+			}
+		}, i.lines)
+	})
+	if errors.Is(err, ErrPending) {
+		i.gate.Hold()
+		return false
+	}
+	return i.welcome(nick, err)
+}
+
+// welcome answers a registration: 001 to 005, LUSERS and MOTD, or why not.
+// It reports whether the connection is done.
+func (i *ircConn) welcome(nick string, err error) bool {
+	h := i.hub
 	if errors.Is(err, ErrNickInUse) {
-		i.reply(irc.ErrNicknameInUse, i.wantNick, "Nickname is already in use")
+		i.reply(irc.ErrNicknameInUse, nick, "Nickname is already in use")
 		return false
 	}
 	if err != nil {
@@ -777,7 +820,7 @@ func (i *ircConn) Kick(_ *Member, reason string) {
 }
 
 func (i *ircConn) closed(err error) {
-	i.hub.Quit(&i.Member, quitReason(&i.Member, err))
+	i.gate.Close(func() { i.hub.Quit(&i.Member, quitReason(&i.Member, err)) })
 }
 
 func (i *ircConn) drain() {

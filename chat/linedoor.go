@@ -19,7 +19,8 @@ type lineConn struct {
 	Member
 	hub   *Hub
 	c     server.Conn
-	state uint8  // lineName, linePassword, lineChat
+	gate  Gate   // holds input while a nick claim is out
+	state uint8  // lineName, linePassword, lineChat, lineDone
 	name  string // asked for, while the password is being asked
 	room  string // the current room, "" for none
 }
@@ -28,6 +29,7 @@ const (
 	lineName uint8 = iota
 	linePassword
 	lineChat
+	lineDone // the connection is closing: input is ignored
 )
 
 // lineMax bounds one typed line: well above a message, well below what
@@ -45,7 +47,13 @@ func (h *Hub) newLine(c server.Conn) *lineConn {
 
 func (l *lineConn) say(s string) { l.c.Write([]byte(s + "\r\n")) }
 
-func (l *lineConn) data(in []byte) (int, error) {
+func (l *lineConn) data(in []byte) (int, error) { return l.gate.Data(in, l.lines) }
+
+// lines handles the complete lines of in, under the gate.
+func (l *lineConn) lines(in []byte) (int, error) {
+	if l.state == lineDone {
+		return len(in), nil
+	}
 	sc := line.NewScanner(in, lineMax)
 	for sc.Scan() {
 		now := l.hub.o.Now()
@@ -59,7 +67,11 @@ func (l *lineConn) data(in []byte) (int, error) {
 			continue
 		}
 		if l.input(sc.Line()) {
+			l.state = lineDone
 			return len(in), nil
+		}
+		if l.gate.holding {
+			return sc.Used, nil
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -120,10 +132,27 @@ func ptr(s string) *string { return &s }
 
 const nickLen = 30
 
-// login registers the name and enters the default room.
+// login registers the name and enters the default room. If the name must
+// be claimed from the cluster first, the input behind it waits.
 func (l *lineConn) login(name string) bool {
+	err := l.hub.Register(&l.Member, name, name+"@"+host(l.c.RemoteAddr()), name, func(err error) {
+		l.gate.Resume(l.c, func() {
+			if l.loggedIn(name, err) {
+				l.state = lineDone
+			}
+		}, l.lines)
+	})
+	if errors.Is(err, ErrPending) {
+		l.gate.Hold()
+		return false
+	}
+	return l.loggedIn(name, err)
+}
+
+// loggedIn tells the person the outcome of login, and reports whether the
+// connection is done.
+func (l *lineConn) loggedIn(name string, err error) bool {
 	h := l.hub
-	err := h.Register(&l.Member, name, name+"@"+host(l.c.RemoteAddr()), name)
 	switch {
 	case errors.Is(err, ErrNickInUse):
 		l.state = lineName
@@ -184,9 +213,15 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 			l.say("! A name is 1 to 30 letters, digits or -_[]\\`^{|}, starting with a letter.")
 			return false
 		}
-		if err := h.Rename(&l.Member, cmd.Arg); err != nil {
-			l.say("! The name " + cmd.Arg + " is taken.")
+		nick := cmd.Arg
+		err := h.Rename(&l.Member, nick, func(err error) {
+			l.gate.Resume(l.c, func() { l.renamed(nick, err) }, l.lines)
+		})
+		if errors.Is(err, ErrPending) {
+			l.gate.Hold()
+			return false
 		}
+		l.renamed(nick, err)
 	case chatline.Who:
 		if l.room == "" {
 			l.say("! You are in no room.")
@@ -259,6 +294,14 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 	return false
 }
 
+// renamed tells the person the outcome of /nick; the hub told them the
+// new name if it was granted.
+func (l *lineConn) renamed(nick string, err error) {
+	if err != nil {
+		l.say("! The name " + nick + " is taken.")
+	}
+}
+
 // join moves the person into room.
 func (l *lineConn) join(room string) {
 	h := l.hub
@@ -316,7 +359,7 @@ func (l *lineConn) Kick(_ *Member, reason string) {
 }
 
 func (l *lineConn) closed(err error) {
-	l.hub.Quit(&l.Member, quitReason(&l.Member, err))
+	l.gate.Close(func() { l.hub.Quit(&l.Member, quitReason(&l.Member, err)) })
 }
 
 func (l *lineConn) drain() {

@@ -172,7 +172,7 @@ func (n *node) member(t *testing.T, nick, room string) (*chat.Member, *rec) {
 	t.Helper()
 	r := newRec()
 	m := n.hub.NewMember(r, door{}, n.format, false)
-	if err := n.hub.Register(m, nick, nick+"@test", nick); err != nil {
+	if err := register(n.hub, m, nick, nick+"@test", nick); err != nil {
 		t.Fatalf("Register %s: %v", nick, err)
 	}
 	if err := n.hub.Join(m, room, nil); err != nil {
@@ -355,22 +355,22 @@ func TestNickAcrossNodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.nick, func(t *testing.T) {
-			if err := b.hub.Register(mb, tt.nick, "x@y", "x"); !errors.Is(err, tt.want) {
+			if err := register(b.hub, mb, tt.nick, "x@y", "x"); !errors.Is(err, tt.want) {
 				t.Errorf("Register(%q) = %v, want %v", tt.nick, err, tt.want)
 			}
 		})
 	}
-	if err := a.hub.Rename(ma, "bob"); !errors.Is(err, chat.ErrNickInUse) {
+	if err := rename(a.hub, ma, "bob"); !errors.Is(err, chat.ErrNickInUse) {
 		t.Errorf("Rename to a nick held on another node = %v, want ErrNickInUse", err)
 	}
-	if err := a.hub.Rename(ma, "cyd"); err != nil {
+	if err := rename(a.hub, ma, "cyd"); err != nil {
 		t.Fatalf("Rename: %v", err)
 	}
 	// ana is free again once released; poll: the release is asynchronous.
 	mc := b.hub.NewMember(newRec(), door{}, b.format, false)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := b.hub.Register(mc, "ana", "x@y", "x")
+		err := register(b.hub, mc, "ana", "x@y", "x")
 		if err == nil {
 			break
 		}
@@ -405,7 +405,7 @@ func TestNodeKilled(t *testing.T) {
 	m := nodes[0].hub.NewMember(newRec(), door{}, nodes[0].format, false)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := nodes[0].hub.Register(m, "n2c0", "x@y", "x")
+		err := register(nodes[0].hub, m, "n2c0", "x@y", "x")
 		if err == nil {
 			break
 		}
@@ -457,7 +457,7 @@ func TestNATSRestart(t *testing.T) {
 		t.Errorf("Say while NATS is down = %v, want ErrUnavailable", err)
 	}
 	newcomer := nodes[0].hub.NewMember(newRec(), door{}, nodes[0].format, false)
-	if err := nodes[0].hub.Register(newcomer, "newcomer", "x@y", "x"); !errors.Is(err, chat.ErrBusy) {
+	if err := register(nodes[0].hub, newcomer, "newcomer", "x@y", "x"); !errors.Is(err, chat.ErrBusy) {
 		t.Errorf("Register while NATS is down = %v, want an error matching chat.ErrBusy", err)
 	}
 	natsServer(t, dir, port, nil, nil, "")
@@ -552,7 +552,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	waitMembers(t, a, "lobby", []string{"ana", "bob"})
 	waitMembers(t, b, "lobby", []string{"ana", "bob"})
 
-	if err := a.hub.Rename(ma, "cyd"); err != nil {
+	if err := rename(a.hub, ma, "cyd"); err != nil {
 		t.Fatalf("Rename: %v", err)
 	}
 	waitMembers(t, b, "lobby", []string{"bob", "cyd"})

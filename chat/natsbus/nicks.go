@@ -48,11 +48,18 @@ func nickKey(nick string) string {
 }
 
 // ClaimNick implements chat.NickRegistry: it creates the nick's key if no
-// node holds it. It waits for NATS, at most 2 s.
-func (b *Bus) ClaimNick(nick string) error {
+// node holds it, on a goroutine of its own, and calls done with the
+// answer: nil, chat.ErrNickInUse, or an error matching chat.ErrBusy when
+// NATS did not answer within 2 s.
+func (b *Bus) ClaimNick(nick string, done func(error)) {
+	go func() { done(b.claimNick(nick)) }()
+}
+
+// claimNick creates nick's key, waiting for NATS at most claimTimeout.
+func (b *Bus) claimNick(nick string) error {
 	r := b.nicks
 	key := nickKey(nick)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
 	rev, err := r.kv.Create(ctx, key, []byte(r.node))
 	switch {
@@ -66,6 +73,12 @@ func (b *Bus) ClaimNick(nick string) error {
 	r.mu.Unlock()
 	return nil
 }
+
+// claimTimeout bounds a nick claim: a client waits this long at most for
+// its welcome when NATS does not answer.
+const claimTimeout = 2 * time.Second
+
+var _ chat.NickRegistry = (*Bus)(nil)
 
 // ReleaseNick implements chat.NickRegistry. It does not wait: the key is
 // deleted in the background, and expires anyway if that fails.

@@ -22,6 +22,8 @@ type client struct {
 	addr   string
 	c      server.Conn
 	m      *chat.Member
+	gate   chat.Gate // holds input while a nick claim is out
+	held   bool      // the gate holds: frames wait for the answer
 	fr     frames
 	bucket bucket
 	rooms  []string
@@ -83,6 +85,26 @@ func (cl *client) Data(c server.Conn, in []byte) (int, error) {
 		cl.fr.max = cl.d.max
 		cl.m = cl.d.hub.NewMember(c, cl, cl.d.format, true)
 	}
+	return cl.gate.Data(in, cl.frames)
+}
+
+// hold makes the gate hold input until the answer to a nick claim.
+func (cl *client) hold() {
+	cl.held = true
+	cl.gate.Hold()
+}
+
+// resume handles the answer to a nick claim with then, and the frames that
+// waited for it after.
+func (cl *client) resume(then func()) {
+	cl.gate.Resume(cl.c, func() {
+		cl.held = false
+		then()
+	}, cl.frames)
+}
+
+// frames handles the complete frames of in, under the gate.
+func (cl *client) frames(in []byte) (int, error) {
 	used := 0
 	for {
 		n, f, err := cl.fr.next(in[used:])
@@ -104,6 +126,9 @@ func (cl *client) Data(c server.Conn, in []byte) (int, error) {
 		cl.d.hub.Touch(cl.m)
 		if cl.frame(f) {
 			return len(in), nil
+		}
+		if cl.held {
+			return used, nil
 		}
 	}
 }
@@ -202,12 +227,15 @@ func (cl *client) request(r *request) bool {
 			cl.fail("bad-nick", "", nickRule)
 			return false
 		}
-		old := cl.m.Nick()
-		if err := h.Rename(cl.m, r.Nick); err != nil {
-			cl.fail("nick-in-use", "", "The name "+r.Nick+" is taken.")
+		old, nick := cl.m.Nick(), r.Nick
+		err := h.Rename(cl.m, nick, func(err error) {
+			cl.resume(func() { cl.renamed(old, nick, err) })
+		})
+		if errors.Is(err, chat.ErrPending) {
+			cl.hold()
 			return false
 		}
-		cl.d.named(cl, old, r.Nick)
+		cl.renamed(old, nick, err)
 	case "who":
 		cl.send(members{Type: "members", Room: r.Room, Members: h.Members(r.Room)})
 	case "rooms":
@@ -247,19 +275,41 @@ func (cl *client) hello(r *request) bool {
 		cl.fail("bad-nick", "", nickRule)
 		return false
 	}
-	err := h.Register(cl.m, r.Nick, r.Nick+"@"+cl.addr, r.Nick)
+	nick := r.Nick
+	err := h.Register(cl.m, nick, nick+"@"+cl.addr, nick, func(err error) {
+		cl.resume(func() { cl.welcome(nick, err) })
+	})
+	if errors.Is(err, chat.ErrPending) {
+		cl.hold()
+		return false
+	}
+	return cl.welcome(nick, err)
+}
+
+// welcome answers hello, and reports whether the connection is done.
+func (cl *client) welcome(nick string, err error) bool {
 	switch {
 	case errors.Is(err, chat.ErrNickInUse):
-		cl.fail("nick-in-use", "", "The name "+r.Nick+" is taken.")
+		cl.fail("nick-in-use", "", "The name "+nick+" is taken.")
 		return false
 	case err != nil:
 		cl.fail("closed", "", strings.TrimPrefix(err.Error(), "chat: "))
 		cl.closeWith(ws.StatusGoingAway, "server shutting down")
 		return true
 	}
-	cl.d.named(cl, "", r.Nick)
-	cl.send(welcome{Type: "welcome", Nick: r.Nick, MaxMessage: o.MaxMessage})
+	cl.d.named(cl, "", nick)
+	cl.send(welcome{Type: "welcome", Nick: nick, MaxMessage: cl.d.o.MaxMessage})
 	return false
+}
+
+// renamed answers a nick request; the hub told the browser the new nick if
+// it was granted.
+func (cl *client) renamed(old, nick string, err error) {
+	if err != nil {
+		cl.fail("nick-in-use", "", "The name "+nick+" is taken.")
+		return
+	}
+	cl.d.named(cl, old, nick)
 }
 
 // join enters a room. since is the last sequence number of the room the
@@ -339,10 +389,14 @@ func (cl *client) Close(_ server.Conn, err error) {
 			reason = "connection reset"
 		}
 	}
-	if nick := cl.m.Nick(); nick != "" {
-		cl.d.named(cl, nick, "")
-	}
-	cl.d.hub.Quit(cl.m, reason)
+	cl.gate.Close(func() {
+		// Quit first: a nick claim's completion may be setting the nick
+		// until then, and leaves it alone after.
+		cl.d.hub.Quit(cl.m, reason)
+		if nick := cl.m.Nick(); nick != "" {
+			cl.d.named(cl, nick, "")
+		}
+	})
 }
 
 // Drain implements server.Drainer: the browser is told to come back later.
