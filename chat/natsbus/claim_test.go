@@ -1,9 +1,20 @@
 package natsbus
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/engine/epoll"
+	"github.com/portside/portside/internal/testkit"
+	"github.com/portside/portside/server"
 )
 
 // register is hub.Register waiting for the answer: on a Bus a nick is
@@ -25,4 +36,379 @@ func rename(hub *chat.Hub, m *chat.Member, nick string) error {
 		return <-answer
 	}
 	return err
+}
+
+// holdProxy forwards TCP connections to target; held, it keeps what the
+// client sends until let go, as a slow network does.
+type holdProxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	conns []net.Conn
+	flow  chan struct{} // closed while traffic flows
+	watch []byte        // signalled on seen when held traffic holds it
+	seen  chan struct{}
+}
+
+func newHoldProxy(t *testing.T, target string) *holdProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &holdProxy{ln: ln, target: target, flow: make(chan struct{}), seen: make(chan struct{}, 1)}
+	close(p.flow)
+	t.Cleanup(func() {
+		ln.Close()
+		p.letGo()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go p.pipe(c, s, true)
+			go p.pipe(s, c, false)
+		}
+	}()
+	return p
+}
+
+func (p *holdProxy) pipe(from, to net.Conn, up bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		if err != nil {
+			to.Close()
+			return
+		}
+		if up {
+			p.mu.Lock()
+			flow, watch := p.flow, p.watch
+			p.mu.Unlock()
+			if watch != nil && bytes.Contains(buf[:n], watch) {
+				select {
+				case p.seen <- struct{}{}:
+				default:
+				}
+			}
+			<-flow
+		}
+		if _, err := to.Write(buf[:n]); err != nil {
+			from.Close()
+			return
+		}
+	}
+}
+
+// hold keeps what clients send from now on, and signals once it holds
+// watch.
+func (p *holdProxy) hold(watch string) {
+	p.mu.Lock()
+	p.flow = make(chan struct{})
+	p.watch = []byte(watch)
+	p.mu.Unlock()
+}
+
+// waitHeld waits until the proxy holds what hold was told to watch for.
+func (p *holdProxy) waitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxy saw nothing of what it watches for")
+	}
+}
+
+func (p *holdProxy) letGo() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flow:
+	default:
+		close(p.flow)
+	}
+	p.watch = nil
+}
+
+func (p *holdProxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+// claimOf is what a node sends NATS to claim nick.
+func claimOf(nick string) string { return "CHAT_NICKS." + nickKey(nick) }
+
+// closeSignal is the chat handler telling the test that a connection's
+// Close has run.
+type closeSignal struct {
+	*chat.Handler
+	closed chan struct{}
+}
+
+func (h closeSignal) Close(c server.Conn, err error) {
+	h.Handler.Close(c, err)
+	select {
+	case h.closed <- struct{}{}:
+	default:
+	}
+}
+
+// serveOneLoop serves n's hub with the epoll engine's single event loop: a
+// handler that waited for NATS would stall every connection. It returns the
+// address and a channel told of each connection closed.
+func serveOneLoop(t *testing.T, n *node) (string, chan struct{}) {
+	t.Helper()
+	closed := make(chan struct{}, 1)
+	eng := epoll.New(epoll.Options{Loops: 1})
+	ln, err := server.Listen(t.Context(), eng, "tcp", "127.0.0.1:0", "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server.Service{Name: "chat", Handler: closeSignal{n.hub.Handler(), closed}, Shared: true}
+	testkit.Background(t, "chat: Serve", func(ctx context.Context) error { return eng.Serve(ctx, ln, s) })
+	return ln.Addr().String(), closed
+}
+
+// peer is a chat client on a socket, keeping all it receives.
+type peer struct {
+	t    *testing.T
+	name string
+	c    net.Conn
+	mu   sync.Mutex
+	got  strings.Builder
+	seen int // bytes of got matched by expect
+	more chan struct{}
+	eof  chan struct{}
+}
+
+func dial(t *testing.T, addr, name string) *peer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p := &peer{t: t, name: name, c: c, more: make(chan struct{}, 1), eof: make(chan struct{})}
+	go func() {
+		defer close(p.eof)
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			p.mu.Lock()
+			p.got.Write(buf[:n])
+			p.mu.Unlock()
+			select {
+			case p.more <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// send writes all of s at once.
+func (p *peer) send(s string) {
+	p.t.Helper()
+	if _, err := p.c.Write([]byte(s)); err != nil {
+		p.t.Fatalf("%s: send: %v", p.name, err)
+	}
+}
+
+// expect waits until what p received since the last expect holds want.
+func (p *peer) expect(want string) {
+	p.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		p.mu.Lock()
+		all := p.got.String()
+		i := strings.Index(all[p.seen:], want)
+		if i >= 0 {
+			p.seen += i + len(want)
+		}
+		p.mu.Unlock()
+		if i >= 0 {
+			return
+		}
+		select {
+		case <-p.more:
+		case <-p.eof:
+			if !strings.Contains(p.transcript()[p.seen:], want) {
+				p.t.Fatalf("%s: closed without %q; got:\n%s", p.name, want, all[p.seen:])
+			}
+		case <-deadline:
+			p.t.Fatalf("%s: no %q in 20s; got:\n%s", p.name, want, all[p.seen:])
+		}
+	}
+}
+
+func (p *peer) transcript() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.got.String()
+}
+
+// watching waits until each node's presence watch is up, so that the
+// test does not stop a node while the watch is being set up: each node
+// gets a member in room "watch", and each must see the others'.
+func watching(t *testing.T, nodes ...*node) {
+	t.Helper()
+	var want []string
+	for i, n := range nodes {
+		nick := fmt.Sprintf("watch%d", i)
+		n.member(t, nick, "watch")
+		want = append(want, nick)
+	}
+	for _, n := range nodes {
+		waitMembers(t, n, "watch", want)
+	}
+}
+
+// ircUser connects an IRC client to addr and registers nick.
+func ircUser(t *testing.T, addr, nick string) *peer {
+	t.Helper()
+	p := dial(t, addr, nick)
+	p.send("NICK " + nick + "\r\nUSER " + nick + " 0 * :" + nick + "\r\n")
+	p.expect(" 001 " + nick + " ")
+	return p
+}
+
+// TestClaimWaitsForNATS: while NATS is slow to answer a newcomer's nick
+// claim, the node's only event loop keeps serving its other clients; once
+// NATS answers, the newcomer is welcomed and what it sent meanwhile is
+// handled, in order.
+func TestClaimWaitsForNATS(t *testing.T) {
+	tests := []struct {
+		name string
+		nick string
+		sent string   // in one write, right after connecting
+		want []string // in this order, once NATS answers
+	}{
+		{
+			name: "irc",
+			nick: "bea",
+			sent: "NICK bea\r\nUSER bea 0 * :Bea\r\nJOIN #x\r\nPING :later\r\n",
+			want: []string{" 001 bea ", " 422 bea ", ":bea!bea@127.0.0.1 JOIN #x", "PONG portside later"},
+		},
+		{
+			name: "line",
+			nick: "cyd",
+			sent: "cyd\r\n/join x\r\n/who\r\n",
+			want: []string{"Hello cyd!", "* You are in lobby with 1: cyd", "* You are in x with 1: cyd", "* In x (1): cyd"},
+		},
+	}
+	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			px := newHoldProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+			o := Options{URLs: []string{px.url()}, Stream: "C" + tt.name, Subject: tt.name + ".", PresenceTTL: 10 * time.Second}
+			a := startNode(t, o)
+			o.URLs = []string{ns.ClientURL()}
+			watching(t, a, startNode(t, o))
+			addr, _ := serveOneLoop(t, a)
+			ana := ircUser(t, addr, "ana")
+
+			px.hold(strings.Replace(claimOf(tt.nick), "CHAT", o.Stream, 1))
+			p := dial(t, addr, tt.nick)
+			p.send(tt.sent)
+			px.waitHeld(t)
+			ana.send("PING :check\r\n")
+			ana.expect("PONG portside check")
+			if got := p.transcript(); got != "" {
+				t.Fatalf("%s answered before NATS: %q", tt.nick, got)
+			}
+
+			px.letGo()
+			for _, w := range tt.want {
+				p.expect(w)
+			}
+		})
+	}
+}
+
+// TestClaimGoneWhileOut: a client that leaves while its nick claim is out
+// does not keep the nick: once NATS answers, it is released, and a client
+// of another node can take it.
+func TestClaimGoneWhileOut(t *testing.T) {
+	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	px := newHoldProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	a := startNode(t, Options{URLs: []string{px.url()}, PresenceTTL: 10 * time.Second})
+	b := startNode(t, Options{URLs: []string{ns.ClientURL()}, PresenceTTL: 10 * time.Second})
+	watching(t, a, b)
+	addr, closed := serveOneLoop(t, a)
+
+	px.hold(claimOf("eve"))
+	p := dial(t, addr, "eve")
+	p.send("NICK eve\r\nUSER eve 0 * :Eve\r\n")
+	px.waitHeld(t)
+	p.c.Close()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node did not close the connection")
+	}
+	px.letGo()
+
+	m := b.hub.NewMember(newRec(), door{}, b.format, false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := register(b.hub, m, "eve", "x@y", "x")
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, chat.ErrNickInUse) || time.Now().After(deadline) {
+			t.Fatalf("Register(eve) on another node after eve left: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the bucket, an external state
+	}
+	if members, _ := a.hub.Counts(); members != 1 {
+		t.Errorf("the first node has %d members, want 1 (watch0)", members)
+	}
+}
+
+// TestRenameAcrossNodes: an IRC client's NICK is refused with 433 when a
+// client of another node holds the nick, and granted when it is free.
+func TestRenameAcrossNodes(t *testing.T) {
+	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	a := startNode(t, Options{URLs: []string{ns.ClientURL()}, PresenceTTL: 10 * time.Second})
+	b := startNode(t, Options{URLs: []string{ns.ClientURL()}, PresenceTTL: 10 * time.Second})
+	watching(t, a, b)
+	addr, _ := serveOneLoop(t, a)
+	b.member(t, "bob", "lobby")
+	ana := ircUser(t, addr, "ana")
+	tests := []struct {
+		nick string
+		want string
+	}{
+		{"bob", " 433 ana bob :Nickname is already in use"},
+		{"BOB", " 433 ana BOB :Nickname is already in use"},
+		{"cyd", ":ana!ana@127.0.0.1 NICK :cyd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.nick, func(t *testing.T) {
+			ana.t = t // ana outlives the subtest
+			ana.send("NICK " + tt.nick + "\r\nPING :" + tt.nick + "\r\n")
+			ana.expect(tt.want)
+			ana.expect("PONG portside " + tt.nick)
+		})
+	}
+	m := b.hub.NewMember(newRec(), door{}, b.format, false)
+	if err := register(b.hub, m, "cyd", "x@y", "x"); !errors.Is(err, chat.ErrNickInUse) {
+		t.Errorf("Register(cyd) on another node after the rename = %v, want ErrNickInUse", err)
+	}
 }
