@@ -1,0 +1,141 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/portside/portside/chat"
+	"github.com/portside/portside/chat/web"
+	"github.com/portside/portside/engine/epoll"
+	"github.com/portside/portside/httpd"
+	"github.com/portside/portside/internal/testkit"
+	"github.com/portside/portside/server"
+)
+
+// registry is a chat.NickRegistry standing in for a cluster's: it answers
+// each claim on a goroutine of its own, with nil, at once or once the test
+// lets go of the claims it holds.
+type registry struct {
+	*chat.Memory
+	claimed chan string
+
+	mu      sync.Mutex
+	holding bool
+	held    []func()
+}
+
+func (r *registry) ClaimNick(nick string, done func(error)) {
+	r.mu.Lock()
+	if r.holding {
+		r.held = append(r.held, func() { done(nil) })
+	} else {
+		go done(nil)
+	}
+	r.mu.Unlock()
+	r.claimed <- nick
+}
+
+func (r *registry) ReleaseNick(string) {}
+
+func (r *registry) hold() {
+	r.mu.Lock()
+	r.holding = true
+	r.mu.Unlock()
+}
+
+func (r *registry) letGo() {
+	r.mu.Lock()
+	held := r.held
+	r.held, r.holding = nil, false
+	r.mu.Unlock()
+	for _, f := range held {
+		go f()
+	}
+}
+
+func (r *registry) waitClaim(t *testing.T, nick string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-r.claimed:
+			if got == nick {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no claim of %s", nick)
+		}
+	}
+}
+
+// frames encodes requests as masked client text frames, back to back.
+func frames(t *testing.T, reqs ...map[string]any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, r := range reqs {
+		b, _ := json.Marshal(r)
+		if err := ws.WriteFrame(&buf, ws.MaskFrameInPlace(ws.NewTextFrame(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// TestClaimWaits: while a browser's nick claim is out, the only event loop
+// serves the other browsers; then the browser is welcomed and what it sent
+// meanwhile is handled, in order.
+func TestClaimWaits(t *testing.T) {
+	r := &registry{Memory: chat.NewMemory(100), claimed: make(chan string, 100)}
+	hub := chat.New(chat.Options{Backend: r, FloodRate: -1, GreetDelay: time.Hour})
+	door := web.New(hub, web.Options{})
+	var rt httpd.Router
+	door.Mount(&rt)
+	h, err := httpd.New(httpd.Options{Routes: &rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Background(t, "hub", hub.Run)
+	t.Cleanup(func() { h.Stop() })
+	eng := epoll.New(epoll.Options{Loops: 1})
+	ln, err := server.Listen(t.Context(), eng, "tcp", "127.0.0.1:0", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server.Service{Name: "web", Handler: h, Shared: true}
+	testkit.Background(t, "web: Serve", func(ctx context.Context) error { return eng.Serve(ctx, ln, s) })
+	addr := ln.Addr().String()
+
+	ana := dialWS(t, addr)
+	ana.send(map[string]any{"type": "hello", "nick": "ana"})
+	ana.expect(map[string]any{"type": "welcome", "nick": "ana"})
+
+	r.hold()
+	bea := dialWS(t, addr)
+	if _, err := bea.c.Write(frames(t,
+		map[string]any{"type": "hello", "nick": "bea"},
+		map[string]any{"type": "join", "room": "x"},
+		map[string]any{"type": "who", "room": "x"},
+	)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitClaim(t, "bea")
+	ana.send(map[string]any{"type": "rooms"})
+	ana.expect(map[string]any{"type": "rooms"})
+	bea.mu.Lock()
+	early := bea.dump()
+	bea.mu.Unlock()
+	if len(early) != 0 {
+		t.Fatalf("bea answered before its claim: %v", early)
+	}
+
+	r.letGo()
+	bea.expect(map[string]any{"type": "welcome", "nick": "bea"})
+	bea.expect(map[string]any{"type": "joined", "room": "x", "members": "[bea]"})
+	bea.expect(map[string]any{"type": "members", "room": "x", "members": "[bea]"})
+}
