@@ -138,11 +138,11 @@ type room struct {
 	cache   []*chat.Msg // the latest messages, oldest first
 	lastSeq uint64      // the last stream sequence read
 
-	wanted   bool                    // followed: the hub has members here
+	wanted   bool                      // followed: the hub has members here
 	caughtUp func(history []*chat.Msg) // set until the reader has caught up
-	history  []histReq               // History calls waiting for the catch-up
-	inflight int                     // the node's own messages not yet back
-	rd       *reader                 // nil when not reading
+	history  []histReq                 // History calls waiting for the catch-up
+	inflight int                       // the node's own messages not yet back
+	rd       *reader                   // nil when not reading
 	events   *nats.Subscription
 }
 
