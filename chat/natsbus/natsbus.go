@@ -117,8 +117,9 @@ type Bus struct {
 
 	mu       sync.Mutex
 	rooms    map[string]*room     // followed, or read until the node's own messages are back
-	inflight map[string]*chat.Msg // published by this node, by message ID, until delivered
-	q        []outgoing           // accepted, waiting for the publisher
+	inflight map[string][]*chat.Msg // batches published by this node, by message ID, until delivered
+	waiting  int                    // messages accepted and not yet delivered
+	q        []*chat.Msg            // accepted, waiting for the publisher
 	closed   bool
 	stopped  bool // reading stopped for good
 	wake     chan struct{}
@@ -152,12 +153,22 @@ type histReq struct {
 	reply  func([]*chat.Msg, error)
 }
 
-type outgoing struct {
-	id string
-	m  *chat.Msg
+// batch is messages of one room published as one stream message: stored
+// all or none, in their order.
+type batch struct {
+	id   string
+	msgs []*chat.Msg
 }
 
-// wire is a message as stored in the stream.
+// Batch bounds: a message's Seq is its stream message's sequence times
+// seqSpan plus its place in the batch.
+const (
+	seqSpan  = 1024
+	maxBatch = seqSpan
+	maxBytes = 256 << 10
+)
+
+// wire is a message as stored in the stream, in a JSON array: a batch.
 type wire struct {
 	Time  int64  `json:"t"` // unix milliseconds
 	Kind  uint8  `json:"k"`
@@ -212,7 +223,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		o:        o,
 		node:     nuid.Next(),
 		rooms:    make(map[string]*room),
-		inflight: make(map[string]*chat.Msg),
+		inflight: make(map[string][]*chat.Msg),
 		wake:     make(chan struct{}, 1),
 	}
 	log := o.Logger
@@ -575,31 +586,40 @@ func (b *Bus) take(rd *reader, m jetstream.Msg, until uint64) {
 		return // stopped: a later reader takes it from r.lastSeq
 	}
 	r.lastSeq = seq
-	msg := b.inflight[id]
-	if msg != nil {
+	msgs, own := b.inflight[id]
+	switch {
+	case own:
 		delete(b.inflight, id)
-		r.inflight--
-	} else if strings.HasPrefix(id, b.node+"-") {
+		r.inflight -= len(msgs)
+		b.waiting -= len(msgs)
+	case strings.HasPrefix(id, b.node+"-"):
 		// Ours, delivered before: published again after its first copy
 		// left the stream's duplicate window.
 		return
-	} else {
-		var w wire
-		if err := json.Unmarshal(m.Data(), &w); err != nil {
+	default:
+		var ws []wire
+		if err := json.Unmarshal(m.Data(), &ws); err != nil || len(ws) > maxBatch {
 			b.o.Logger.Warn("natsbus: undecodable message", "seq", seq, "err", err)
 			return
 		}
-		msg = &chat.Msg{Room: r.name, Time: time.UnixMilli(w.Time).UTC(), Kind: chat.Kind(w.Kind), Nick: w.Nick, Ident: w.Ident, Text: w.Text}
+		msgs = make([]*chat.Msg, len(ws))
+		for i, w := range ws {
+			msgs[i] = &chat.Msg{Room: r.name, Time: time.UnixMilli(w.Time).UTC(), Kind: chat.Kind(w.Kind), Nick: w.Nick, Ident: w.Ident, Text: w.Text}
+		}
 	}
-	msg.Seq = seq
+	for i, msg := range msgs {
+		msg.Seq = seq*seqSpan + uint64(i)
+	}
 	if r.caughtUp != nil && seq > until {
 		b.caughtUpLocked(rd)
 	}
-	b.rememberLocked(r, msg)
+	for _, msg := range msgs {
+		b.rememberLocked(r, msg)
+	}
 	switch {
 	case r.caughtUp == nil:
-		if d := b.deliver.Load(); d != nil {
-			(*d)([]*chat.Msg{msg})
+		if d := b.deliver.Load(); d != nil && len(msgs) > 0 {
+			(*d)(msgs)
 		}
 	case seq >= until:
 		b.caughtUpLocked(rd)
@@ -668,13 +688,12 @@ func (b *Bus) Publish(m *chat.Msg) error {
 	if b.nc.Status() != nats.CONNECTED {
 		return ErrUnavailable
 	}
-	id := b.node + "-" + strconv.FormatUint(b.ids.Add(1), 36)
 	b.mu.Lock()
 	switch {
 	case b.closed || b.stopped:
 		b.mu.Unlock()
 		return chat.ErrClosed
-	case len(b.inflight) >= b.o.MaxInFlight:
+	case b.waiting >= b.o.MaxInFlight:
 		b.mu.Unlock()
 		return chat.ErrBusy
 	}
@@ -685,8 +704,8 @@ func (b *Bus) Publish(m *chat.Msg) error {
 		b.startLocked(r)
 	}
 	r.inflight++
-	b.inflight[id] = m
-	b.q = append(b.q, outgoing{id, m})
+	b.waiting++
+	b.q = append(b.q, m)
 	b.mu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
@@ -734,7 +753,7 @@ func (b *Bus) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 	close(stopPub)
 	<-pubDone
 	b.mu.Lock()
-	lost := len(b.inflight)
+	lost := b.waiting
 	b.mu.Unlock()
 	if lost > 0 {
 		b.o.Logger.Error("natsbus: messages not stored before shutdown", "count", lost)
@@ -751,7 +770,7 @@ func (b *Bus) drain() {
 	defer tick.Stop()
 	for {
 		b.mu.Lock()
-		n := len(b.inflight)
+		n := b.waiting
 		b.mu.Unlock()
 		if n == 0 || b.nc.IsClosed() {
 			return
@@ -765,17 +784,19 @@ func (b *Bus) drain() {
 }
 
 // publisher publishes accepted messages in the order they were accepted,
-// one at a time: the next goes out only once the stream has acknowledged
-// the previous. With several in flight, a failed publish could be overtaken
-// by a later one that succeeded, and its retry would then land after it,
-// out of its sender's order. A message not acknowledged is published again
-// under the same ID (the stream drops the copy if the first did arrive),
-// before anything after it, until stop.
+// one batch at a time: the messages of one room that wait together go out
+// as one stream message, and the next batch only once the stream has
+// acknowledged the previous. With several in flight, a failed publish
+// could be overtaken by a later one that succeeded, and its retry would
+// then land after it, out of its sender's order; batching keeps a busy
+// node's rate from being one message per round trip. A batch not
+// acknowledged is published again under the same ID (the stream drops the
+// copy if the first did arrive), before anything after it, until stop.
 func (b *Bus) publisher(stop <-chan struct{}) {
 	var (
-		queue    []outgoing // accepted, not yet stored, in order
+		queue    []*chat.Msg // accepted, not yet in a batch, in order
+		cur      *batch      // in flight, or to publish again
 		inFlight jetstream.PubAckFuture
-		current  outgoing
 	)
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
@@ -783,34 +804,37 @@ func (b *Bus) publisher(stop <-chan struct{}) {
 	for {
 		b.mu.Lock()
 		queue = append(queue, b.q...)
+		clear(b.q)
 		b.q = b.q[:0]
 		b.mu.Unlock()
 
 		if inFlight != nil {
 			select {
 			case <-inFlight.Ok():
-				inFlight = nil
+				inFlight, cur = nil, nil
 			case err := <-inFlight.Err():
-				b.o.Logger.Debug("natsbus: publish again", "id", current.id, "err", err)
+				b.o.Logger.Debug("natsbus: publish again", "id", cur.id, "err", err)
 				b.again.Add(1)
-				queue = append([]outgoing{current}, queue...)
 				inFlight = nil
 				retrying = true
 				retry.Reset(100 * time.Millisecond)
 			default:
 			}
 		}
-		if inFlight == nil && len(queue) > 0 && !retrying {
-			o := queue[0]
-			f, err := b.js.PublishMsgAsync(b.natsMsg(o))
-			if err != nil {
-				b.again.Add(1)
-				retrying = true
-				retry.Reset(100 * time.Millisecond)
-			} else {
-				queue = queue[1:]
-				current, inFlight = o, f
-				continue // it may be acknowledged at once
+		if inFlight == nil && !retrying {
+			if cur == nil && len(queue) > 0 {
+				cur, queue = b.nextBatch(queue)
+			}
+			if cur != nil {
+				f, err := b.js.PublishMsgAsync(b.natsMsg(cur))
+				if err != nil {
+					b.again.Add(1)
+					retrying = true
+					retry.Reset(100 * time.Millisecond)
+				} else {
+					inFlight = f
+					continue // it may be acknowledged at once
+				}
 			}
 		}
 		var ackWait <-chan struct{}
@@ -828,11 +852,36 @@ func (b *Bus) publisher(stop <-chan struct{}) {
 	}
 }
 
-func (b *Bus) natsMsg(o outgoing) *nats.Msg {
-	m := o.m
-	data, _ := json.Marshal(wire{Time: m.Time.UnixMilli(), Kind: uint8(m.Kind), Nick: m.Nick, Ident: m.Ident, Text: m.Text})
-	msg := nats.NewMsg(b.o.Subject + roomToken(m.Room))
+// nextBatch takes from queue the first message and those of its room that
+// follow it, in their order, within the batch bounds.
+func (b *Bus) nextBatch(queue []*chat.Msg) (*batch, []*chat.Msg) {
+	room := queue[0].Room
+	bt := &batch{id: b.node + "-" + strconv.FormatUint(b.ids.Add(1), 36)}
+	rest := queue[:0]
+	size := 0
+	for _, m := range queue {
+		if m.Room == room && len(bt.msgs) < maxBatch && size < maxBytes {
+			bt.msgs = append(bt.msgs, m)
+			size += len(m.Text) + len(m.Nick) + len(m.Ident) + 64
+			continue
+		}
+		rest = append(rest, m)
+	}
+	clear(queue[len(rest):])
+	b.mu.Lock()
+	b.inflight[bt.id] = bt.msgs
+	b.mu.Unlock()
+	return bt, rest
+}
+
+func (b *Bus) natsMsg(bt *batch) *nats.Msg {
+	ws := make([]wire, len(bt.msgs))
+	for i, m := range bt.msgs {
+		ws[i] = wire{Time: m.Time.UnixMilli(), Kind: uint8(m.Kind), Nick: m.Nick, Ident: m.Ident, Text: m.Text}
+	}
+	data, _ := json.Marshal(ws)
+	msg := nats.NewMsg(b.o.Subject + roomToken(bt.msgs[0].Room))
 	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, o.id)
+	msg.Header.Set(jetstream.MsgIDHeader, bt.id)
 	return msg
 }
