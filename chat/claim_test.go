@@ -239,7 +239,7 @@ func TestRenamePending(t *testing.T) {
 			m, _ := registerNow(t, h, r, "ana")
 			peer, ps := registerNow(t, h, r, "cyd")
 			for _, x := range []*Member{m, peer} {
-				if err := h.Join(x, "lobby", nil); err != nil {
+				if err := h.Join(x, "lobby", nil, nil); err != nil {
 					t.Fatal(err)
 				}
 			}

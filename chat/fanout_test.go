@@ -51,7 +51,7 @@ func room(tb testing.TB, h *Hub, n int) ([]*Member, []*sink) {
 		if err := h.Register(m, fmt.Sprintf("m%d", i), "u@h", "r", nil); err != nil {
 			tb.Fatal(err)
 		}
-		if err := h.Join(m, "bench", nil); err != nil {
+		if err := h.Join(m, "bench", nil, nil); err != nil {
 			tb.Fatal(err)
 		}
 		ms = append(ms, m)

@@ -62,9 +62,18 @@ type Msg struct {
 	Ident string // their user@host, for IRC sources; not kept in history
 	To    string // for a private message: the recipient's nick
 	Text  string
+	// Rooms are, for a Quit or Rename relayed from another hub, the rooms
+	// its member was in: the members of this hub who share one are told.
+	Rooms []string
 
 	from *Member // the sender, who is not sent their own message
 	room *Room
+
+	// A catch-up mark (see Follower) in the fan-out queue: the room's
+	// history up to here, and the follow it ends.
+	mark    bool
+	history []*Msg
+	gen     uint64
 }
 
 // Backend orders and keeps the messages said in rooms. The local backend is
@@ -74,8 +83,9 @@ type Backend interface {
 	// Publish hands m over to be ordered and kept. It never blocks; it
 	// fails with ErrBusy when too much waits to be written, and ErrClosed
 	// once Run has returned. The backend sets m.Seq, and once m is durable
-	// passes it to the deliver function given to Run: in order within each
-	// room, from one goroutine.
+	// passes it to the deliver function given to Run, in order within each
+	// room. deliver is safe to call from several goroutines, but a room's
+	// messages come from one at a time.
 	Publish(m *Msg) error
 	// History calls reply with up to n kept messages of room, oldest
 	// first: the latest ones if before is 0, else those with Seq < before.
@@ -106,6 +116,29 @@ type NickRegistry interface {
 	ReleaseNick(nick string)
 }
 
+// Follower is implemented by backends shared by several hubs that read only
+// the rooms a hub has members in. The hub calls Follow when a room gets its
+// first member and Unfollow when its last leaves; neither may block. After
+// Follow the backend calls caughtUp once, with the messages it keeps of the
+// room (oldest first; the hub takes those it has not seen), after the
+// room's messages delivered before and before any delivered after: from
+// then on the hub has the room's news. A member's Join of a room not yet
+// caught up completes then (ErrPending).
+type Follower interface {
+	Follow(room string, caughtUp func(history []*Msg))
+	Unfollow(room string)
+}
+
+// Relay is implemented by backends shared by several hubs, to carry to the
+// other hubs what is not kept: room events (Join, Part, Topic; Room set),
+// a member's Quit and Rename (Rooms: the rooms it was in) and private
+// messages (To set). The other hubs get them through their deliver
+// function, with Seq 0. Relay must not block; it fails with ErrNoSuchNick
+// for a private message to a nick no hub holds.
+type Relay interface {
+	Relay(m *Msg) error
+}
+
 // Presence is implemented by backends shared by several hubs, to tell who
 // is in a room on the others. The hub reports its members' joins and parts;
 // Elsewhere returns the nicks in room on other hubs, from what the backend
@@ -128,10 +161,11 @@ var (
 	ErrTooMany    = errors.New("chat: in too many rooms")
 	ErrNotIn      = errors.New("chat: not in that room")
 	ErrTooLong    = errors.New("chat: message too long")
-	// ErrPending is Register's and Rename's answer while the nick is
-	// being claimed from a NickRegistry: the outcome comes later, through
-	// their done function.
-	ErrPending = errors.New("chat: nick claim pending")
+	// ErrPending says the answer is not at hand: it goes to the done
+	// function given, later, from another goroutine (Register and Rename
+	// while a nick is claimed from a NickRegistry, Join while a Follower
+	// catches up with a room).
+	ErrPending = errors.New("chat: pending")
 )
 
 // Options configure a Hub. Zero values take the defaults noted.
@@ -245,6 +279,9 @@ type Hub struct {
 
 	pending atomic.Int64 // published, not yet delivered
 	closed  atomic.Bool
+
+	follower Follower // nil unless the backend reads only followed rooms
+	relay    Relay    // nil unless the backend carries events to other hubs
 }
 
 // Encoder appends m to dst in one door's wire format. replay says m is
@@ -268,6 +305,8 @@ func New(o Options) *Hub {
 		rooms:   make(map[string]*Room),
 		fanWake: make(chan struct{}, 1),
 	}
+	h.follower, _ = o.Backend.(Follower)
+	h.relay, _ = o.Backend.(Relay)
 	h.addDoors()
 	return h
 }
@@ -396,51 +435,115 @@ func (h *Hub) fanout(done <-chan struct{}) {
 			}
 		}
 		h.pending.Add(-own)
-		for _, m := range q {
-			r := m.room
-			if r == nil {
-				h.mu.Lock()
-				r = h.roomLocked(m.Room)
-				h.mu.Unlock()
+		flush := func() {
+			for _, r := range order {
+				h.sendRun(r, runs[r], &enc, &one, &round)
 			}
-			if _, ok := runs[r]; !ok {
-				order = append(order, r)
-			}
-			runs[r] = append(runs[r], m)
+			clear(runs)
+			order = order[:0]
 		}
-		for _, r := range order {
-			run := runs[r]
-			round++
-			for _, m := range run {
-				if m.from != nil {
-					m.from.mark = round
+		for _, m := range q {
+			switch {
+			case m.mark:
+				flush()
+				h.caughtUp(m)
+			case m.Kind.Kept() && m.To == "":
+				r := m.room
+				if r == nil {
+					h.mu.Lock()
+					r = h.roomLocked(m.Room)
+					h.mu.Unlock()
 				}
+				if _, ok := runs[r]; !ok {
+					order = append(order, r)
+				}
+				runs[r] = append(runs[r], m)
+			default:
+				flush()
+				h.remote(m)
 			}
-			enc.reset()
+		}
+		flush()
+		clear(q)
+	}
+}
+
+// sendRun sends one room's run of messages to its members: encoded once per
+// format, one Write per member.
+func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *uint64) {
+	*round++
+	for _, m := range run {
+		if m.from != nil {
+			m.from.mark = *round
+		}
+	}
+	enc.reset()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range run {
+		r.push(m)
+	}
+	for _, mem := range r.members {
+		f := mem.format.Load()
+		if mem.mark != *round {
+			mem.out.Write(enc.get(h, f, run))
+			continue
+		}
+		// A sender is not sent its own messages.
+		b := (*one)[:0]
+		for _, m := range run {
+			if m.from != mem {
+				b = h.formats[f](b, m, false)
+			}
+		}
+		mem.out.Write(b)
+		*one = b
+	}
+}
+
+// remote shows what another hub relayed: a room event, a quit or rename,
+// or a private message.
+func (h *Hub) remote(ev *Msg) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var enc encodings
+	switch {
+	case ev.To != "":
+		if t := h.nicks[foldNick(ev.To)]; t != nil {
+			t.out.Write(enc.get1(h, t.format.Load(), ev))
+		}
+	case ev.Kind == Quit || ev.Kind == Rename:
+		seen := make(map[*Member]bool)
+		for _, name := range ev.Rooms {
+			r := h.rooms[name]
+			if r == nil {
+				continue
+			}
 			r.mu.Lock()
-			for _, m := range run {
-				r.push(m)
-			}
-			for _, mem := range r.members {
-				f := mem.format.Load()
-				if mem.mark != round {
-					mem.out.Write(enc.get(h, f, run))
-					continue
+			for _, p := range r.members {
+				if !seen[p] {
+					seen[p] = true
+					p.out.Write(enc.get1(h, p.format.Load(), ev))
 				}
-				// A sender is not sent its own messages.
-				one = one[:0]
-				for _, m := range run {
-					if m.from != mem {
-						one = h.formats[f](one, m, false)
-					}
-				}
-				mem.out.Write(one)
 			}
 			r.mu.Unlock()
 		}
-		clear(runs)
-		order = order[:0]
-		clear(q)
+	default:
+		r := h.rooms[ev.Room]
+		if r == nil && ev.Kind == Topic {
+			r = h.roomLocked(ev.Room)
+		}
+		if r == nil {
+			return
+		}
+		r.mu.Lock()
+		if ev.Kind == Topic {
+			r.topic, r.topicBy, r.topicAt = ev.Text, ev.Nick, ev.Time
+		}
+		for _, p := range r.members {
+			p.out.Write(enc.get1(h, p.format.Load(), ev))
+		}
+		r.mu.Unlock()
 	}
 }
 
@@ -545,6 +648,26 @@ type Room struct {
 	ringAt  int
 	lastSeq uint64
 	count   atomic.Int32
+
+	// With a Follower backend: whether the room is followed, which follow
+	// (a caught-up mark of an older one is ignored), and the joins that
+	// wait for it to catch up.
+	follow  uint8 // followNone, followCatching, followLive
+	gen     uint64
+	waiting []joinReq
+}
+
+const (
+	followNone uint8 = iota
+	followCatching
+	followLive
+)
+
+// joinReq is a Join waiting for its room to catch up.
+type joinReq struct {
+	m      *Member
+	joined func(*Room)
+	done   func(error)
 }
 
 // Name is the room's name.
@@ -726,6 +849,10 @@ func (h *Hub) renameLocked(m *Member, nick string, reg NickRegistry) error {
 	}
 	ev := &Msg{Kind: Rename, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: nick}
 	h.toPeersLocked(m, ev, true)
+	if h.relay != nil && len(m.rooms) > 0 {
+		ev.Rooms = roomNames(m.rooms)
+		h.relay.Relay(ev)
+	}
 	delete(h.nicks, foldNick(m.nick))
 	h.nicks[key] = m
 	for _, r := range m.rooms {
@@ -775,6 +902,14 @@ func (h *Hub) claim(reg NickRegistry, nick string, done func(error), complete fu
 	}
 }
 
+func roomNames(rooms []*Room) []string {
+	names := make([]string, len(rooms))
+	for i, r := range rooms {
+		names[i] = r.name
+	}
+	return names
+}
+
 // toPeersLocked sends ev once to each member sharing a room with m, and to
 // m itself if self. h.mu is held.
 func (h *Hub) toPeersLocked(m *Member, ev *Msg, self bool) {
@@ -800,7 +935,13 @@ func (h *Hub) toPeersLocked(m *Member, ev *Msg, self bool) {
 // joined is called (for the door's own replies: topic, names; it may use
 // the Room's methods) and then the latest messages are replayed to m.
 // Joining a room m is in does nothing.
-func (h *Hub) Join(m *Member, name string, joined func(r *Room)) error {
+//
+// With a backend that reads only followed rooms (a Follower), joining a
+// room that has no member here must wait for the backend to catch up with
+// the room: Join returns ErrPending and, later, completes the join as above
+// and calls done with its outcome, from another goroutine and without the
+// hub's locks. Otherwise it returns the outcome and never calls done.
+func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error)) error {
 	if !ValidRoom(name) {
 		return ErrBadRoom
 	}
@@ -819,6 +960,25 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room)) error {
 	if len(r.members) >= h.o.MaxRoomMembers {
 		return ErrRoomFull
 	}
+	if h.follower != nil && r.follow != followLive {
+		r.waiting = append(r.waiting, joinReq{m, joined, done})
+		if r.follow == followNone {
+			r.follow = followCatching
+			r.gen++
+			mark := &Msg{Room: name, room: r, mark: true, gen: r.gen}
+			h.follower.Follow(name, func(history []*Msg) {
+				mark.history = history
+				h.deliver([]*Msg{mark})
+			})
+		}
+		return ErrPending
+	}
+	h.joinLocked(m, r, joined)
+	return nil
+}
+
+// joinLocked puts m in r. h.mu and r.mu are held.
+func (h *Hub) joinLocked(m *Member, r *Room, joined func(r *Room)) {
 	r.members = append(r.members, m)
 	r.count.Store(int32(len(r.members)))
 	m.rooms = append(m.rooms, r)
@@ -830,6 +990,7 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room)) error {
 	for _, p := range r.members {
 		p.out.Write(enc.get1(h, p.format.Load(), ev))
 	}
+	h.relayEvent(ev)
 	if joined != nil {
 		joined(r)
 	}
@@ -841,7 +1002,66 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room)) error {
 		}
 		m.out.Write(buf)
 	}
-	return nil
+}
+
+// caughtUp handles a Follower's mark: the room has its history, and the
+// joins that waited for it complete.
+func (h *Hub) caughtUp(mark *Msg) {
+	r := mark.room
+	var dones []func()
+	h.mu.Lock()
+	r.mu.Lock()
+	if r.gen == mark.gen && r.follow == followCatching {
+		for _, m := range mark.history {
+			if m.Seq > r.lastSeq {
+				r.push(m)
+			}
+		}
+		r.follow = followLive
+		waiting := r.waiting
+		r.waiting = nil
+		for _, w := range waiting {
+			var err error
+			switch {
+			case h.closed.Load() || w.m.nick == "" || h.nicks[foldNick(w.m.nick)] != w.m:
+				err = ErrClosed // quit while waiting
+			case slices.Contains(w.m.rooms, r):
+			case len(w.m.rooms) >= h.o.MaxRooms:
+				err = ErrTooMany
+			case len(r.members) >= h.o.MaxRoomMembers:
+				err = ErrRoomFull
+			default:
+				h.joinLocked(w.m, r, w.joined)
+			}
+			if w.done != nil {
+				dones = append(dones, func() { w.done(err) })
+			}
+		}
+		h.unfollowLocked(r)
+	}
+	r.mu.Unlock()
+	h.mu.Unlock()
+	for _, d := range dones {
+		d()
+	}
+}
+
+// unfollowLocked stops following r if no one here is in it or waits to
+// be. h.mu and r.mu are held.
+func (h *Hub) unfollowLocked(r *Room) {
+	if h.follower == nil || r.follow == followNone || len(r.members) > 0 || len(r.waiting) > 0 {
+		return
+	}
+	r.follow = followNone
+	h.follower.Unfollow(r.name)
+}
+
+// relayEvent hands ev to the backend for the other hubs, if it carries
+// events.
+func (h *Hub) relayEvent(ev *Msg) {
+	if h.relay != nil {
+		h.relay.Relay(ev)
+	}
 }
 
 // partLocked takes m out of room r and, if tell, tells its members (m
@@ -855,6 +1075,7 @@ func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
 			for _, p := range r.members {
 				p.out.Write(enc.get1(h, p.format.Load(), ev))
 			}
+			h.relayEvent(ev)
 		}
 		if r.presence != nil {
 			r.presence.Parted(r.name, m.nick)
@@ -864,8 +1085,9 @@ func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
 		r.members[last] = nil
 		r.members = r.members[:last]
 		r.count.Store(int32(len(r.members)))
+		h.unfollowLocked(r)
 	}
-	empty := len(r.members) == 0 && len(r.ring) == 0
+	empty := len(r.members) == 0 && len(r.ring) == 0 && len(r.waiting) == 0 && r.follow == followNone
 	r.mu.Unlock()
 	if empty && h.rooms[r.name] == r {
 		delete(h.rooms, r.name)
@@ -903,6 +1125,10 @@ func (h *Hub) Quit(m *Member, reason string) {
 	}
 	ev := &Msg{Kind: Quit, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: reason}
 	h.toPeersLocked(m, ev, false)
+	if h.relay != nil && len(m.rooms) > 0 {
+		ev.Rooms = roomNames(m.rooms)
+		h.relay.Relay(ev)
+	}
 	for len(m.rooms) > 0 {
 		h.partLocked(m, m.rooms[len(m.rooms)-1], "", false)
 	}
@@ -949,6 +1175,10 @@ func (h *Hub) Tell(m *Member, to string, kind Kind, text string) (away string, e
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	t := h.nicks[foldNick(to)]
+	if t == nil && h.relay != nil {
+		// Perhaps on another hub.
+		return "", h.relay.Relay(&Msg{Time: h.o.Now(), Kind: kind, Nick: m.nick, Ident: m.ident, To: to, Text: text})
+	}
 	if t == nil {
 		return "", ErrNoSuchNick
 	}
@@ -979,6 +1209,7 @@ func (h *Hub) SetTopic(m *Member, name, topic string) error {
 	for _, p := range r.members {
 		p.out.Write(enc.get1(h, p.format.Load(), ev))
 	}
+	h.relayEvent(ev)
 	return nil
 }
 

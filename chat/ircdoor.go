@@ -481,7 +481,7 @@ func (i *ircConn) joinCmd(m *irc.Message) {
 			}
 			i.namesLocked(r)
 			i.reply(irc.RplEndOfNames, "#"+room, "End of /NAMES list")
-		})
+		}, nil)
 		switch {
 		case errors.Is(err, ErrTooMany):
 			i.reply(irc.ErrTooManyChannels, ch, "You have joined too many channels")

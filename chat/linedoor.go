@@ -320,7 +320,7 @@ func (l *lineConn) join(room string) {
 			msg += "\r\n* Topic: " + r.topic
 		}
 		l.say(msg)
-	})
+	}, nil)
 	switch {
 	case errors.Is(err, ErrBadRoom):
 		l.say("! A room name is 1 to 50 letters, digits or -_.+")

@@ -300,16 +300,19 @@ func TestClaimWaitsForNATS(t *testing.T) {
 		want []string // in this order, once NATS answers
 	}{
 		{
+			// JOIN completes when the node has caught up with the room,
+			// later still, but after the PING before it.
 			name: "irc",
 			nick: "bea",
-			sent: "NICK bea\r\nUSER bea 0 * :Bea\r\nJOIN #x\r\nPING :later\r\n",
-			want: []string{" 001 bea ", " 422 bea ", ":bea!bea@127.0.0.1 JOIN #x", "PONG portside later"},
+			sent: "NICK bea\r\nUSER bea 0 * :Bea\r\nPING :first\r\nJOIN #x\r\n",
+			want: []string{" 001 bea ", " 422 bea ", "PONG portside first", ":bea!bea@127.0.0.1 JOIN #x"},
 		},
 		{
+			// The second claim, for /nick, holds /help in turn.
 			name: "line",
 			nick: "cyd",
-			sent: "cyd\r\n/join x\r\n/who\r\n",
-			want: []string{"Hello cyd!", "* You are in lobby with 1: cyd", "* You are in x with 1: cyd", "* In x (1): cyd"},
+			sent: "cyd\r\n/nick cyd2\r\n/help\r\n",
+			want: []string{"Hello cyd!", "* cyd is now known as cyd2", "Commands:"},
 		},
 	}
 	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")

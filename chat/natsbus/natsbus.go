@@ -2,22 +2,29 @@
 // chat nodes share rooms, their order and their history through one stream.
 //
 // Each message said in a room is published to the stream, on a subject of
-// its room. Every node reads the stream with a consumer of its own and
-// delivers what it reads in stream order, so every member on every node
-// sees a room's messages in the same order, and a message is shown only
-// once the stream has stored it. A message's Seq is its stream sequence:
-// increasing within a room, with gaps where other rooms' messages fall.
+// its room. A node reads the rooms its members are in, each with a consumer
+// of its own, and delivers what it reads in stream order, so every member
+// on every node sees a room's messages in the same order, and a message is
+// shown only once the stream has stored it. A message's Seq is its stream
+// sequence: increasing within a room, with gaps where other rooms'
+// messages fall.
 //
-// History (replay on join, /history, CHATHISTORY) is served from the latest
-// messages of each room that the node has read from the stream; at start a
-// node reads the stream from its beginning to fill them.
+// When a room gets its first member on a node, the node reads the room's
+// messages the stream keeps, and the member's join completes once it has
+// (chat.Follower): the replay on join and History come from there. When
+// the room's last member leaves, the node stops reading it.
+//
+// Room events (joins, parts, quits, renames) and private messages go to
+// the other nodes over plain NATS subjects: at most once, not kept, not in
+// the stream's order. Topics are kept in a key-value bucket, so a node
+// learns them when it starts.
 //
 // When the connection to NATS is down, Publish refuses new messages with
 // ErrUnavailable; the messages it had already accepted (at most
 // Options.MaxInFlight) are published again, with the same message ID so
-// the stream keeps one copy, until they are stored. After a reconnect the
-// consumer resumes after the last stream sequence it delivered: members see
-// no gap and no duplicate.
+// the stream keeps one copy, until they are stored. After a reconnect each
+// room's consumer resumes after the last stream sequence it delivered:
+// members see no gap and no duplicate.
 package natsbus
 
 import (
@@ -26,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +56,10 @@ type Options struct {
 	// are Subject and the room: "chat.room.lobby".
 	Stream  string
 	Subject string // default "chat.room."
+	// Events prefixes the subjects of what is not kept: room events
+	// (Events+"room."+room), quits and renames (Events+"user") and private
+	// messages (Events+"node."+node). Default "chat.event.".
+	Events string
 	// Replicas is how many servers keep the stream; default 1. Use 3 on a
 	// three-server cluster, so that the loss of one server loses nothing.
 	Replicas int
@@ -58,7 +70,8 @@ type Options struct {
 	// negative keeps them forever.
 	KeepAge time.Duration
 	// Cache is how many of each room's latest messages the node keeps in
-	// memory to answer History; default 1,000.
+	// memory to answer History, and reads when a room gets its first
+	// member; default 1,000.
 	Cache int
 	// MaxInFlight is how many messages may be published and not yet
 	// delivered before Publish fails with chat.ErrBusy; default 10,000.
@@ -91,43 +104,71 @@ type Bus struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
-	node   string // prefix of this node's message IDs
+	node   string // this node's ID: prefix of its message IDs, origin of its events
 	ids    atomic.Uint64
 	again  atomic.Int64 // messages published again
 
-	// it reads the stream; the reader replaces it when it fails. itMu
-	// guards the swap against Run stopping it.
-	itMu    sync.Mutex
-	it      jetstream.MessagesContext
-	stopped bool
 	// stopCtx ends when reading stops, cutting short a resubscription.
 	stopCtx  context.Context
 	stopRead context.CancelFunc
 
-	// lastSeq is the last stream sequence delivered (or loaded); owned by
-	// the reader.
-	lastSeq uint64
-	// consName and consSeq are the current consumer's, owned likewise.
-	consName string
-	consSeq  uint64
+	// deliver is the hub's, from Run.
+	deliver atomic.Pointer[func([]*chat.Msg)]
 
 	mu       sync.Mutex
-	cache    map[string][]*chat.Msg // each room's latest messages, oldest first
-	inflight map[string]*chat.Msg   // published by this node, by message ID, until delivered
-	q        []outgoing             // accepted, waiting for the publisher
+	rooms    map[string]*room     // followed, or read until the node's own messages are back
+	inflight map[string][]*chat.Msg // batches published by this node, by message ID, until delivered
+	waiting  int                    // messages accepted and not yet delivered
+	q        []*chat.Msg            // accepted, waiting for the publisher
 	closed   bool
+	stopped  bool // reading stopped for good
 	wake     chan struct{}
 
 	nicks    *nickRegistry
 	presence *presence
+	dir      *directory
+	topics   jetstream.KeyValue
+	topicsW  *kvWatch
+	subs     []*nats.Subscription // events for this node
 }
 
-type outgoing struct {
-	id string
-	m  *chat.Msg
+// room is what the node knows and reads of one room. Guarded by Bus.mu.
+type room struct {
+	name    string
+	subject string
+	cache   []*chat.Msg // the latest messages, oldest first
+	lastSeq uint64      // the last stream sequence read
+
+	wanted   bool                      // followed: the hub has members here
+	caughtUp func(history []*chat.Msg) // set until the reader has caught up
+	history  []histReq                 // History calls waiting for the catch-up
+	inflight int                       // the node's own messages not yet back
+	rd       *reader                   // nil when not reading
+	events   *nats.Subscription
 }
 
-// wire is a message as stored in the stream.
+type histReq struct {
+	before uint64
+	n      int
+	reply  func([]*chat.Msg, error)
+}
+
+// batch is messages of one room published as one stream message: stored
+// all or none, in their order.
+type batch struct {
+	id   string
+	msgs []*chat.Msg
+}
+
+// Batch bounds: a message's Seq is its stream message's sequence times
+// seqSpan plus its place in the batch.
+const (
+	seqSpan  = 1024
+	maxBatch = seqSpan
+	maxBytes = 256 << 10
+)
+
+// wire is a message as stored in the stream, in a JSON array: a batch.
 type wire struct {
 	Time  int64  `json:"t"` // unix milliseconds
 	Kind  uint8  `json:"k"`
@@ -136,9 +177,8 @@ type wire struct {
 	Text  string `json:"x"`
 }
 
-// Open connects to NATS, creates or updates the stream, and reads what the
-// stream holds to fill the history cache. ctx bounds the connection and
-// the read.
+// Open connects to NATS and creates or updates the stream and the buckets.
+// ctx bounds the connection and the setup.
 func Open(ctx context.Context, o Options) (*Bus, error) {
 	if len(o.URLs) == 0 {
 		return nil, errors.New("natsbus: no NATS URL")
@@ -148,6 +188,9 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	}
 	if o.Subject == "" {
 		o.Subject = "chat.room."
+	}
+	if o.Events == "" {
+		o.Events = "chat.event."
 	}
 	if o.Replicas <= 0 {
 		o.Replicas = 1
@@ -179,8 +222,8 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	b := &Bus{
 		o:        o,
 		node:     nuid.Next(),
-		cache:    make(map[string][]*chat.Msg),
-		inflight: make(map[string]*chat.Msg),
+		rooms:    make(map[string]*room),
+		inflight: make(map[string][]*chat.Msg),
 		wake:     make(chan struct{}, 1),
 	}
 	log := o.Logger
@@ -233,111 +276,15 @@ func (b *Bus) setup(ctx context.Context) error {
 	if err := b.openNicks(ctx); err != nil {
 		return err
 	}
+	nw, err := newWatch(ctx, b.nicks.kv)
+	if err != nil {
+		return err
+	}
+	b.dir = newDirectory(nw, b.o.PresenceTTL)
 	if err := b.openPresence(ctx); err != nil {
 		return err
 	}
-	if err := b.subscribe(ctx); err != nil {
-		return err
-	}
-	if st.CachedInfo().State.Msgs == 0 {
-		return nil
-	}
-	// Read what the stream holds now; the iterator cannot watch ctx, so
-	// ctx stops it.
-	it := b.it
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		m, err := b.next(it)
-		if err != nil {
-			it.Stop()
-			return fmt.Errorf("natsbus: reading history: %w", err)
-		}
-		msg, left := b.decode(m)
-		if msg != nil {
-			b.remember(msg)
-		}
-		if left == 0 {
-			return nil
-		}
-	}
-}
-
-// subscribe (re)starts reading the stream after the last sequence read,
-// with a consumer of its own: unacknowledged, in memory, deleted once
-// unused. The reader calls it again whenever reading fails or skips.
-func (b *Bus) subscribe(ctx context.Context) error {
-	cfg := jetstream.ConsumerConfig{
-		Name:              "portside-" + nuid.Next(),
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		AckPolicy:         jetstream.AckNonePolicy,
-		FilterSubject:     b.o.Subject + ">",
-		MemoryStorage:     true,
-		Replicas:          1,
-		InactiveThreshold: time.Minute,
-	}
-	if b.lastSeq > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = b.lastSeq + 1
-	}
-	cons, err := b.stream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("natsbus: consumer: %w", err)
-	}
-	// A short heartbeat notices soon a consumer lost with its server.
-	it, err := cons.Messages(jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second),
-		jetstream.WithMessagesErrOnMissingHeartbeat(true))
-	if err != nil {
-		return fmt.Errorf("natsbus: consumer: %w", err)
-	}
-	if old := b.consName; old != "" {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			b.stream.DeleteConsumer(ctx, old)
-		}()
-	}
-	b.consName, b.consSeq = cfg.Name, 0
-	b.itMu.Lock()
-	defer b.itMu.Unlock()
-	if b.stopped {
-		it.Stop()
-		return jetstream.ErrMsgIteratorClosed
-	}
-	b.it = it
-	return nil
-}
-
-// errSkipped is next's error when the consumer skipped a message.
-var errSkipped = errors.New("natsbus: consumer skipped a message")
-
-// next returns the consumer's next message; one the consumer skipped (a
-// gap in its own sequence) is an error, and the reader subscribes again.
-func (b *Bus) next(it jetstream.MessagesContext) (jetstream.Msg, error) {
-	m, err := it.Next()
-	if err != nil {
-		return nil, err
-	}
-	meta, err := m.Metadata()
-	if err != nil {
-		return nil, err
-	}
-	if meta.Sequence.Consumer != b.consSeq+1 {
-		return nil, errSkipped
-	}
-	b.consSeq = meta.Sequence.Consumer
-	return m, nil
-}
-
-// stopReading stops the reader, for good.
-func (b *Bus) stopReading() {
-	b.stopRead()
-	b.itMu.Lock()
-	defer b.itMu.Unlock()
-	b.stopped = true
-	if b.it != nil {
-		b.it.Stop()
-	}
+	return b.openTopics(ctx)
 }
 
 // Close closes the connection to NATS. Call it after Run has returned.
@@ -346,80 +293,365 @@ func (b *Bus) Close() {
 	b.nc.Close()
 }
 
-// roomSubject maps a room to its subject: '.' separates subject tokens, so
-// it becomes '~', which no room name holds.
-func (b *Bus) roomSubject(room string) string {
-	return b.o.Subject + strings.ReplaceAll(room, ".", "~")
+// roomToken maps a room to a subject token: '.' separates tokens, so it
+// becomes '~', which no room name holds.
+func roomToken(room string) string { return strings.ReplaceAll(room, ".", "~") }
+
+// roomLocked returns the node's record of a room, making it. b.mu is held.
+func (b *Bus) roomLocked(name string) *room {
+	r := b.rooms[name]
+	if r == nil {
+		r = &room{name: name, subject: b.o.Subject + roomToken(name)}
+		b.rooms[name] = r
+	}
+	return r
 }
 
-// decode turns a stream message into a chat.Msg with its Seq, or nil if it
-// was delivered before or is not one of ours. A message this node published
-// comes back as the very Msg handed to Publish, which the hub recognises.
-func (b *Bus) decode(m jetstream.Msg) (msg *chat.Msg, left uint64) {
+// Follow implements chat.Follower: it starts reading the room, unless the
+// node still reads it, and subscribes to its events.
+func (b *Bus) Follow(name string, caughtUp func([]*chat.Msg)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.roomLocked(name)
+	r.wanted = true
+	if r.events == nil {
+		r.events, _ = b.nc.Subscribe(b.o.Events+"room."+roomToken(name), b.onEvent)
+	}
+	if r.rd != nil && r.caughtUp == nil {
+		// Still reading, for the node's own messages: it has all so far.
+		caughtUp(slices.Clone(r.cache))
+		return
+	}
+	r.caughtUp = caughtUp
+	if r.rd == nil && !b.stopped {
+		b.startLocked(r)
+	}
+}
+
+// Unfollow implements chat.Follower: it stops reading the room once the
+// node's own messages in it are back.
+func (b *Bus) Unfollow(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.rooms[name]
+	if r == nil {
+		return
+	}
+	r.wanted = false
+	r.caughtUp = nil
+	if r.events != nil {
+		r.events.Unsubscribe()
+		r.events = nil
+	}
+	b.maybeStopLocked(r)
+}
+
+func (b *Bus) maybeStopLocked(r *room) {
+	if r.wanted || r.inflight > 0 || r.rd == nil {
+		return
+	}
+	r.rd.stop()
+	r.rd = nil
+	for _, h := range r.history {
+		h.reply(nil, ErrUnavailable)
+	}
+	r.history = nil
+}
+
+// startLocked starts a reader of r. b.mu is held.
+func (b *Bus) startLocked(r *room) {
+	rd := &reader{b: b, r: r}
+	r.rd = rd
+	go rd.run(r.lastSeq)
+}
+
+// stopReading stops every reader, for good.
+func (b *Bus) stopReading() {
+	b.stopRead()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopped = true
+	for _, r := range b.rooms {
+		if r.rd != nil {
+			r.rd.stop()
+			r.rd = nil
+		}
+		if r.events != nil {
+			r.events.Unsubscribe()
+			r.events = nil
+		}
+	}
+}
+
+// reader reads one room from the stream, resubscribing after failures,
+// until stopped.
+type reader struct {
+	b *Bus
+	r *room
+
+	// Owned by the reader's goroutine.
+	consName string
+	consSeq  uint64
+	lastSeq  uint64 // the last stream sequence this reader took
+
+	mu      sync.Mutex
+	it      jetstream.MessagesContext
+	stopped bool
+}
+
+func (rd *reader) stop() {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	rd.stopped = true
+	if rd.it != nil {
+		rd.it.Stop()
+	}
+}
+
+func (rd *reader) isStopped() bool {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return rd.stopped
+}
+
+// run catches up with the room from after lastSeq, then reads on.
+func (rd *reader) run(lastSeq uint64) {
+	b := rd.b
+	rd.lastSeq = lastSeq
+	defer func() {
+		// An unused consumer would outlive the reader by its inactive
+		// threshold: delete it now.
+		if rd.consName != "" && !b.nc.IsClosed() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			b.stream.DeleteConsumer(ctx, rd.consName)
+		}
+	}()
+	// The room's last sequence now: what is up to it is history.
+	var until uint64
+	for {
+		ctx, cancel := context.WithTimeout(b.stopCtx, 5*time.Second)
+		m, err := b.stream.GetLastMsgForSubject(ctx, rd.r.subject)
+		cancel()
+		if err == nil {
+			until = m.Sequence
+			break
+		}
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if !rd.wait(err) {
+			return
+		}
+	}
+	b.mu.Lock()
+	if until <= rd.lastSeq {
+		b.caughtUpLocked(rd)
+	}
+	b.mu.Unlock()
+
+	for !rd.subscribe() {
+		if !rd.wait(errors.New("no consumer")) {
+			return
+		}
+	}
+	for {
+		rd.mu.Lock()
+		it := rd.it
+		rd.mu.Unlock()
+		m, err := rd.next(it)
+		if err != nil {
+			if rd.isStopped() {
+				return
+			}
+			b.o.Logger.Warn("natsbus: reading the room again", "room", rd.r.name, "after_seq", rd.lastSeq, "err", err)
+			it.Stop()
+			for !rd.subscribe() {
+				if !rd.wait(err) {
+					return
+				}
+			}
+			continue
+		}
+		b.take(rd, m, until)
+	}
+}
+
+// wait pauses before another try, and reports whether to go on.
+func (rd *reader) wait(err error) bool {
+	if rd.isStopped() || rd.b.nc.IsClosed() {
+		return false
+	}
+	rd.b.o.Logger.Debug("natsbus: room not readable yet", "room", rd.r.name, "err", err)
+	select {
+	case <-time.After(100 * time.Millisecond): // NATS is away: do not spin
+	case <-rd.b.stopCtx.Done():
+		return false
+	}
+	return !rd.isStopped()
+}
+
+// subscribe (re)starts reading the room after the last sequence taken,
+// with a consumer of its own: unacknowledged, in memory, deleted once
+// unused.
+func (rd *reader) subscribe() bool {
+	b := rd.b
+	cfg := jetstream.ConsumerConfig{
+		Name:              "portside-" + nuid.Next(),
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		FilterSubject:     rd.r.subject,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute,
+	}
+	if rd.lastSeq > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = rd.lastSeq + 1
+	}
+	ctx, cancel := context.WithTimeout(b.stopCtx, 5*time.Second)
+	defer cancel()
+	cons, err := b.stream.CreateOrUpdateConsumer(ctx, cfg)
+	if err != nil {
+		return false
+	}
+	// A short heartbeat notices soon a consumer lost with its server.
+	it, err := cons.Messages(jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second),
+		jetstream.WithMessagesErrOnMissingHeartbeat(true))
+	if err != nil {
+		return false
+	}
+	if old := rd.consName; old != "" {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			b.stream.DeleteConsumer(ctx, old)
+		}()
+	}
+	rd.consName, rd.consSeq = cfg.Name, 0
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if rd.stopped {
+		it.Stop()
+		go b.stream.DeleteConsumer(context.Background(), cfg.Name)
+		return true
+	}
+	rd.it = it
+	return true
+}
+
+// errSkipped is next's error when the consumer skipped a message.
+var errSkipped = errors.New("natsbus: consumer skipped a message")
+
+// next returns the consumer's next message; one the consumer skipped (a
+// gap in its own sequence) is an error, and the reader subscribes again.
+func (rd *reader) next(it jetstream.MessagesContext) (jetstream.Msg, error) {
+	if it == nil {
+		return nil, jetstream.ErrMsgIteratorClosed
+	}
+	m, err := it.Next()
+	if err != nil {
+		return nil, err
+	}
 	meta, err := m.Metadata()
 	if err != nil {
-		return nil, 1
+		return nil, err
+	}
+	if meta.Sequence.Consumer != rd.consSeq+1 {
+		return nil, errSkipped
+	}
+	rd.consSeq = meta.Sequence.Consumer
+	return m, nil
+}
+
+// take hands a message read from the room to the hub: as history while
+// the reader catches up (until is the room's last sequence when it
+// started), as news after.
+func (b *Bus) take(rd *reader, m jetstream.Msg, until uint64) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return
 	}
 	seq := meta.Sequence.Stream
-	if seq <= b.lastSeq {
-		return nil, meta.NumPending // a redelivery after a reset of the consumer
+	if seq <= rd.lastSeq {
+		return // a redelivery after a reset of the consumer
 	}
-	b.lastSeq = seq
-	room, ok := strings.CutPrefix(m.Subject(), b.o.Subject)
-	if !ok {
-		return nil, meta.NumPending
-	}
-	room = strings.ReplaceAll(room, "~", ".")
+	rd.lastSeq = seq
 	id := m.Headers().Get(jetstream.MsgIDHeader)
+
 	b.mu.Lock()
-	msg = b.inflight[id]
-	delete(b.inflight, id)
-	b.mu.Unlock()
-	if msg == nil && strings.HasPrefix(id, b.node+"-") {
+	defer b.mu.Unlock()
+	r := rd.r
+	if r.rd != rd {
+		return // stopped: a later reader takes it from r.lastSeq
+	}
+	r.lastSeq = seq
+	msgs, own := b.inflight[id]
+	switch {
+	case own:
+		delete(b.inflight, id)
+		r.inflight -= len(msgs)
+		b.waiting -= len(msgs)
+	case strings.HasPrefix(id, b.node+"-"):
 		// Ours, delivered before: published again after its first copy
 		// left the stream's duplicate window.
-		return nil, meta.NumPending
-	}
-	if msg == nil {
-		var w wire
-		if err := json.Unmarshal(m.Data(), &w); err != nil {
+		return
+	default:
+		var ws []wire
+		if err := json.Unmarshal(m.Data(), &ws); err != nil || len(ws) > maxBatch {
 			b.o.Logger.Warn("natsbus: undecodable message", "seq", seq, "err", err)
-			return nil, meta.NumPending
+			return
 		}
-		msg = &chat.Msg{Room: room, Time: time.UnixMilli(w.Time).UTC(), Kind: chat.Kind(w.Kind), Nick: w.Nick, Ident: w.Ident, Text: w.Text}
+		msgs = make([]*chat.Msg, len(ws))
+		for i, w := range ws {
+			msgs[i] = &chat.Msg{Room: r.name, Time: time.UnixMilli(w.Time).UTC(), Kind: chat.Kind(w.Kind), Nick: w.Nick, Ident: w.Ident, Text: w.Text}
+		}
 	}
-	msg.Seq = seq
-	return msg, meta.NumPending
+	for i, msg := range msgs {
+		msg.Seq = seq*seqSpan + uint64(i)
+	}
+	if r.caughtUp != nil && seq > until {
+		b.caughtUpLocked(rd)
+	}
+	for _, msg := range msgs {
+		b.rememberLocked(r, msg)
+	}
+	switch {
+	case r.caughtUp == nil:
+		if d := b.deliver.Load(); d != nil && len(msgs) > 0 {
+			(*d)(msgs)
+		}
+	case seq >= until:
+		b.caughtUpLocked(rd)
+	}
+	b.maybeStopLocked(r)
 }
 
-// remember adds m to its room's cache.
-func (b *Bus) remember(m *chat.Msg) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c := b.cache[m.Room]
-	if len(c) == b.o.Cache {
-		copy(c, c[1:])
-		c = c[:len(c)-1]
+// caughtUpLocked tells the hub the room's history is at hand, and answers
+// the History calls that waited for it. b.mu is held.
+func (b *Bus) caughtUpLocked(rd *reader) {
+	r := rd.r
+	if r.rd != rd || r.caughtUp == nil {
+		return
 	}
-	b.cache[m.Room] = append(c, m)
+	r.caughtUp(slices.Clone(r.cache))
+	r.caughtUp = nil
+	for _, h := range r.history {
+		h.reply(historyOf(r.cache, h.before, h.n), nil)
+	}
+	r.history = nil
 }
 
-// Latest implements chat.Loader from the cache filled at Open.
-func (b *Bus) Latest(perRoom int) ([]*chat.Msg, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []*chat.Msg
-	for _, c := range b.cache {
-		out = append(out, c[max(0, len(c)-perRoom):]...)
+// rememberLocked adds m to its room's cache. b.mu is held.
+func (b *Bus) rememberLocked(r *room, m *chat.Msg) {
+	if len(r.cache) == b.o.Cache {
+		copy(r.cache, r.cache[1:])
+		r.cache = r.cache[:len(r.cache)-1]
 	}
-	return out, nil
+	r.cache = append(r.cache, m)
 }
 
-// History implements chat.Backend from the cache of each room's latest
-// messages; it replies before returning.
-func (b *Bus) History(room string, before uint64, n int, reply func([]*chat.Msg, error)) {
-	b.mu.Lock()
-	msgs := b.cache[room]
+func historyOf(msgs []*chat.Msg, before uint64, n int) []*chat.Msg {
 	if before > 0 {
 		i := len(msgs)
 		for i > 0 && msgs[i-1].Seq >= before {
@@ -427,7 +659,24 @@ func (b *Bus) History(room string, before uint64, n int, reply func([]*chat.Msg,
 		}
 		msgs = msgs[:i]
 	}
-	out := append([]*chat.Msg(nil), msgs[max(0, len(msgs)-n):]...)
+	return slices.Clone(msgs[max(0, len(msgs)-n):])
+}
+
+// History implements chat.Backend from the latest messages of the room the
+// node has read. While the node catches up with the room, the reply waits
+// for it; a room the node does not read gets what it read before.
+func (b *Bus) History(name string, before uint64, n int, reply func([]*chat.Msg, error)) {
+	b.mu.Lock()
+	r := b.rooms[name]
+	if r != nil && r.caughtUp != nil && r.rd != nil {
+		r.history = append(r.history, histReq{before, n, reply})
+		b.mu.Unlock()
+		return
+	}
+	var out []*chat.Msg
+	if r != nil {
+		out = historyOf(r.cache, before, n)
+	}
 	b.mu.Unlock()
 	reply(out, nil)
 }
@@ -439,18 +688,24 @@ func (b *Bus) Publish(m *chat.Msg) error {
 	if b.nc.Status() != nats.CONNECTED {
 		return ErrUnavailable
 	}
-	id := b.node + "-" + strconv.FormatUint(b.ids.Add(1), 36)
 	b.mu.Lock()
 	switch {
-	case b.closed:
+	case b.closed || b.stopped:
 		b.mu.Unlock()
 		return chat.ErrClosed
-	case len(b.inflight) >= b.o.MaxInFlight:
+	case b.waiting >= b.o.MaxInFlight:
 		b.mu.Unlock()
 		return chat.ErrBusy
 	}
-	b.inflight[id] = m
-	b.q = append(b.q, outgoing{id, m})
+	r := b.roomLocked(m.Room)
+	if r.rd == nil {
+		// Not followed (the sender just left): read the room until the
+		// message is back, so that it is delivered and counted.
+		b.startLocked(r)
+	}
+	r.inflight++
+	b.waiting++
+	b.q = append(b.q, m)
 	b.mu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
@@ -459,149 +714,89 @@ func (b *Bus) Publish(m *chat.Msg) error {
 	return nil
 }
 
-// Run implements chat.Backend: it publishes what Publish accepted and
-// delivers what the stream holds, in stream order, until ctx is done; then
-// it waits up to DrainTimeout for the accepted messages to come back.
+// Run implements chat.Backend: it publishes what Publish accepted, and the
+// rooms' readers deliver what the stream holds, in stream order, until ctx
+// is done; then it waits up to DrainTimeout for the accepted messages to
+// come back.
 func (b *Bus) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
+	b.deliver.Store(&deliver)
+	if err := b.subscribeEvents(); err != nil {
+		return err
+	}
 	stopPub := make(chan struct{})
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
 		b.publisher(stopPub)
 	}()
-	readDone := make(chan error, 1)
-	go func() { readDone <- b.reader(deliver) }()
 	defer b.releaseAll()
 	rctx, rcancel := context.WithCancel(ctx)
-	presDone := make(chan struct{})
-	go func() {
-		defer close(presDone)
-		b.presence.run(rctx)
-	}()
+	var bg sync.WaitGroup
+	bg.Go(func() { b.presence.run(rctx) })
+	bg.Go(func() { b.dir.run(rctx) })
+	bg.Go(func() { b.watchTopics(rctx) })
 	defer func() {
 		rcancel()
-		<-presDone
+		bg.Wait()
 	}()
 	go b.nicks.refresher(rctx)
 
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-readDone:
-		readDone <- err
-	}
+	<-ctx.Done()
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
-	if err == nil {
-		b.drain(readDone)
-	}
+	b.drain()
 	b.stopReading()
+	for _, s := range b.subs {
+		s.Unsubscribe()
+	}
 	close(stopPub)
 	<-pubDone
-	if err == nil {
-		err = <-readDone
-	}
-	if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-		err = nil
-	}
 	b.mu.Lock()
-	lost := len(b.inflight)
+	lost := b.waiting
 	b.mu.Unlock()
 	if lost > 0 {
 		b.o.Logger.Error("natsbus: messages not stored before shutdown", "count", lost)
 	}
-	return err
+	return nil
 }
 
-// drain waits until every accepted message was delivered, DrainTimeout
-// passes or the reader fails.
-func (b *Bus) drain(readDone chan error) {
+// drain waits until every accepted message was delivered, or DrainTimeout
+// passes.
+func (b *Bus) drain() {
 	deadline := time.NewTimer(b.o.DrainTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		b.mu.Lock()
-		n := len(b.inflight)
+		n := b.waiting
 		b.mu.Unlock()
-		if n == 0 {
+		if n == 0 || b.nc.IsClosed() {
 			return
 		}
 		select {
 		case <-tick.C:
 		case <-deadline.C:
 			return
-		case err := <-readDone:
-			readDone <- err
-			return
-		}
-	}
-}
-
-// reader delivers the stream's messages in order, resubscribing after
-// failures until stopped.
-func (b *Bus) reader(deliver func([]*chat.Msg)) error {
-	b.itMu.Lock()
-	it := b.it
-	b.itMu.Unlock()
-	for {
-		m, err := b.next(it)
-		if err != nil {
-			b.itMu.Lock()
-			stopped := b.stopped
-			b.itMu.Unlock()
-			if stopped {
-				return nil
-			}
-			b.o.Logger.Warn("natsbus: reading the stream again", "after_seq", b.lastSeq, "err", err)
-			it.Stop()
-			for {
-				ctx, cancel := context.WithTimeout(b.stopCtx, 5*time.Second)
-				err = b.subscribe(ctx)
-				cancel()
-				if err == nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					break
-				}
-				if b.nc.IsClosed() {
-					return fmt.Errorf("natsbus: %w", nats.ErrConnectionClosed)
-				}
-				b.itMu.Lock()
-				stopped := b.stopped
-				b.itMu.Unlock()
-				if stopped {
-					return nil
-				}
-				// NATS is away: try again soon, but do not spin.
-				time.Sleep(100 * time.Millisecond)
-			}
-			if err != nil {
-				return nil
-			}
-			b.itMu.Lock()
-			it = b.it
-			b.itMu.Unlock()
-			continue
-		}
-		if msg, _ := b.decode(m); msg != nil {
-			b.remember(msg)
-			deliver([]*chat.Msg{msg})
 		}
 	}
 }
 
 // publisher publishes accepted messages in the order they were accepted,
-// one at a time: the next goes out only once the stream has acknowledged
-// the previous. With several in flight, a failed publish could be overtaken
-// by a later one that succeeded, and its retry would then land after it,
-// out of its sender's order. A message not acknowledged is published again
-// under the same ID (the stream drops the copy if the first did arrive),
-// before anything after it, until stop.
+// one batch at a time: the messages of one room that wait together go out
+// as one stream message, and the next batch only once the stream has
+// acknowledged the previous. With several in flight, a failed publish
+// could be overtaken by a later one that succeeded, and its retry would
+// then land after it, out of its sender's order; batching keeps a busy
+// node's rate from being one message per round trip. A batch not
+// acknowledged is published again under the same ID (the stream drops the
+// copy if the first did arrive), before anything after it, until stop.
 func (b *Bus) publisher(stop <-chan struct{}) {
 	var (
-		queue    []outgoing // accepted, not yet stored, in order
+		queue    []*chat.Msg // accepted, not yet in a batch, in order
+		cur      *batch      // in flight, or to publish again
 		inFlight jetstream.PubAckFuture
-		current  outgoing
 	)
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
@@ -609,34 +804,37 @@ func (b *Bus) publisher(stop <-chan struct{}) {
 	for {
 		b.mu.Lock()
 		queue = append(queue, b.q...)
+		clear(b.q)
 		b.q = b.q[:0]
 		b.mu.Unlock()
 
 		if inFlight != nil {
 			select {
 			case <-inFlight.Ok():
-				inFlight = nil
+				inFlight, cur = nil, nil
 			case err := <-inFlight.Err():
-				b.o.Logger.Debug("natsbus: publish again", "id", current.id, "err", err)
+				b.o.Logger.Debug("natsbus: publish again", "id", cur.id, "err", err)
 				b.again.Add(1)
-				queue = append([]outgoing{current}, queue...)
 				inFlight = nil
 				retrying = true
 				retry.Reset(100 * time.Millisecond)
 			default:
 			}
 		}
-		if inFlight == nil && len(queue) > 0 && !retrying {
-			o := queue[0]
-			f, err := b.js.PublishMsgAsync(b.natsMsg(o))
-			if err != nil {
-				b.again.Add(1)
-				retrying = true
-				retry.Reset(100 * time.Millisecond)
-			} else {
-				queue = queue[1:]
-				current, inFlight = o, f
-				continue // it may be acknowledged at once
+		if inFlight == nil && !retrying {
+			if cur == nil && len(queue) > 0 {
+				cur, queue = b.nextBatch(queue)
+			}
+			if cur != nil {
+				f, err := b.js.PublishMsgAsync(b.natsMsg(cur))
+				if err != nil {
+					b.again.Add(1)
+					retrying = true
+					retry.Reset(100 * time.Millisecond)
+				} else {
+					inFlight = f
+					continue // it may be acknowledged at once
+				}
 			}
 		}
 		var ackWait <-chan struct{}
@@ -654,11 +852,36 @@ func (b *Bus) publisher(stop <-chan struct{}) {
 	}
 }
 
-func (b *Bus) natsMsg(o outgoing) *nats.Msg {
-	m := o.m
-	data, _ := json.Marshal(wire{Time: m.Time.UnixMilli(), Kind: uint8(m.Kind), Nick: m.Nick, Ident: m.Ident, Text: m.Text})
-	msg := nats.NewMsg(b.roomSubject(m.Room))
+// nextBatch takes from queue the first message and those of its room that
+// follow it, in their order, within the batch bounds.
+func (b *Bus) nextBatch(queue []*chat.Msg) (*batch, []*chat.Msg) {
+	room := queue[0].Room
+	bt := &batch{id: b.node + "-" + strconv.FormatUint(b.ids.Add(1), 36)}
+	rest := queue[:0]
+	size := 0
+	for _, m := range queue {
+		if m.Room == room && len(bt.msgs) < maxBatch && size < maxBytes {
+			bt.msgs = append(bt.msgs, m)
+			size += len(m.Text) + len(m.Nick) + len(m.Ident) + 64
+			continue
+		}
+		rest = append(rest, m)
+	}
+	clear(queue[len(rest):])
+	b.mu.Lock()
+	b.inflight[bt.id] = bt.msgs
+	b.mu.Unlock()
+	return bt, rest
+}
+
+func (b *Bus) natsMsg(bt *batch) *nats.Msg {
+	ws := make([]wire, len(bt.msgs))
+	for i, m := range bt.msgs {
+		ws[i] = wire{Time: m.Time.UnixMilli(), Kind: uint8(m.Kind), Nick: m.Nick, Ident: m.Ident, Text: m.Text}
+	}
+	data, _ := json.Marshal(ws)
+	msg := nats.NewMsg(b.o.Subject + roomToken(bt.msgs[0].Room))
 	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, o.id)
+	msg.Header.Set(jetstream.MsgIDHeader, bt.id)
 	return msg
 }

@@ -132,6 +132,7 @@ type node struct {
 	bus    *Bus
 	hub    *chat.Hub
 	format chat.Format
+	all    chat.Format // encodeAll
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -149,7 +150,7 @@ func startNode(t *testing.T, o Options) *node {
 		t.Fatalf("Open: %v", err)
 	}
 	h := chat.New(chat.Options{Backend: b, FloodRate: -1})
-	n := &node{bus: b, hub: h, format: h.AddFormat(encode), done: make(chan error, 1)}
+	n := &node{bus: b, hub: h, format: h.AddFormat(encode), all: h.AddFormat(encodeAll), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	n.cancel = cancel
 	go func() { n.done <- h.Run(ctx) }()
@@ -175,10 +176,50 @@ func (n *node) member(t *testing.T, nick, room string) (*chat.Member, *rec) {
 	if err := register(n.hub, m, nick, nick+"@test", nick); err != nil {
 		t.Fatalf("Register %s: %v", nick, err)
 	}
-	if err := n.hub.Join(m, room, nil); err != nil {
-		t.Fatalf("Join %s: %v", nick, err)
-	}
+	n.join(t, m, room)
 	return m, r
+}
+
+// join joins m to room, waiting for the node to catch up with the room if
+// it has to.
+func (n *node) join(t *testing.T, m *chat.Member, room string) {
+	t.Helper()
+	done := make(chan error, 1)
+	err := n.hub.Join(m, room, nil, func(err error) { done <- err })
+	if errors.Is(err, chat.ErrPending) {
+		select {
+		case err = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("Join %s: no answer in 20 s", room)
+		}
+	}
+	if err != nil {
+		t.Fatalf("Join %s: %v", room, err)
+	}
+}
+
+// history returns the seqs of room's history on n, as a member joining
+// there would have it.
+func (n *node) history(t *testing.T, room string) []uint64 {
+	t.Helper()
+	got := make(chan []uint64, 1)
+	n.bus.History(room, 0, 1000, func(msgs []*chat.Msg, err error) {
+		if err != nil {
+			t.Errorf("History: %v", err)
+		}
+		var seqs []uint64
+		for _, m := range msgs {
+			seqs = append(seqs, m.Seq)
+		}
+		got <- seqs
+	})
+	select {
+	case seqs := <-got:
+		return seqs
+	case <-time.After(20 * time.Second):
+		t.Fatalf("History %s: no answer in 20 s", room)
+		return nil
+	}
 }
 
 type client struct {
@@ -302,15 +343,7 @@ func TestThreeNodesOneOrder(t *testing.T) {
 			// Every node's history is the same, in the members' order.
 			var first []uint64
 			for i, n := range nodes {
-				var got []uint64
-				n.bus.History(room, 0, 1000, func(msgs []*chat.Msg, err error) {
-					if err != nil {
-						t.Fatalf("History: %v", err)
-					}
-					for _, m := range msgs {
-						got = append(got, m.Seq)
-					}
-				})
+				got := n.history(t, room)
 				if len(got) != 600 {
 					t.Errorf("node %d: history holds %d messages, want 600", i, len(got))
 				}
@@ -321,19 +354,13 @@ func TestThreeNodesOneOrder(t *testing.T) {
 				}
 			}
 
-			// A node started later loads the same history from the stream.
+			// A node started later reads the same history from the stream
+			// when a member joins there.
 			o.URLs = urls[0]
 			late := startNode(t, o)
-			msgs, err := late.bus.Latest(1000)
-			if err != nil {
-				t.Fatalf("Latest: %v", err)
-			}
-			var got []uint64
-			for _, m := range msgs {
-				got = append(got, m.Seq)
-			}
-			if !slices.Equal(got, first) {
-				t.Errorf("late node loaded %d messages, not the history of the others (%d)", len(got), len(first))
+			late.member(t, "late", room)
+			if got := late.history(t, room); !slices.Equal(got, first) {
+				t.Errorf("late node read %d messages, not the history of the others (%d)", len(got), len(first))
 			}
 		})
 	}
@@ -417,12 +444,9 @@ func TestNodeKilled(t *testing.T) {
 
 	// Nothing any member saw is lost: a new node loads all of it.
 	n := startNode(t, Options{URLs: urls[0]})
-	msgs, err := n.bus.Latest(1000)
-	if err != nil {
-		t.Fatalf("Latest: %v", err)
-	}
-	if got, wantN := len(msgs), 6*50+4*50; got != wantN {
-		t.Errorf("new node loaded %d messages, want %d", got, wantN)
+	n.member(t, "new", "lobby")
+	if got, wantN := len(n.history(t, "lobby")), 6*50+4*50; got != wantN {
+		t.Errorf("new node read %d messages, want %d", got, wantN)
 	}
 }
 

@@ -28,6 +28,7 @@ type presence struct {
 	mine   map[string]bool                 // keys of this node's members
 	others map[string]map[string]time.Time // room → nick → last written, on other nodes
 	ops    chan presenceOp
+	w      jetstream.KeyWatcher
 }
 
 type presenceOp struct {
@@ -51,6 +52,10 @@ func (b *Bus) openPresence(ctx context.Context) error {
 		mine:   make(map[string]bool),
 		others: make(map[string]map[string]time.Time),
 		ops:    make(chan presenceOp, 4096),
+	}
+	b.presence.w, err = kv.WatchAll(context.WithoutCancel(ctx)) // see newWatch
+	if err != nil {
+		return fmt.Errorf("natsbus: watching presence: %w", err)
 	}
 	return nil
 }
@@ -111,12 +116,8 @@ func (p *presence) change(key string, put bool) {
 // run writes this node's changes, rewrites its keys every third of the TTL
 // and watches the others', until ctx is done; then it deletes its keys.
 func (p *presence) run(ctx context.Context) {
-	w, err := p.kv.WatchAll(ctx)
-	var updates <-chan jetstream.KeyValueEntry
-	if err == nil {
-		defer w.Stop()
-		updates = w.Updates()
-	}
+	defer p.w.Stop()
+	updates := p.w.Updates()
 	t := time.NewTicker(p.ttl / 3)
 	defer t.Stop()
 	for {

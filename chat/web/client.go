@@ -324,7 +324,7 @@ func (cl *client) join(room string, since uint64) {
 		topic, _, _ := r.Topic()
 		// Written under the room's lock, before the replay and any news.
 		c.Write(appendJSON(nil, joined{Type: "joined", Room: room, Members: nicks, Topic: topic}))
-	})
+	}, nil)
 	if err != nil {
 		cl.sayErr(room, err)
 		return
