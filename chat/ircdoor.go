@@ -468,7 +468,15 @@ func (i *ircConn) joinCmd(m *irc.Message) {
 		}
 		return
 	}
-	for _, ch := range strings.Split(m.Params[0], ",") {
+	i.joinList(strings.Split(m.Params[0], ","))
+}
+
+// joinList joins the channels in turn. A join that must wait for the node
+// to catch up with its room holds the client's input, and the rest of the
+// list goes on from the answer.
+func (i *ircConn) joinList(chs []string) {
+	h := i.hub
+	for n, ch := range chs {
 		room, ok := roomOf(ch)
 		if !ok {
 			i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
@@ -481,17 +489,32 @@ func (i *ircConn) joinCmd(m *irc.Message) {
 			}
 			i.namesLocked(r)
 			i.reply(irc.RplEndOfNames, "#"+room, "End of /NAMES list")
-		}, nil)
-		switch {
-		case errors.Is(err, ErrTooMany):
-			i.reply(irc.ErrTooManyChannels, ch, "You have joined too many channels")
-		case errors.Is(err, ErrRoomFull):
-			i.reply(irc.ErrChannelIsFull, ch, "Cannot join channel (+l)")
-		case errors.Is(err, ErrBadRoom):
-			i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
-		case err != nil:
-			i.notice(err.Error())
+		}, func(err error) {
+			i.gate.Resume(i.c, func() {
+				i.joined(ch, err)
+				i.joinList(chs[n+1:])
+			}, i.lines)
+		})
+		if errors.Is(err, ErrPending) {
+			i.gate.Hold()
+			return
 		}
+		i.joined(ch, err)
+	}
+}
+
+// joined answers a failed join.
+func (i *ircConn) joined(ch string, err error) {
+	switch {
+	case errors.Is(err, ErrTooMany):
+		i.reply(irc.ErrTooManyChannels, ch, "You have joined too many channels")
+	case errors.Is(err, ErrRoomFull):
+		i.reply(irc.ErrChannelIsFull, ch, "Cannot join channel (+l)")
+	case errors.Is(err, ErrBadRoom):
+		i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
+	case errors.Is(err, ErrClosed):
+	case err != nil:
+		i.notice(err.Error())
 	}
 }
 

@@ -310,17 +310,28 @@ func (l *lineConn) join(room string) {
 		return
 	}
 	err := h.Join(&l.Member, room, func(r *Room) {
-		nicks := make([]string, 0, len(r.members))
-		for _, m := range r.members {
-			nicks = append(nicks, m.nick)
-		}
+		nicks := r.Nicks() // other nodes' members too, in a cluster
 		slices.Sort(nicks)
 		msg := fmt.Sprintf("* You are in %s with %d: %s", room, len(nicks), strings.Join(nicks, ", "))
 		if r.topic != "" {
 			msg += "\r\n* Topic: " + r.topic
 		}
 		l.say(msg)
-	}, nil)
+	}, func(err error) {
+		l.gate.Resume(l.c, func() { l.joined(room, err) }, l.lines)
+	})
+	if errors.Is(err, ErrPending) {
+		// The node catches up with the room first; what the person
+		// types meanwhile waits.
+		l.gate.Hold()
+		return
+	}
+	l.joined(room, err)
+}
+
+// joined finishes a join: the person leaves the room they were in.
+func (l *lineConn) joined(room string, err error) {
+	h := l.hub
 	switch {
 	case errors.Is(err, ErrBadRoom):
 		l.say("! A room name is 1 to 50 letters, digits or -_.+")
@@ -332,7 +343,7 @@ func (l *lineConn) join(room string) {
 		l.sayErr(err)
 		return
 	}
-	if old := l.room; old != "" {
+	if old := l.room; old != "" && old != room {
 		h.Part(&l.Member, old, "")
 	}
 	l.room = room

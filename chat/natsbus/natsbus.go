@@ -116,7 +116,7 @@ type Bus struct {
 	deliver atomic.Pointer[func([]*chat.Msg)]
 
 	mu       sync.Mutex
-	rooms    map[string]*room     // followed, or read until the node's own messages are back
+	rooms    map[string]*room       // followed, or read until the node's own messages are back
 	inflight map[string][]*chat.Msg // batches published by this node, by message ID, until delivered
 	waiting  int                    // messages accepted and not yet delivered
 	q        []*chat.Msg            // accepted, waiting for the publisher

@@ -88,14 +88,15 @@ func (cl *client) Data(c server.Conn, in []byte) (int, error) {
 	return cl.gate.Data(in, cl.frames)
 }
 
-// hold makes the gate hold input until the answer to a nick claim.
+// hold makes the gate hold input until the hub's answer (a nick claim, a
+// join while the node catches up with the room).
 func (cl *client) hold() {
 	cl.held = true
 	cl.gate.Hold()
 }
 
-// resume handles the answer to a nick claim with then, and the frames that
-// waited for it after.
+// resume handles the hub's answer with then, and the frames that waited
+// for it after.
 func (cl *client) resume(then func()) {
 	cl.gate.Resume(cl.c, func() {
 		cl.held = false
@@ -316,15 +317,28 @@ func (cl *client) renamed(old, nick string, err error) {
 // browser has seen, after a reconnect: what it missed is sent as history,
 // beyond the replay every joiner gets. The browser drops what it has seen.
 func (cl *client) join(room string, since uint64) {
-	h, o := cl.d.hub, &cl.d.o
-	c := cl.c
+	h, c := cl.d.hub, cl.c
 	err := h.Join(cl.m, room, func(r *chat.Room) {
 		nicks := r.Nicks()
 		slices.Sort(nicks)
 		topic, _, _ := r.Topic()
 		// Written under the room's lock, before the replay and any news.
 		c.Write(appendJSON(nil, joined{Type: "joined", Room: room, Members: nicks, Topic: topic}))
-	}, nil)
+	}, func(err error) {
+		cl.resume(func() { cl.joined(room, since, err) })
+	})
+	if errors.Is(err, chat.ErrPending) {
+		// The node catches up with the room first.
+		cl.hold()
+		return
+	}
+	cl.joined(room, since, err)
+}
+
+// joined finishes a join: what the browser missed since its last visit is
+// sent as history.
+func (cl *client) joined(room string, since uint64, err error) {
+	o, c := &cl.d.o, cl.c
 	if err != nil {
 		cl.sayErr(room, err)
 		return
