@@ -1,0 +1,75 @@
+package web_test
+
+import (
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/portside/portside/chat"
+	"github.com/portside/portside/chat/natsbus"
+)
+
+// TestCluster: a browser on one node and a person on nc on another share a
+// room through NATS. The browser's join waits for its node to catch up
+// with the room (it gets what was said before as history), and the words
+// it sent right behind the join reach the other node, after it.
+func TestCluster(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	node := func() servers {
+		bus, err := natsbus.Open(t.Context(), natsbus.Options{URLs: []string{ns.ClientURL()}, PresenceTTL: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := start(t, "epoll", chat.Options{Backend: bus})
+		t.Cleanup(bus.Close) // after the hub has stopped
+		return s
+	}
+	a, b := node(), node()
+
+	line := dialTCP(t, b.chat)
+	line.send("lina", "/join x")
+	line.expect("* You are in x with 1: lina")
+	line.send("said before")
+	// Stored once the node has it back from the stream: ask until then.
+	for i := 0; ; i++ {
+		line.send("/history 1")
+		if l := line.expect("* The last "); l == "* The last 1 messages of x:\r\n" {
+			break
+		}
+		if i == 100 {
+			t.Fatal("the line was never stored")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the stream, an external state
+	}
+
+	br := dialWS(t, a.web)
+	if _, err := br.c.Write(frames(t,
+		map[string]any{"type": "hello", "nick": "bea"},
+		map[string]any{"type": "join", "room": "x"},
+		map[string]any{"type": "say", "room": "x", "text": "right behind the join"},
+	)); err != nil {
+		t.Fatal(err)
+	}
+	br.expect(map[string]any{"type": "welcome", "nick": "bea"})
+	br.expect(map[string]any{"type": "joined", "room": "x"})
+	br.expect(map[string]any{"type": "say", "room": "x", "nick": "lina", "text": "said before", "history": true})
+	line.expect("* bea joined x")
+	line.expect("<bea> right behind the join")
+
+	line.send("/msg bea across nodes")
+	br.expect(map[string]any{"type": "say", "nick": "lina", "to": "bea", "text": "across nodes"})
+}
