@@ -70,8 +70,8 @@ type Options struct {
 	// negative keeps them forever.
 	KeepAge time.Duration
 	// Cache is how many of each room's latest messages the node keeps in
-	// memory to answer History, and reads when a room gets its first
-	// member; default 1,000.
+	// memory to answer History; default 1,000. A room's first member on
+	// the node makes it read all the stream keeps of the room (KeepCount).
 	Cache int
 	// MaxInFlight is how many messages may be published and not yet
 	// delivered before Publish fails with chat.ErrBusy; default 10,000.
