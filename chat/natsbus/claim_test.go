@@ -1,7 +1,6 @@
 package natsbus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/portside/portside/chat"
 	"github.com/portside/portside/engine/epoll"
 	"github.com/portside/portside/internal/testkit"
+	"github.com/portside/portside/internal/testkit/natstest"
 	"github.com/portside/portside/server"
 )
 
@@ -37,116 +37,6 @@ func rename(hub *chat.Hub, m *chat.Member, nick string) error {
 	}
 	return err
 }
-
-// holdProxy forwards TCP connections to target; held, it keeps what the
-// client sends until let go, as a slow network does.
-type holdProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	conns []net.Conn
-	flow  chan struct{} // closed while traffic flows
-	watch []byte        // signalled on seen when held traffic holds it
-	seen  chan struct{}
-}
-
-func newHoldProxy(t *testing.T, target string) *holdProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &holdProxy{ln: ln, target: target, flow: make(chan struct{}), seen: make(chan struct{}, 1)}
-	close(p.flow)
-	t.Cleanup(func() {
-		ln.Close()
-		p.letGo()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go p.pipe(c, s, true)
-			go p.pipe(s, c, false)
-		}
-	}()
-	return p
-}
-
-func (p *holdProxy) pipe(from, to net.Conn, up bool) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := from.Read(buf)
-		if err != nil {
-			to.Close()
-			return
-		}
-		if up {
-			p.mu.Lock()
-			flow, watch := p.flow, p.watch
-			p.mu.Unlock()
-			if watch != nil && bytes.Contains(buf[:n], watch) {
-				select {
-				case p.seen <- struct{}{}:
-				default:
-				}
-			}
-			<-flow
-		}
-		if _, err := to.Write(buf[:n]); err != nil {
-			from.Close()
-			return
-		}
-	}
-}
-
-// hold keeps what clients send from now on, and signals once it holds
-// watch.
-func (p *holdProxy) hold(watch string) {
-	p.mu.Lock()
-	p.flow = make(chan struct{})
-	p.watch = []byte(watch)
-	p.mu.Unlock()
-}
-
-// waitHeld waits until the proxy holds what hold was told to watch for.
-func (p *holdProxy) waitHeld(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.seen:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the proxy saw nothing of what it watches for")
-	}
-}
-
-func (p *holdProxy) letGo() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.flow:
-	default:
-		close(p.flow)
-	}
-	p.watch = nil
-}
-
-func (p *holdProxy) url() string { return "nats://" + p.ln.Addr().String() }
 
 // claimOf is what a node sends NATS to claim nick.
 func claimOf(nick string) string { return "CHAT_NICKS." + nickKey(nick) }
@@ -315,10 +205,10 @@ func TestClaimWaitsForNATS(t *testing.T) {
 			want: []string{"Hello cyd!", "* cyd is now known as cyd2", "Commands:"},
 		},
 	}
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			px := newHoldProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+			px := newProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
 			o := Options{URLs: []string{px.url()}, Stream: "C" + tt.name, Subject: tt.name + ".", PresenceTTL: 10 * time.Second}
 			a := startNode(t, o)
 			o.URLs = []string{ns.ClientURL()}
@@ -348,8 +238,8 @@ func TestClaimWaitsForNATS(t *testing.T) {
 // does not keep the nick: once NATS answers, it is released, and a client
 // of another node can take it.
 func TestClaimGoneWhileOut(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
-	px := newHoldProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
+	px := newProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
 	a := startNode(t, Options{URLs: []string{px.url()}, PresenceTTL: 10 * time.Second})
 	b := startNode(t, Options{URLs: []string{ns.ClientURL()}, PresenceTTL: 10 * time.Second})
 	watching(t, a, b)
@@ -387,7 +277,7 @@ func TestClaimGoneWhileOut(t *testing.T) {
 // TestRenameAcrossNodes: an IRC client's NICK is refused with 433 when a
 // client of another node holds the nick, and granted when it is free.
 func TestRenameAcrossNodes(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	a := startNode(t, Options{URLs: []string{ns.ClientURL()}, PresenceTTL: 10 * time.Second})
 	b := startNode(t, Options{URLs: []string{ns.ClientURL()}, PresenceTTL: 10 * time.Second})
 	watching(t, a, b)

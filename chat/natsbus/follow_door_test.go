@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/internal/testkit/natstest"
 )
 
 // TestDoorJoinWaitsForCatchUp: a client joining a room its node does not
@@ -36,7 +37,7 @@ func TestDoorJoinWaitsForCatchUp(t *testing.T) {
 			spoken: "hello from cyd",
 		},
 	}
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := Options{URLs: []string{ns.ClientURL()}, Stream: "J" + tt.name, Subject: "j" + tt.name + ".", Events: "e" + tt.name + ".", PresenceTTL: 10 * time.Second}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/internal/testkit/natstest"
 )
 
 // transcript is a member's sink that records everything it is sent, one
@@ -146,7 +147,7 @@ func waitHistory(t *testing.T, n *node, room string, count int) {
 // replay on join is the room's latest messages, then news follows), and
 // stops reading it when the last member leaves.
 func TestFollowsMembersRooms(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	a := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	a.watcher(t, "ana", "x")
@@ -200,7 +201,7 @@ func TestFollowsMembersRooms(t *testing.T) {
 // TestEventsAcrossNodes checks that joins, parts, renames, quits, topics
 // and private messages reach the members of other nodes.
 func TestEventsAcrossNodes(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	a := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	ma, ta := a.watcher(t, "ana", "lobby")

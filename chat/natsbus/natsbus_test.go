@@ -1,7 +1,6 @@
 package natsbus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,42 +16,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/internal/testkit/natstest"
 )
-
-// natsServer runs a NATS server with JetStream in-process, on a random
-// port (or port, to restart one) with its store in dir.
-func natsServer(t *testing.T, dir string, port int, cluster *server.ClusterOpts, routes []*url.URL, name string) *server.Server {
-	t.Helper()
-	o := &server.Options{
-		ServerName: name,
-		Host:       "127.0.0.1",
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   dir,
-		NoLog:      true,
-		NoSigs:     true,
-		Routes:     routes,
-	}
-	if cluster != nil {
-		o.Cluster = *cluster
-	}
-	ns, err := server.NewServer(o)
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	if !o.NoLog {
-		ns.ConfigureLogger()
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
-}
 
 func serverPort(ns *server.Server) int {
 	u, _ := url.Parse(ns.ClientURL())
@@ -330,7 +295,7 @@ func sayAll(t *testing.T, clients []*client, room string, first, count int, want
 }
 
 func TestThreeNodesOneOrder(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	urls := [][]string{{ns.ClientURL()}}
 	for _, room := range []string{"lobby", "a.b"} {
 		t.Run("room="+room, func(t *testing.T) {
@@ -367,7 +332,7 @@ func TestThreeNodesOneOrder(t *testing.T) {
 }
 
 func TestNickAcrossNodes(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	a := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	ma, _ := a.member(t, "ana", "lobby")
@@ -410,7 +375,7 @@ func TestNickAcrossNodes(t *testing.T) {
 }
 
 func TestNodeKilled(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	urls := [][]string{{ns.ClientURL()}}
 	nodes, clients := threeNodes(t, Options{}, urls, "lobby")
 	want := map[string]int{}
@@ -452,7 +417,7 @@ func TestNodeKilled(t *testing.T) {
 
 func TestNATSRestart(t *testing.T) {
 	dir := t.TempDir()
-	ns := natsServer(t, dir, -1, nil, nil, "")
+	ns := natstest.Server(t, dir, -1, nil, nil, "")
 	port := serverPort(ns)
 	urls := [][]string{{ns.ClientURL()}}
 	nodes, clients := threeNodes(t, Options{}, urls, "lobby")
@@ -484,7 +449,7 @@ func TestNATSRestart(t *testing.T) {
 	if err := register(nodes[0].hub, newcomer, "newcomer", "x@y", "x"); !errors.Is(err, chat.ErrBusy) {
 		t.Errorf("Register while NATS is down = %v, want an error matching chat.ErrBusy", err)
 	}
-	natsServer(t, dir, port, nil, nil, "")
+	natstest.Server(t, dir, port, nil, nil, "")
 	// Stop the nodes while NATS runs: the restarted server stops first
 	// otherwise, being the latest cleanup.
 	for _, n := range nodes {
@@ -510,7 +475,7 @@ func TestNATSCluster(t *testing.T) {
 	for i, r := range routes {
 		port, _ := strconv.Atoi(r.Port())
 		c := &server.ClusterOpts{Name: "portside", Host: "127.0.0.1", Port: port}
-		ss = append(ss, natsServer(t, t.TempDir(), -1, c, routes, fmt.Sprintf("s%d", i+1)))
+		ss = append(ss, natstest.Server(t, t.TempDir(), -1, c, routes, fmt.Sprintf("s%d", i+1)))
 	}
 	s1, s2, s3 := ss[0], ss[1], ss[2]
 	all := []string{s1.ClientURL(), s2.ClientURL(), s3.ClientURL()}
@@ -568,7 +533,7 @@ func waitMembers(t *testing.T, n *node, room string, want []string) {
 }
 
 func TestPresenceAcrossNodes(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	a := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	ma, _ := a.member(t, "ana", "lobby")
@@ -586,96 +551,11 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	waitMembers(t, b, "lobby", []string{"bob"})
 }
 
-// proxy forwards TCP connections to target; black-holed, it swallows what
-// passes, as a network that lost its route does, until cut.
-type proxy struct {
-	ln        net.Listener
-	target    string
-	mu        sync.Mutex
-	conns     []net.Conn
-	hole      bool
-	swallowed int // lobby publishes lost in the hole
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go p.pipe(c, s, true)
-			go p.pipe(s, c, false)
-		}
-	}()
-	return p
-}
-
-func (p *proxy) pipe(from, to net.Conn, fromClient bool) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := from.Read(buf)
-		if err != nil {
-			to.Close()
-			return
-		}
-		p.mu.Lock()
-		hole := p.hole
-		if hole && fromClient {
-			p.swallowed += bytes.Count(buf[:n], []byte("chat.room.lobby"))
-		}
-		p.mu.Unlock()
-		if !hole {
-			to.Write(buf[:n])
-		}
-	}
-}
-
-// lost reports how many publishes to the lobby the black hole swallowed.
-func (p *proxy) lost() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.swallowed
-}
-
-func (p *proxy) blackHole(on bool) {
-	p.mu.Lock()
-	p.hole = on
-	p.mu.Unlock()
-}
-
-// cut closes every connection, as the network noticed at last.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }
-
 // TestLostInFlight: messages accepted while the route to NATS silently
 // fails are published again once the node reconnects, and members see
 // each exactly once, in order.
 func TestLostInFlight(t *testing.T) {
-	ns := natsServer(t, t.TempDir(), -1, nil, nil, "")
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	px := newProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
 	a := startNode(t, Options{URLs: []string{px.url()}})
 	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})

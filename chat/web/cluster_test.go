@@ -4,10 +4,9 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
 	"github.com/portside/portside/chat"
 	"github.com/portside/portside/chat/natsbus"
+	"github.com/portside/portside/internal/testkit/natstest"
 )
 
 // TestCluster: a browser on one node and a person on nc on another share a
@@ -15,20 +14,7 @@ import (
 // with the room (it gets what was said before as history), and the words
 // it sent right behind the join reach the other node, after it.
 func TestCluster(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
 	node := func() servers {
 		bus, err := natsbus.Open(t.Context(), natsbus.Options{URLs: []string{ns.ClientURL()}, PresenceTTL: 10 * time.Second})
 		if err != nil {
