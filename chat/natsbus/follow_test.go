@@ -249,3 +249,64 @@ func TestEventsAcrossNodes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling the bucket's watch, an external state
 	}
 }
+
+// TestFollowChurn: a member joins and leaves a busy room again and again;
+// each join's replay is the room's latest messages as the stream has them,
+// the node's readers do not pile up, and none is left once it is gone.
+func TestFollowChurn(t *testing.T) {
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
+	a := startNode(t, Options{URLs: []string{ns.ClientURL()}})
+	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
+	mb, _ := b.watcher(t, "bob", "y")
+	stop := make(chan struct{})
+	talked := make(chan int)
+	go func() {
+		n := 0
+		defer func() { talked <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := b.hub.Say(mb, "y", chat.Say, fmt.Sprintf("m%d", n)); err == nil {
+				n++
+			}
+			time.Sleep(time.Millisecond) // a steady talker, not synchronisation
+		}
+	}()
+	mc, tc := a.watcher(t, "cyd")
+	for range 30 {
+		a.join(t, mc, "y")
+		if err := a.hub.Part(mc, "y", ""); err != nil {
+			t.Fatalf("Part: %v", err)
+		}
+	}
+	close(stop)
+	n := <-talked
+	waitHistory(t, b, "y", min(n, 1000))
+	a.join(t, mc, "y")
+	// The last join's replay: what the stream holds last, in order.
+	seqs := b.history(t, "y")
+	var want []string
+	for _, s := range seqs[len(seqs)-20:] {
+		want = append(want, fmt.Sprint(s))
+	}
+	lines := tc.all()
+	var got []string
+	for _, l := range lines[len(lines)-20:] {
+		f := strings.Fields(l)
+		if f[0] != "REPLAY" {
+			t.Fatalf("the last join ended with %q, not a replay:\n%s", l, strings.Join(lines[len(lines)-25:], "\n"))
+		}
+		got = append(got, f[2])
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("replay seqs %v, want the stream's last %v", got, want)
+	}
+	waitReaders(t, a, "y", "y")
+	if err := a.hub.Part(mc, "y", ""); err != nil {
+		t.Fatalf("Part: %v", err)
+	}
+	waitReaders(t, a, "y")
+}
