@@ -41,7 +41,8 @@ func newRegistry(elsewhere ...string) *registry {
 	return r
 }
 
-func (r *registry) ClaimNick(nick string, done func(error)) {
+func (r *registry) ClaimNick(w chat.Who, done func(error)) {
+	nick := w.Nick
 	answer := func() {
 		if r.elsewhere[strings.ToLower(nick)] {
 			done(chat.ErrNickInUse)

@@ -30,7 +30,8 @@ type claim struct {
 
 func newClaims() *claims { return &claims{Memory: NewMemory(10), out: make(chan claim, 10)} }
 
-func (r *claims) ClaimNick(nick string, done func(error)) {
+func (r *claims) ClaimNick(w Who, done func(error)) {
+	nick := w.Nick
 	if r.answerNow {
 		r.inClaim.Store(true)
 		done(nil)

@@ -112,8 +112,22 @@ type Loader interface {
 // nick is this hub's, ErrNickInUse when another holds it, or another error
 // when the registry cannot tell. ReleaseNick must not block.
 type NickRegistry interface {
-	ClaimNick(nick string, done func(error))
+	ClaimNick(w Who, done func(error))
 	ReleaseNick(nick string)
+}
+
+// Who is a member as other hubs see it.
+type Who struct {
+	Nick  string
+	Ident string // user@host
+	Real  string // IRC's real name
+}
+
+// Directory is implemented by backends shared by several hubs, to tell of
+// a member of another hub: who it is and the rooms it is in, from what the
+// backend knows at hand. Lookup must not block.
+type Directory interface {
+	Lookup(nick string) (w Who, rooms []string, ok bool)
 }
 
 // Follower is implemented by backends shared by several hubs that read only
@@ -484,6 +498,7 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 		r.push(m)
 	}
 	for _, mem := range r.members {
+		println("DEBUG send", r.name, mem.nick, len(run))
 		f := mem.format.Load()
 		if mem.mark != *round {
 			mem.out.Write(enc.get(h, f, run))
@@ -790,7 +805,7 @@ func (h *Hub) Register(m *Member, nick, ident, real string, done func(error)) er
 	if h.lookup(nick) != nil {
 		return ErrNickInUse
 	}
-	h.claim(reg, nick, done, func() error {
+	h.claim(reg, Who{nick, ident, real}, done, func() error {
 		return h.registerLocked(m, nick, ident, real)
 	})
 	return ErrPending
@@ -828,7 +843,10 @@ func (h *Hub) Rename(m *Member, nick string, done func(error)) error {
 	if other := h.lookup(nick); other != nil && other != m {
 		return ErrNickInUse
 	}
-	h.claim(reg, nick, done, func() error {
+	h.mu.RLock()
+	who := Who{nick, m.ident, m.real}
+	h.mu.RUnlock()
+	h.claim(reg, who, done, func() error {
 		if h.closed.Load() || m.quit {
 			return ErrClosed
 		}
@@ -869,7 +887,8 @@ func (h *Hub) renameLocked(m *Member, nick string, reg NickRegistry) error {
 // h.mu; if complete fails, the nick is released again. Then it calls done
 // (if not nil) with the outcome: never before claim has returned, even
 // should reg answer at once.
-func (h *Hub) claim(reg NickRegistry, nick string, done func(error), complete func() error) {
+func (h *Hub) claim(reg NickRegistry, who Who, done func(error), complete func() error) {
+	nick := who.Nick
 	const (
 		waiting  = iota // neither claim has returned nor the answer come
 		returned        // claim returned first: the answer finishes
@@ -890,7 +909,7 @@ func (h *Hub) claim(reg NickRegistry, nick string, done func(error), complete fu
 			done(err)
 		}
 	}
-	reg.ClaimNick(nick, func(err error) {
+	reg.ClaimNick(who, func(err error) {
 		answer = err
 		if state.CompareAndSwap(waiting, answered) {
 			return
@@ -1211,6 +1230,16 @@ func (h *Hub) SetTopic(m *Member, name, topic string) error {
 	}
 	h.relayEvent(ev)
 	return nil
+}
+
+// Remote tells of the member called nick on another hub, from a backend
+// that is a Directory: who it is and the rooms it is in there.
+func (h *Hub) Remote(nick string) (w Who, rooms []string, ok bool) {
+	d, _ := h.o.Backend.(Directory)
+	if d == nil {
+		return Who{}, nil, false
+	}
+	return d.Lookup(nick)
 }
 
 // lookup finds the member called nick.

@@ -259,6 +259,8 @@ func (i *ircConn) command(m *irc.Message) bool {
 		for _, n := range m.Params[:min(5, len(m.Params))] {
 			if t := h.lookup(n); t != nil {
 				out = append(out, t.nick+"=+"+t.ident)
+			} else if w, _, ok := h.Remote(n); ok {
+				out = append(out, w.Nick+"=+"+w.Ident)
 			}
 		}
 		i.reply(irc.RplUserhost, strings.Join(out, " "))
@@ -268,6 +270,8 @@ func (i *ircConn) command(m *irc.Message) bool {
 			for _, n := range strings.Fields(p) {
 				if t := h.lookup(n); t != nil {
 					out = append(out, t.nick)
+				} else if w, _, ok := h.Remote(n); ok {
+					out = append(out, w.Nick)
 				}
 			}
 		}
@@ -658,20 +662,36 @@ func (i *ircConn) who(mask string) {
 	h := i.hub
 	if room, ok := roomOf(mask); ok {
 		h.mu.RLock()
+		var elsewhere []string
 		if r := h.rooms[room]; r != nil {
 			r.mu.Lock()
 			for _, m := range r.members {
 				i.whoLine(mask, m)
 			}
+			if r.presence != nil {
+				elsewhere = r.presence.Elsewhere(room)
+			}
 			r.mu.Unlock()
 		}
 		h.mu.RUnlock()
+		slices.Sort(elsewhere)
+		for _, n := range elsewhere {
+			if w, _, ok := h.Remote(n); ok {
+				user, hst, _ := strings.Cut(w.Ident, "@")
+				i.reply(irc.RplWhoReply, mask, user, hst, h.o.ServerName, w.Nick, "H", "1 "+w.Real)
+			}
+		}
 	} else if mask != "" {
 		h.mu.RLock()
-		if t := h.nicks[foldNick(mask)]; t != nil {
+		t := h.nicks[foldNick(mask)]
+		if t != nil {
 			i.whoLine("*", t)
 		}
 		h.mu.RUnlock()
+		if w, _, ok := h.Remote(mask); t == nil && ok {
+			user, hst, _ := strings.Cut(w.Ident, "@")
+			i.reply(irc.RplWhoReply, "*", user, hst, h.o.ServerName, w.Nick, "H", "1 "+w.Real)
+		}
 	}
 	if mask == "" {
 		mask = "*"
@@ -685,8 +705,7 @@ func (i *ircConn) whois(nick string) {
 	t := h.nicks[foldNick(nick)]
 	if t == nil {
 		h.mu.RUnlock()
-		i.reply(irc.ErrNoSuchNick, nick, "No such nick/channel")
-		i.reply(irc.RplEndOfWhois, nick, "End of /WHOIS list")
+		i.whoisRemote(nick)
 		return
 	}
 	user, hst, _ := strings.Cut(t.ident, "@")
@@ -707,6 +726,27 @@ func (i *ircConn) whois(nick string) {
 	}
 	i.reply(irc.RplWhoisIdle, tnick, strconv.FormatInt(max(idle, 0), 10), strconv.FormatInt(since.Unix(), 10), "seconds idle, signon time")
 	i.reply(irc.RplEndOfWhois, tnick, "End of /WHOIS list")
+}
+
+// whoisRemote answers WHOIS for a nick held on another node, or not at all.
+func (i *ircConn) whoisRemote(nick string) {
+	w, rooms, ok := i.hub.Remote(nick)
+	if !ok {
+		i.reply(irc.ErrNoSuchNick, nick, "No such nick/channel")
+		i.reply(irc.RplEndOfWhois, nick, "End of /WHOIS list")
+		return
+	}
+	user, hst, _ := strings.Cut(w.Ident, "@")
+	i.reply(irc.RplWhoisUser, w.Nick, user, hst, "*", w.Real)
+	if len(rooms) > 0 {
+		chans := make([]string, len(rooms))
+		for j, r := range rooms {
+			chans[j] = "#" + r
+		}
+		i.reply(irc.RplWhoisChannels, w.Nick, strings.Join(chans, " "))
+	}
+	i.reply(irc.RplWhoisServer, w.Nick, i.hub.o.ServerName, "portside chat, another node")
+	i.reply(irc.RplEndOfWhois, w.Nick, "End of /WHOIS list")
 }
 
 // chathistory answers draft/chathistory's LATEST and BEFORE, by msgid,

@@ -75,8 +75,10 @@ func (b *Bus) onEvent(nm *nats.Msg) {
 	}
 }
 
-// Relay implements chat.Relay. Events and private messages go out over
-// plain NATS, at most once: while NATS is unreachable they wait in the
+// Relay implements chat.Relay. Joins and parts are published to the
+// stream like messages, so that every node shows them in the room's
+// order. Quits, renames and private messages go out over plain NATS, at
+// most once: while NATS is unreachable they wait in the
 // client's reconnect buffer, and are lost if it fills. A topic is written
 // to the topics bucket, which the other nodes watch. A private message
 // goes to the node that holds the nick, as the nick bucket says; a nick no
@@ -84,11 +86,11 @@ func (b *Bus) onEvent(nm *nats.Msg) {
 func (b *Bus) Relay(m *chat.Msg) error {
 	switch {
 	case m.To != "":
-		node, ok := b.dir.lookup(m.To)
-		if !ok || node == b.node {
+		h, ok := b.dir.lookup(m.To)
+		if !ok || h.Node == b.node {
 			return chat.ErrNoSuchNick
 		}
-		return b.publishEvent(b.o.Events+"node."+node, m)
+		return b.publishEvent(b.o.Events+"node."+h.Node, m)
 	case m.Kind == chat.Topic:
 		// A put to the bucket is a publish to its subject: asynchronous,
 		// and in order with the node's other puts.
@@ -100,7 +102,8 @@ func (b *Bus) Relay(m *chat.Msg) error {
 	case m.Kind == chat.Quit || m.Kind == chat.Rename:
 		return b.publishEvent(b.o.Events+"user", m)
 	default:
-		return b.publishEvent(b.o.Events+"room."+roomToken(m.Room), m)
+		// A join or part: in the room's order, through the stream.
+		return b.Publish(m)
 	}
 }
 
@@ -199,22 +202,35 @@ type directory struct {
 }
 
 type dirEntry struct {
-	node string
-	at   time.Time
+	holder
+	at time.Time
 }
 
 func newDirectory(w *kvWatch, ttl time.Duration) *directory {
 	return &directory{w: w, ttl: ttl, seen: make(map[string]dirEntry)}
 }
 
-func (d *directory) lookup(nick string) (node string, ok bool) {
+func (d *directory) lookup(nick string) (h holder, ok bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e, ok := d.seen[nickKey(nick)]
 	if !ok || time.Since(e.at) >= d.ttl {
-		return "", false
+		return holder{}, false
 	}
-	return e.node, true
+	return e.holder, true
+}
+
+var _ chat.Directory = (*Bus)(nil)
+
+// Lookup implements chat.Directory: who holds nick on another node, as the
+// nick bucket says, and the rooms it is in there, as the presence bucket
+// says.
+func (b *Bus) Lookup(nick string) (chat.Who, []string, bool) {
+	h, ok := b.dir.lookup(nick)
+	if !ok || h.Node == b.node {
+		return chat.Who{}, nil, false
+	}
+	return chat.Who{Nick: h.Nick, Ident: h.Ident, Real: h.Real}, b.presence.roomsOf(h.Nick), true
 }
 
 // run watches the nick bucket until ctx is done.
@@ -223,8 +239,12 @@ func (d *directory) run(ctx context.Context) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if e.Operation() == jetstream.KeyValuePut {
+			var h holder
+			if json.Unmarshal(e.Value(), &h) != nil {
+				return
+			}
 			// The time it arrived, not the writer's clock.
-			d.seen[e.Key()] = dirEntry{node: string(e.Value()), at: time.Now()}
+			d.seen[e.Key()] = dirEntry{holder: h, at: time.Now()}
 		} else {
 			delete(d.seen, e.Key())
 		}

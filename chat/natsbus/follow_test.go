@@ -213,6 +213,22 @@ func TestEventsAcrossNodes(t *testing.T) {
 	}
 	ta.waitLine(t, "TOPIC lobby bob tea at five")
 
+	// Who bob is, as node a learns it from the buckets.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w, rooms, ok := a.hub.Remote("BOB")
+		if ok && w == (chat.Who{Nick: "bob", Ident: "bob@test", Real: "bob"}) && slices.Equal(rooms, []string{"lobby"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Remote(BOB) = %+v, %v, %v; want bob in lobby", w, rooms, ok)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the buckets' watches, an external state
+	}
+	if _, _, ok := a.hub.Remote("ana"); ok {
+		t.Error("Remote(ana) found ana, a's own member, on another node")
+	}
+
 	if _, err := b.hub.Tell(mb, "ANA", chat.Say, "psst"); err != nil {
 		t.Fatalf("Tell to another node: %v", err)
 	}
@@ -236,7 +252,7 @@ func TestEventsAcrossNodes(t *testing.T) {
 	// A node started later knows the topic from the bucket.
 	c := startNode(t, Options{URLs: []string{ns.ClientURL()}})
 	c.watcher(t, "cyd", "lobby")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		rooms := c.hub.Rooms()
 		i := slices.IndexFunc(rooms, func(r chat.RoomInfo) bool { return r.Name == "lobby" })
@@ -266,7 +282,9 @@ func TestFollowChurn(t *testing.T) {
 		for {
 			select {
 			case <-stop:
-				return
+				if n >= 50 {
+					return
+				}
 			default:
 			}
 			if err := b.hub.Say(mb, "y", chat.Say, fmt.Sprintf("m%d", n)); err == nil {

@@ -14,7 +14,8 @@
 // (chat.Follower): the replay on join and History come from there. When
 // the room's last member leaves, the node stops reading it.
 //
-// Room events (joins, parts, quits, renames) and private messages go to
+// Joins and parts go through the stream too, in order with the messages,
+// but stay out of the history. Quits, renames and private messages go to
 // the other nodes over plain NATS subjects: at most once, not kept, not in
 // the stream's order. Topics are kept in a key-value bucket, so a node
 // learns them when it starts.
@@ -56,8 +57,8 @@ type Options struct {
 	// are Subject and the room: "chat.room.lobby".
 	Stream  string
 	Subject string // default "chat.room."
-	// Events prefixes the subjects of what is not kept: room events
-	// (Events+"room."+room), quits and renames (Events+"user") and private
+	// Events prefixes the subjects of what is neither kept nor in a
+	// room's order: quits and renames (Events+"user") and private
 	// messages (Events+"node."+node). Default "chat.event.".
 	Events string
 	// Replicas is how many servers keep the stream; default 1. Use 3 on a
@@ -144,7 +145,6 @@ type room struct {
 	history  []histReq                 // History calls waiting for the catch-up
 	inflight int                       // the node's own messages not yet back
 	rd       *reader                   // nil when not reading
-	events   *nats.Subscription
 }
 
 type histReq struct {
@@ -308,15 +308,12 @@ func (b *Bus) roomLocked(name string) *room {
 }
 
 // Follow implements chat.Follower: it starts reading the room, unless the
-// node still reads it, and subscribes to its events.
+// node still reads it.
 func (b *Bus) Follow(name string, caughtUp func([]*chat.Msg)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r := b.roomLocked(name)
 	r.wanted = true
-	if r.events == nil {
-		r.events, _ = b.nc.Subscribe(b.o.Events+"room."+roomToken(name), b.onEvent)
-	}
 	if r.rd != nil && r.caughtUp == nil {
 		// Still reading, for the node's own messages: it has all so far.
 		caughtUp(slices.Clone(r.cache))
@@ -339,10 +336,6 @@ func (b *Bus) Unfollow(name string) {
 	}
 	r.wanted = false
 	r.caughtUp = nil
-	if r.events != nil {
-		r.events.Unsubscribe()
-		r.events = nil
-	}
 	b.maybeStopLocked(r)
 }
 
@@ -375,10 +368,6 @@ func (b *Bus) stopReading() {
 		if r.rd != nil {
 			r.rd.stop()
 			r.rd = nil
-		}
-		if r.events != nil {
-			r.events.Unsubscribe()
-			r.events = nil
 		}
 	}
 }
@@ -607,14 +596,29 @@ func (b *Bus) take(rd *reader, m jetstream.Msg, until uint64) {
 			msgs[i] = &chat.Msg{Room: r.name, Time: time.UnixMilli(w.Time).UTC(), Kind: chat.Kind(w.Kind), Nick: w.Nick, Ident: w.Ident, Text: w.Text}
 		}
 	}
+	events := false
 	for i, msg := range msgs {
 		msg.Seq = seq*seqSpan + uint64(i)
+		events = events || !msg.Kind.Kept()
+	}
+	if events {
+		// Joins and parts, in order with the messages: kept out of the
+		// history, and not shown again here, where they happened.
+		var news []*chat.Msg
+		for _, msg := range msgs {
+			if msg.Kind.Kept() || !own {
+				news = append(news, msg)
+			}
+		}
+		msgs = news
 	}
 	if r.caughtUp != nil && seq > until {
 		b.caughtUpLocked(rd)
 	}
 	for _, msg := range msgs {
-		b.rememberLocked(r, msg)
+		if msg.Kind.Kept() {
+			b.rememberLocked(r, msg)
+		}
 	}
 	switch {
 	case r.caughtUp == nil:
@@ -683,7 +687,8 @@ func (b *Bus) History(name string, before uint64, n int, reply func([]*chat.Msg,
 
 // Publish implements chat.Backend. It fails with ErrUnavailable while NATS
 // cannot be reached, chat.ErrBusy when MaxInFlight messages wait, and
-// chat.ErrClosed once Run is stopping.
+// chat.ErrClosed once Run is stopping. Relay publishes joins and parts
+// the same way, to keep them in order with the messages.
 func (b *Bus) Publish(m *chat.Msg) error {
 	if b.nc.Status() != nats.CONNECTED {
 		return ErrUnavailable

@@ -3,8 +3,10 @@ package natsbus
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +25,7 @@ type nickRegistry struct {
 	ttl  time.Duration
 
 	mu   sync.Mutex
-	mine map[string]uint64 // key → revision
+	mine map[string]held // by key
 }
 
 func (b *Bus) openNicks(ctx context.Context) error {
@@ -37,8 +39,24 @@ func (b *Bus) openNicks(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("natsbus: nick bucket: %w", err)
 	}
-	b.nicks = &nickRegistry{kv: kv, node: b.node, ttl: b.o.PresenceTTL, mine: make(map[string]uint64)}
+	b.nicks = &nickRegistry{kv: kv, node: b.node, ttl: b.o.PresenceTTL, mine: make(map[string]held)}
 	return nil
+}
+
+// held is a nick this node holds: the revision of its key, and the value
+// written there.
+type held struct {
+	rev   uint64
+	value []byte
+}
+
+// holder is the value of a nick's key: the node that holds it, and who
+// the member is, for the other nodes' WHOIS.
+type holder struct {
+	Node  string `json:"o"`
+	Nick  string `json:"n"`
+	Ident string `json:"i,omitempty"`
+	Real  string `json:"r,omitempty"`
 }
 
 // nickKey folds nick the way the hub does (ASCII case) into a key the
@@ -51,17 +69,18 @@ func nickKey(nick string) string {
 // node holds it, on a goroutine of its own, and calls done with the
 // answer: nil, chat.ErrNickInUse, or an error matching chat.ErrBusy when
 // NATS did not answer within 2 s.
-func (b *Bus) ClaimNick(nick string, done func(error)) {
-	go func() { done(b.claimNick(nick)) }()
+func (b *Bus) ClaimNick(w chat.Who, done func(error)) {
+	go func() { done(b.claimNick(w)) }()
 }
 
 // claimNick creates nick's key, waiting for NATS at most claimTimeout.
-func (b *Bus) claimNick(nick string) error {
+func (b *Bus) claimNick(w chat.Who) error {
 	r := b.nicks
-	key := nickKey(nick)
+	key := nickKey(w.Nick)
 	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
-	rev, err := r.kv.Create(ctx, key, []byte(r.node))
+	value, _ := json.Marshal(holder{Node: r.node, Nick: w.Nick, Ident: w.Ident, Real: w.Real})
+	rev, err := r.kv.Create(ctx, key, value)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return chat.ErrNickInUse
@@ -69,7 +88,7 @@ func (b *Bus) claimNick(nick string) error {
 		return errNickUnchecked
 	}
 	r.mu.Lock()
-	r.mine[key] = rev
+	r.mine[key] = held{rev, value}
 	r.mu.Unlock()
 	return nil
 }
@@ -86,7 +105,7 @@ func (b *Bus) ReleaseNick(nick string) {
 	r := b.nicks
 	key := nickKey(nick)
 	r.mu.Lock()
-	rev, ok := r.mine[key]
+	h, ok := r.mine[key]
 	delete(r.mine, key)
 	r.mu.Unlock()
 	if !ok {
@@ -95,7 +114,7 @@ func (b *Bus) ReleaseNick(nick string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		r.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		r.kv.Delete(ctx, key, jetstream.LastRevision(h.rev))
 	}()
 }
 
@@ -103,17 +122,14 @@ func (b *Bus) ReleaseNick(nick string) {
 // they outlive the bucket's TTL while the node lives.
 func (r *nickRegistry) refresh(ctx context.Context) {
 	r.mu.Lock()
-	keys := make(map[string]uint64, len(r.mine))
-	for k, v := range r.mine {
-		keys[k] = v
-	}
+	keys := maps.Clone(r.mine)
 	r.mu.Unlock()
-	for key, rev := range keys {
-		nrev, err := r.kv.Update(ctx, key, []byte(r.node), rev)
+	for key, h := range keys {
+		nrev, err := r.kv.Update(ctx, key, h.value, h.rev)
 		r.mu.Lock()
-		if cur, ok := r.mine[key]; ok && cur == rev {
+		if cur, ok := r.mine[key]; ok && cur.rev == h.rev {
 			if err == nil {
-				r.mine[key] = nrev
+				r.mine[key] = held{nrev, h.value}
 			} else if errors.Is(err, jetstream.ErrKeyExists) {
 				// Lost: it expired (a long partition) and another took it.
 				delete(r.mine, key)
@@ -144,14 +160,14 @@ func (b *Bus) releaseAll() {
 	r := b.nicks
 	r.mu.Lock()
 	mine := r.mine
-	r.mine = make(map[string]uint64)
+	r.mine = make(map[string]held)
 	r.mu.Unlock()
 	if !b.nc.IsConnected() {
 		return // they expire
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for key, rev := range mine {
-		r.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	for key, h := range mine {
+		r.kv.Delete(ctx, key, jetstream.LastRevision(h.rev))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,21 @@ func (b *Bus) Elsewhere(room string) []string {
 		}
 	}
 	return out
+}
+
+// roomsOf returns the rooms nick is in on other nodes, sorted.
+func (p *presence) roomsOf(nick string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var rooms []string
+	now := p.now()
+	for room, nicks := range p.others {
+		if at, ok := nicks[nick]; ok && now.Sub(at) < p.ttl {
+			rooms = append(rooms, room)
+		}
+	}
+	slices.Sort(rooms)
+	return rooms
 }
 
 func (p *presence) change(key string, put bool) {

@@ -30,7 +30,8 @@ type registry struct {
 	held    []func()
 }
 
-func (r *registry) ClaimNick(nick string, done func(error)) {
+func (r *registry) ClaimNick(w chat.Who, done func(error)) {
+	nick := w.Nick
 	r.mu.Lock()
 	if r.holding {
 		r.held = append(r.held, func() { done(nil) })

@@ -54,6 +54,8 @@ func TestCluster(t *testing.T) {
 	br.expect(map[string]any{"type": "joined", "room": "x"})
 	br.expect(map[string]any{"type": "say", "room": "x", "nick": "lina", "text": "said before", "history": true})
 	line.expect("* bea joined x")
+	time.Sleep(2 * time.Second)
+	t.Logf("browser got: %v", br.dump())
 	line.expect("<bea> right behind the join")
 
 	line.send("/msg bea across nodes")

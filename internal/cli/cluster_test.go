@@ -83,6 +83,13 @@ func TestChatCluster(t *testing.T) {
 	ana.send("/msg bob psst\r\n")
 	ana.expect("-> *bob* psst")
 	bob.expect(":ana!ana@127.0.0.1 PRIVMSG bob :psst")
+	bob.send("WHOIS ana\r\nISON ana nobody\r\nWHO #lobby\r\n")
+	bob.expect(" 311 bob ana ana 127.0.0.1 * ana")
+	bob.expect(" 319 bob ana #lobby")
+	bob.expect(" 318 bob ana ")
+	bob.expect(" 303 bob ana\r")
+	bob.expect(" 352 bob #lobby bob 127.0.0.1 portside bob H :0 Bob")
+	bob.expect(" 352 bob #lobby ana 127.0.0.1 portside ana H :1 ana")
 
 	// Node 1 dies; node 2's IRC client carries on, and ana, on a third
 	// node, is replayed the room from the stream.
