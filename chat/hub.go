@@ -147,8 +147,10 @@ type Follower interface {
 // other hubs what is not kept: room events (Join, Part, Topic; Room set),
 // a member's Quit and Rename (Rooms: the rooms it was in) and private
 // messages (To set). The other hubs get them through their deliver
-// function, with Seq 0. Relay must not block; it fails with ErrNoSuchNick
-// for a private message to a nick no hub holds.
+// function; the hub shows them and keeps them out of the history, whatever
+// their Seq (a backend may order joins and parts with the messages). Relay
+// must not block; it fails with ErrNoSuchNick for a private message to a
+// nick no hub holds.
 type Relay interface {
 	Relay(m *Msg) error
 }
@@ -498,7 +500,6 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 		r.push(m)
 	}
 	for _, mem := range r.members {
-		println("DEBUG send", r.name, mem.nick, len(run))
 		f := mem.format.Load()
 		if mem.mark != *round {
 			mem.out.Write(enc.get(h, f, run))
