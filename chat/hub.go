@@ -1043,7 +1043,7 @@ func (h *Hub) caughtUp(mark *Msg) {
 		for _, w := range waiting {
 			var err error
 			switch {
-			case h.closed.Load() || w.m.nick == "" || h.nicks[foldNick(w.m.nick)] != w.m:
+			case h.closed.Load() || w.m.quit || h.nicks[foldNick(w.m.nick)] != w.m:
 				err = ErrClosed // quit while waiting
 			case slices.Contains(w.m.rooms, r):
 			case len(w.m.rooms) >= h.o.MaxRooms:
