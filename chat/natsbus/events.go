@@ -13,8 +13,8 @@ import (
 	"github.com/portside/portside/chat"
 )
 
-// event is what the nodes tell each other beyond the stream: a room event,
-// a quit or rename with the rooms it concerns, a private message, a topic.
+// event is what the nodes tell each other beyond the stream: a quit or
+// rename with the rooms it concerns, a private message, a topic.
 type event struct {
 	Origin string   `json:"o"` // the node it comes from
 	Time   int64    `json:"t"` // unix milliseconds
@@ -78,11 +78,11 @@ func (b *Bus) onEvent(nm *nats.Msg) {
 // Relay implements chat.Relay. Joins and parts are published to the
 // stream like messages, so that every node shows them in the room's
 // order. Quits, renames and private messages go out over plain NATS, at
-// most once: while NATS is unreachable they wait in the
-// client's reconnect buffer, and are lost if it fills. A topic is written
-// to the topics bucket, which the other nodes watch. A private message
-// goes to the node that holds the nick, as the nick bucket says; a nick no
-// live node holds is chat.ErrNoSuchNick.
+// most once: while NATS is unreachable they wait in the client's reconnect
+// buffer, and are lost if it fills. A topic is written to the topics
+// bucket, which the other nodes watch. A private message goes to the node
+// that holds the nick, as the nick bucket says; a nick no live node holds
+// is chat.ErrNoSuchNick.
 func (b *Bus) Relay(m *chat.Msg) error {
 	switch {
 	case m.To != "":
