@@ -58,140 +58,16 @@ func startChat(t *testing.T, name string, o chat.Options, lim server.Limits) (st
 	return testkit.Serve(t, name, &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true, Limits: lim}), hub
 }
 
-// peer is one test client. It keeps everything it received, for the
-// transcript, and lets the test wait for what it expects.
-type read struct {
-	end int
-	at  time.Time
-}
+// peer is one test client.
+type peer = testkit.Peer
 
-type peer struct {
-	t    *testing.T
-	name string
-	c    net.Conn
-	mu   sync.Mutex
-	got  bytes.Buffer
-	seen int // bytes of got already matched by expect
-	// reads records when each read ended: the length of got then.
-	reads []read
-	more  chan struct{}
-	eof   chan struct{}
-}
-
-func dial(t *testing.T, addr, name string) *peer {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &peer{t: t, name: name, c: c, more: make(chan struct{}, 1), eof: make(chan struct{})}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		defer close(p.eof)
-		buf := make([]byte, 4096)
-		for {
-			n, err := c.Read(buf)
-			p.mu.Lock()
-			p.got.Write(buf[:n])
-			p.reads = append(p.reads, read{p.got.Len(), time.Now()})
-			p.mu.Unlock()
-			select {
-			case p.more <- struct{}{}:
-			default:
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return p
-}
-
-func (p *peer) send(lines ...string) {
-	p.t.Helper()
-	for _, l := range lines {
-		if _, err := fmt.Fprintf(p.c, "%s\r\n", l); err != nil {
-			p.t.Fatalf("%s: send %q: %v", p.name, l, err)
-		}
-	}
-}
-
-// expect waits until what p received since the last expect holds want.
-func (p *peer) expect(want string) {
-	p.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		p.mu.Lock()
-		all := p.got.String()
-		i := strings.Index(all[p.seen:], want)
-		if i >= 0 {
-			p.seen += i + len(want)
-		}
-		p.mu.Unlock()
-		if i >= 0 {
-			return
-		}
-		select {
-		case <-p.more:
-		case <-p.eof:
-			p.mu.Lock()
-			all := p.got.String()
-			p.mu.Unlock()
-			if !strings.Contains(all[p.seen:], want) {
-				p.t.Fatalf("%s: connection closed without %q; got:\n%s", p.name, want, all[p.seen:])
-			}
-		case <-deadline:
-			p.t.Fatalf("%s: no %q in 10s; got:\n%s", p.name, want, all[p.seen:])
-		}
-	}
-}
-
-// closed waits for the server to close p's connection.
-func (p *peer) closed() {
-	p.t.Helper()
-	select {
-	case <-p.eof:
-	case <-time.After(10 * time.Second):
-		p.t.Fatalf("%s: still open after 10s", p.name)
-	}
-}
-
-// eventually waits until all p has received satisfies ok, without moving
-// on from what expect matched.
-func (p *peer) eventually(ok func(string) bool) {
-	p.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for !ok(p.transcript()) {
-		select {
-		case <-p.more:
-		case <-p.eof:
-			if !ok(p.transcript()) {
-				p.t.Fatalf("%s: closed before the expected output; got:\n%s", p.name, p.transcript())
-			}
-		case <-deadline:
-			p.t.Fatalf("%s: not the expected output in 10s; got:\n%s", p.name, p.transcript())
-		}
-	}
-}
-
-// has reports whether p has received want, at any point.
-func (p *peer) has(want string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Contains(p.got.String(), want)
-}
-
-func (p *peer) transcript() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.got.String()
-}
+func dial(t *testing.T, addr, name string) *peer { return testkit.Dial(t, addr, name) }
 
 func golden(t *testing.T, name string, peers ...*peer) {
 	t.Helper()
 	var b strings.Builder
 	for _, p := range peers {
-		fmt.Fprintf(&b, "=== %s\n%s", p.name, strings.ReplaceAll(p.transcript(), "\r\n", "\n"))
+		fmt.Fprintf(&b, "=== %s\n%s", p.Name, strings.ReplaceAll(p.Transcript(), "\r\n", "\n"))
 	}
 	testkit.Golden(t, filepath.Join("testdata", name), []byte(b.String()), *update)
 }
@@ -200,62 +76,62 @@ func TestLineTranscript(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{GreetDelay: -1}, server.Limits{})
 		bob := dial(t, addr, "bob")
-		bob.expect("What is your name?")
-		bob.send("bob")
-		bob.expect("* You are in lobby with 1: bob\r\n")
+		bob.Expect("What is your name?")
+		bob.Send("bob")
+		bob.Expect("* You are in lobby with 1: bob\r\n")
 
 		alice := dial(t, addr, "alice")
-		alice.expect("What is your name?")
-		alice.send("alice")
-		alice.expect("with 2: alice, bob\r\n")
-		bob.expect("* alice joined lobby\r\n")
+		alice.Expect("What is your name?")
+		alice.Send("alice")
+		alice.Expect("with 2: alice, bob\r\n")
+		bob.Expect("* alice joined lobby\r\n")
 
-		alice.send("hello everyone")
-		bob.expect("<alice> hello everyone\r\n")
-		bob.send("/me waves")
-		alice.expect("* bob waves\r\n")
-		alice.send("/who")
-		alice.expect("* In lobby (2): alice, bob\r\n")
-		alice.send("/rooms")
-		alice.expect("* Rooms: lobby (2)\r\n")
-		bob.send("/msg alice psst")
-		alice.expect("*bob* psst\r\n")
-		bob.expect("-> *alice* psst\r\n")
-		alice.send("/msg nobody x")
-		alice.expect("! No one is called nobody.\r\n")
-		alice.send("/nick alicia")
-		alice.expect("* alice is now known as alicia\r\n")
-		bob.expect("* alice is now known as alicia\r\n")
-		bob.send("/nick ALICIA")
-		bob.expect("! The name ALICIA is taken.\r\n")
-		alice.send("/history 5")
-		alice.expect("* End of history.\r\n")
-		alice.send("/frob", "/join", "//slash", "/history x")
-		bob.expect("<alicia> /slash\r\n")
-		alice.expect("! Usage: /history [N]\r\n")
+		alice.Send("hello everyone")
+		bob.Expect("<alice> hello everyone\r\n")
+		bob.Send("/me waves")
+		alice.Expect("* bob waves\r\n")
+		alice.Send("/who")
+		alice.Expect("* In lobby (2): alice, bob\r\n")
+		alice.Send("/rooms")
+		alice.Expect("* Rooms: lobby (2)\r\n")
+		bob.Send("/msg alice psst")
+		alice.Expect("*bob* psst\r\n")
+		bob.Expect("-> *alice* psst\r\n")
+		alice.Send("/msg nobody x")
+		alice.Expect("! No one is called nobody.\r\n")
+		alice.Send("/nick alicia")
+		alice.Expect("* alice is now known as alicia\r\n")
+		bob.Expect("* alice is now known as alicia\r\n")
+		bob.Send("/nick ALICIA")
+		bob.Expect("! The name ALICIA is taken.\r\n")
+		alice.Send("/history 5")
+		alice.Expect("* End of history.\r\n")
+		alice.Send("/frob", "/join", "//slash", "/history x")
+		bob.Expect("<alicia> /slash\r\n")
+		alice.Expect("! Usage: /history [N]\r\n")
 
-		bob.send("/join dev")
-		bob.expect("* You are in dev with 1: bob\r\n")
-		alice.expect("* bob left lobby\r\n")
-		bob.send("/part", "hi", "caf\xe9", "/help")
-		bob.expect("* bob left dev\r\n")
-		bob.expect("Anything else is said in the room")
+		bob.Send("/join dev")
+		bob.Expect("* You are in dev with 1: bob\r\n")
+		alice.Expect("* bob left lobby\r\n")
+		bob.Send("/part", "hi", "caf\xe9", "/help")
+		bob.Expect("* bob left dev\r\n")
+		bob.Expect("Anything else is said in the room")
 
 		carol := dial(t, addr, "carol")
-		carol.expect("What is your name?")
-		carol.send("Alicia", "bad name!", "carol")
-		carol.expect("* You are in lobby with 2: alicia, carol\r\n")
-		carol.expect("[Jan 02 03:04:05] <alicia> /slash\r\n")
-		alice.expect("* carol joined lobby\r\n")
-		carol.send("/quit bye")
-		carol.closed()
-		alice.expect("* carol quit (Quit: bye)\r\n")
-		alice.send("/quit")
-		alice.closed()
-		bob.send("/rooms")
-		bob.expect("* No rooms yet")
-		bob.send("/quit")
-		bob.closed()
+		carol.Expect("What is your name?")
+		carol.Send("Alicia", "bad name!", "carol")
+		carol.Expect("* You are in lobby with 2: alicia, carol\r\n")
+		carol.Expect("[Jan 02 03:04:05] <alicia> /slash\r\n")
+		alice.Expect("* carol joined lobby\r\n")
+		carol.Send("/quit bye")
+		carol.Closed()
+		alice.Expect("* carol quit (Quit: bye)\r\n")
+		alice.Send("/quit")
+		alice.Closed()
+		bob.Send("/rooms")
+		bob.Expect("* No rooms yet")
+		bob.Send("/quit")
+		bob.Closed()
 		golden(t, "line.golden", alice, bob, carol)
 	})
 }
@@ -264,53 +140,53 @@ func TestIRCTranscript(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{GreetDelay: time.Hour, MOTD: []string{"Be kind."}, MaxRooms: 3}, server.Limits{})
 		a := dial(t, addr, "irc alice")
-		a.send("CAP LS 302", "NICK alice", "USER al 0 * :Alice Liddell")
-		a.expect("CAP * LS :batch draft/chathistory message-tags server-time\r\n")
-		a.send("CAP REQ :server-time message-tags bogus", "CAP REQ :server-time message-tags", "CAP LIST", "CAP END")
-		a.expect(":portside 376 alice :End of /MOTD command.\r\n")
-		a.send("PING :abc", "JOIN #Lobby,#dev,bad", "MODE #lobby", "MODE #lobby b", "MODE #lobby +o alice", "MODE alice", "MODE alice +i")
-		a.expect(":portside PONG portside abc\r\n")
-		a.expect(":portside 403 alice bad :No such channel\r\n")
-		a.expect(":portside 368 alice #lobby :End of channel ban list\r\n")
-		a.expect(":portside 221 alice +\r\n")
+		a.Send("CAP LS 302", "NICK alice", "USER al 0 * :Alice Liddell")
+		a.Expect("CAP * LS :batch draft/chathistory message-tags server-time\r\n")
+		a.Send("CAP REQ :server-time message-tags bogus", "CAP REQ :server-time message-tags", "CAP LIST", "CAP END")
+		a.Expect(":portside 376 alice :End of /MOTD command.\r\n")
+		a.Send("PING :abc", "JOIN #Lobby,#dev,bad", "MODE #lobby", "MODE #lobby b", "MODE #lobby +o alice", "MODE alice", "MODE alice +i")
+		a.Expect(":portside PONG portside abc\r\n")
+		a.Expect(":portside 403 alice bad :No such channel\r\n")
+		a.Expect(":portside 368 alice #lobby :End of channel ban list\r\n")
+		a.Expect(":portside 221 alice +\r\n")
 
 		b := dial(t, addr, "irc bob")
-		b.send("NICK Alice", "USER bob 0 * :Bob", "NICK bob")
-		b.expect(":portside 433 * Alice :Nickname is already in use\r\n")
-		b.expect(":portside 376 bob :End of /MOTD command.\r\n")
-		b.send("JOIN #lobby")
-		b.expect(":portside 366 bob #lobby :End of /NAMES list\r\n")
-		a.expect(":bob!bob@127.0.0.1 JOIN #lobby\r\n")
+		b.Send("NICK Alice", "USER bob 0 * :Bob", "NICK bob")
+		b.Expect(":portside 433 * Alice :Nickname is already in use\r\n")
+		b.Expect(":portside 376 bob :End of /MOTD command.\r\n")
+		b.Send("JOIN #lobby")
+		b.Expect(":portside 366 bob #lobby :End of /NAMES list\r\n")
+		a.Expect(":bob!bob@127.0.0.1 JOIN #lobby\r\n")
 
-		a.send("PRIVMSG #lobby :hello, world", "PRIVMSG #lobby :\x01ACTION waves\x01", "NOTICE #lobby :a notice")
-		b.expect(":alice!al@127.0.0.1 NOTICE #lobby :a notice\r\n")
-		b.send("TOPIC #lobby :Tea at four", "TOPIC #lobby", "PRIVMSG alice :private word", "PRIVMSG nobody :x", "PRIVMSG #nowhere :x", "PRIVMSG #dev :not in it")
-		a.expect(":bob!bob@127.0.0.1 TOPIC #lobby :Tea at four\r\n")
-		a.expect(":bob!bob@127.0.0.1 PRIVMSG alice :private word\r\n")
-		b.expect(":portside 404 bob #dev :Cannot send to channel\r\n")
+		a.Send("PRIVMSG #lobby :hello, world", "PRIVMSG #lobby :\x01ACTION waves\x01", "NOTICE #lobby :a notice")
+		b.Expect(":alice!al@127.0.0.1 NOTICE #lobby :a notice\r\n")
+		b.Send("TOPIC #lobby :Tea at four", "TOPIC #lobby", "PRIVMSG alice :private word", "PRIVMSG nobody :x", "PRIVMSG #nowhere :x", "PRIVMSG #dev :not in it")
+		a.Expect(":bob!bob@127.0.0.1 TOPIC #lobby :Tea at four\r\n")
+		a.Expect(":bob!bob@127.0.0.1 PRIVMSG alice :private word\r\n")
+		b.Expect(":portside 404 bob #dev :Cannot send to channel\r\n")
 
-		a.send("AWAY :at tea")
-		a.expect(":portside 306 alice :You have been marked as being away\r\n")
-		b.send("PRIVMSG alice :you there?", "WHOIS alice", "WHO #lobby", "NAMES #lobby", "LIST", "ISON alice nobody bob", "USERHOST alice", "FROB", "JOIN", "PRIVMSG", "PRIVMSG #lobby", "NICK 9lives", "NICK", "PASS x", "USER a b c d")
-		b.expect(":portside 462 bob :You may not reregister\r\n")
-		b.expect(":portside 462 bob :You may not reregister\r\n")
-		a.send("AWAY", "NICK alicia", "JOIN #a,#b")
-		a.expect(":portside 405 alicia #b :You have joined too many channels\r\n")
-		b.expect(":alice!al@127.0.0.1 NICK :alicia\r\n")
-		a.send("PART #dev,#a,#zzz :bye now", "PART #lobby")
-		a.expect(":portside 403 alicia #zzz :No such channel\r\n")
-		b.expect(":alicia!al@127.0.0.1 PART #lobby\r\n")
-		b.send("QUIT :see you")
-		b.closed()
+		a.Send("AWAY :at tea")
+		a.Expect(":portside 306 alice :You have been marked as being away\r\n")
+		b.Send("PRIVMSG alice :you there?", "WHOIS alice", "WHO #lobby", "NAMES #lobby", "LIST", "ISON alice nobody bob", "USERHOST alice", "FROB", "JOIN", "PRIVMSG", "PRIVMSG #lobby", "NICK 9lives", "NICK", "PASS x", "USER a b c d")
+		b.Expect(":portside 462 bob :You may not reregister\r\n")
+		b.Expect(":portside 462 bob :You may not reregister\r\n")
+		a.Send("AWAY", "NICK alicia", "JOIN #a,#b")
+		a.Expect(":portside 405 alicia #b :You have joined too many channels\r\n")
+		b.Expect(":alice!al@127.0.0.1 NICK :alicia\r\n")
+		a.Send("PART #dev,#a,#zzz :bye now", "PART #lobby")
+		a.Expect(":portside 403 alicia #zzz :No such channel\r\n")
+		b.Expect(":alicia!al@127.0.0.1 PART #lobby\r\n")
+		b.Send("QUIT :see you")
+		b.Closed()
 
 		c := dial(t, addr, "irc carol")
-		c.send("CAP LS", "CAP REQ server-time", "NICK carol", "USER carol 0 * :Carol", "CAP END", "JOIN #lobby")
-		c.expect(":portside 366 carol #lobby :End of /NAMES list\r\n")
-		c.expect("@time=2026-01-02T03:04:05.000Z :alice!al@127.0.0.1 NOTICE #lobby :a notice\r\n")
-		c.send("QUIT")
-		c.closed()
-		a.send("QUIT")
-		a.closed()
+		c.Send("CAP LS", "CAP REQ server-time", "NICK carol", "USER carol 0 * :Carol", "CAP END", "JOIN #lobby")
+		c.Expect(":portside 366 carol #lobby :End of /NAMES list\r\n")
+		c.Expect("@time=2026-01-02T03:04:05.000Z :alice!al@127.0.0.1 NOTICE #lobby :a notice\r\n")
+		c.Send("QUIT")
+		c.Closed()
+		a.Send("QUIT")
+		a.Closed()
 		golden(t, "irc.golden", a, b, c)
 	})
 }
@@ -331,8 +207,8 @@ func TestUnregistered(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := dial(t, addr, tc.name)
-			p.send(tc.lines...)
-			p.expect(tc.want)
+			p.Send(tc.lines...)
+			p.Expect(tc.want)
 		})
 	}
 }
@@ -344,14 +220,14 @@ func TestSlowMember(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{Replay: -1, MaxMessage: 1000}, server.Limits{MaxQueue: 64 << 10})
 		login := func(p *peer, nick string) {
-			p.send(nick)
-			p.expect("* You are in lobby with")
+			p.Send(nick)
+			p.Expect("* You are in lobby with")
 		}
 		const fast = 3
 		var fasts []*peer
 		for i := range fast {
 			p := dial(t, addr, fmt.Sprintf("f%d", i))
-			login(p, p.name)
+			login(p, p.Name)
 			fasts = append(fasts, p)
 		}
 		// The slow member reads nothing, with a small socket buffer so
@@ -364,7 +240,7 @@ func TestSlowMember(t *testing.T) {
 		defer sc.Close()
 		sc.(*net.TCPConn).SetReadBuffer(4096)
 		fmt.Fprint(sc, "slow\r\n")
-		fasts[0].expect("* slow joined lobby\r\n")
+		fasts[0].Expect("* slow joined lobby\r\n")
 
 		pub := dial(t, addr, "pub")
 		login(pub, "pub")
@@ -372,7 +248,7 @@ func TestSlowMember(t *testing.T) {
 		// before: they keep up, the slow one falls behind.
 		pad := strings.Repeat("x", 900)
 		n := 0
-		for !fasts[0].has("* slow quit (send queue exceeded)\r\n") {
+		for !fasts[0].Has("* slow quit (send queue exceeded)\r\n") {
 			if n > 100000 {
 				t.Fatal("the slow member is still connected after 100,000 messages")
 			}
@@ -381,27 +257,27 @@ func TestSlowMember(t *testing.T) {
 				fmt.Fprintf(&b, "%d %d %s\r\n", n, time.Now().UnixNano(), pad)
 				n++
 			}
-			if _, err := io.WriteString(pub.c, b.String()); err != nil {
+			if _, err := io.WriteString(pub.Conn, b.String()); err != nil {
 				t.Fatal(err)
 			}
 			if n > 10 {
 				for _, p := range fasts {
-					p.expect(fmt.Sprintf("<pub> %d ", n-11))
+					p.Expect(fmt.Sprintf("<pub> %d ", n-11))
 				}
 			}
 		}
-		pub.send("done")
+		pub.Send("done")
 		for _, p := range fasts {
-			if !p.has("* slow quit (send queue exceeded)\r\n") {
-				p.expect("* slow quit (send queue exceeded)\r\n")
+			if !p.Has("* slow quit (send queue exceeded)\r\n") {
+				p.Expect("* slow quit (send queue exceeded)\r\n")
 			}
-			p.expect("<pub> done\r\n")
+			p.Expect("<pub> done\r\n")
 			lat := checkMessages(t, p, n)
 			slices.Sort(lat)
 			p99 := lat[len(lat)*99/100]
-			t.Logf("%s: %d messages, p99 publish-to-delivery %v", p.name, len(lat), p99)
+			t.Logf("%s: %d messages, p99 publish-to-delivery %v", p.Name, len(lat), p99)
 			if p99 > 2*time.Second {
-				t.Errorf("%s: p99 latency %v while a member was stuck", p.name, p99)
+				t.Errorf("%s: p99 latency %v while a member was stuck", p.Name, p99)
 			}
 		}
 	})
@@ -413,10 +289,8 @@ func checkMessages(t *testing.T, p *peer, n int) []time.Duration {
 	t.Helper()
 	var lat []time.Duration
 	next := 0
-	all := p.transcript()
-	p.mu.Lock()
-	reads := slices.Clone(p.reads)
-	p.mu.Unlock()
+	all := p.Transcript()
+	reads := p.Reads()
 	end := 0
 	for _, l := range strings.SplitAfter(all, "\r\n") {
 		end += len(l)
@@ -426,14 +300,14 @@ func checkMessages(t *testing.T, p *peer, n int) []time.Duration {
 			continue
 		}
 		if i != next {
-			t.Fatalf("%s: message %d after %d", p.name, i, next-1)
+			t.Fatalf("%s: message %d after %d", p.Name, i, next-1)
 		}
 		next++
-		r, _ := slices.BinarySearchFunc(reads, end, func(r read, end int) int { return r.end - end })
-		lat = append(lat, time.Duration(reads[r].at.UnixNano()-sentAt))
+		r, _ := slices.BinarySearchFunc(reads, end, func(r testkit.Read, end int) int { return r.End - end })
+		lat = append(lat, time.Duration(reads[r].At.UnixNano()-sentAt))
 	}
 	if next != n {
-		t.Fatalf("%s: got %d messages of %d", p.name, next, n)
+		t.Fatalf("%s: got %d messages of %d", p.Name, next, n)
 	}
 	return lat
 }
@@ -448,8 +322,8 @@ func TestPythonIRC(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{GreetDelay: time.Hour}, server.Limits{})
 		lina := dial(t, addr, "lina")
-		lina.send("lina")
-		lina.expect("* You are in lobby with 1: lina\r\n")
+		lina.Send("lina")
+		lina.Expect("* You are in lobby with 1: lina\r\n")
 
 		host, port, _ := net.SplitHostPort(addr)
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -464,11 +338,11 @@ func TestPythonIRC(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		lina.expect("* pyirc joined lobby\r\n")
-		lina.expect("<pyirc> hello from python\r\n")
-		lina.send("hello from the line", "/me waves", "/msg pyirc psst")
-		lina.expect("<pyirc> got it\r\n")
-		lina.expect("* pyirc quit (Quit: bye)\r\n")
+		lina.Expect("* pyirc joined lobby\r\n")
+		lina.Expect("<pyirc> hello from python\r\n")
+		lina.Send("hello from the line", "/me waves", "/msg pyirc psst")
+		lina.Expect("<pyirc> got it\r\n")
+		lina.Expect("* pyirc quit (Quit: bye)\r\n")
 		events, _ := io.ReadAll(stdout)
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("ircpeer.py: %v\nstdout:\n%s\nstderr:\n%s", err, events, stderr.String())
@@ -497,9 +371,9 @@ func TestPythonIRC(t *testing.T) {
 
 func ircLogin(t *testing.T, p *peer, nick string) {
 	t.Helper()
-	p.send("NICK "+nick, "USER "+nick+" 0 * :"+nick)
-	p.expect(" 001 " + nick + " ")
-	p.expect(" 422 " + nick + " ")
+	p.Send("NICK "+nick, "USER "+nick+" 0 * :"+nick)
+	p.Expect(" 001 " + nick + " ")
+	p.Expect(" 422 " + nick + " ")
 }
 
 // TestPingAndIdle: the hub pings silent IRC clients, disconnects those that
@@ -509,54 +383,54 @@ func TestPingAndIdle(t *testing.T) {
 	addr, hub := startChat(t, engine.Default, chat.Options{Now: clk.Now, GreetDelay: time.Hour, PingInterval: time.Minute, IdleTimeout: 10 * time.Minute}, server.Limits{})
 	watcher := dial(t, addr, "watcher")
 	ircLogin(t, watcher, "watcher")
-	watcher.send("JOIN #lobby")
-	watcher.expect(" 366 watcher #lobby ")
+	watcher.Send("JOIN #lobby")
+	watcher.Expect(" 366 watcher #lobby ")
 	answers := dial(t, addr, "answers")
 	ircLogin(t, answers, "answers")
-	answers.send("JOIN #lobby")
-	answers.expect(" 366 answers #lobby ")
+	answers.Send("JOIN #lobby")
+	answers.Expect(" 366 answers #lobby ")
 	silent := dial(t, addr, "silent")
 	ircLogin(t, silent, "silent")
-	silent.send("JOIN #lobby")
-	silent.expect(" 366 silent #lobby ")
+	silent.Send("JOIN #lobby")
+	silent.Expect(" 366 silent #lobby ")
 	line := dial(t, addr, "line")
-	line.send("line")
-	line.expect("* You are in lobby with 4")
-	watcher.expect(":line!line@127.0.0.1 JOIN #lobby\r\n")
+	line.Send("line")
+	line.Expect("* You are in lobby with 4")
+	watcher.Expect(":line!line@127.0.0.1 JOIN #lobby\r\n")
 
 	clk.Add(time.Minute)
 	hub.Sweep()
 	for _, p := range []*peer{watcher, answers, silent} {
-		p.expect("PING portside\r\n")
+		p.Expect("PING portside\r\n")
 	}
-	watcher.send("PONG portside")
-	answers.send("PONG portside")
-	answers.send("PING x")
-	answers.expect("PONG portside x\r\n")
-	watcher.send("PING x")
-	watcher.expect("PONG portside x\r\n")
+	watcher.Send("PONG portside")
+	answers.Send("PONG portside")
+	answers.Send("PING x")
+	answers.Expect("PONG portside x\r\n")
+	watcher.Send("PING x")
+	watcher.Expect("PONG portside x\r\n")
 	clk.Add(time.Minute)
 	hub.Sweep()
-	silent.expect("ERROR :Closing Link: 127.0.0.1 (ping timeout: 2m0s)\r\n")
-	silent.closed()
-	watcher.eventually(func(s string) bool {
+	silent.Expect("ERROR :Closing Link: 127.0.0.1 (ping timeout: 2m0s)\r\n")
+	silent.Closed()
+	watcher.Eventually(func(s string) bool {
 		return strings.Contains(s, ":silent!silent@127.0.0.1 QUIT :ping timeout: 2m0s\r\n")
 	})
 	for _, p := range []*peer{watcher, answers} {
-		p.eventually(func(s string) bool { return strings.Count(s, "PING portside\r\n") == 2 })
-		p.send("PONG portside", "PING y")
-		p.eventually(func(s string) bool { return strings.Contains(s, "PONG portside y\r\n") })
+		p.Eventually(func(s string) bool { return strings.Count(s, "PING portside\r\n") == 2 })
+		p.Send("PONG portside", "PING y")
+		p.Eventually(func(s string) bool { return strings.Contains(s, "PONG portside y\r\n") })
 	}
 
 	clk.Add(8 * time.Minute)
 	hub.Sweep()
-	line.expect("* Disconnected: idle timeout\r\n")
-	line.closed()
-	watcher.eventually(func(s string) bool { return strings.Contains(s, ":line!line@127.0.0.1 QUIT :idle timeout\r\n") })
+	line.Expect("* Disconnected: idle timeout\r\n")
+	line.Closed()
+	watcher.Eventually(func(s string) bool { return strings.Contains(s, ":line!line@127.0.0.1 QUIT :idle timeout\r\n") })
 	// Silent for 8 minutes but answering: pinged again, not gone.
-	answers.eventually(func(s string) bool { return strings.Count(s, "PING portside\r\n") == 3 })
-	if answers.has("ERROR") {
-		t.Errorf("a client that answered pings was disconnected:\n%s", answers.transcript())
+	answers.Eventually(func(s string) bool { return strings.Count(s, "PING portside\r\n") == 3 })
+	if answers.Has("ERROR") {
+		t.Errorf("a client that answered pings was disconnected:\n%s", answers.Transcript())
 	}
 }
 
@@ -567,27 +441,27 @@ func TestFlood(t *testing.T) {
 		t.Run(door, func(t *testing.T) {
 			addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour, FloodRate: 1, FloodBurst: 3}, server.Limits{})
 			w := dial(t, addr, "watcher")
-			w.send("watcher")
-			w.expect("* You are in lobby")
+			w.Send("watcher")
+			w.Expect("* You are in lobby")
 			p := dial(t, addr, "flooder")
 			if door == "line" {
-				p.send("flooder")
-				p.expect("* You are in lobby")
-				p.send("/who", "one", "two", "three")
-				p.expect("! Slow down: flood control dropped that line.\r\n")
+				p.Send("flooder")
+				p.Expect("* You are in lobby")
+				p.Send("/who", "one", "two", "three")
+				p.Expect("! Slow down: flood control dropped that line.\r\n")
 			} else {
 				ircLogin(t, p, "flooder")
-				p.send("JOIN #lobby", "PRIVMSG #lobby :one", "PRIVMSG #lobby :two", "PRIVMSG #lobby :three")
-				p.expect(":portside NOTICE flooder :*** Flood control: your PRIVMSG was dropped; slow down.\r\n")
+				p.Send("JOIN #lobby", "PRIVMSG #lobby :one", "PRIVMSG #lobby :two", "PRIVMSG #lobby :three")
+				p.Expect(":portside NOTICE flooder :*** Flood control: your PRIVMSG was dropped; slow down.\r\n")
 			}
-			w.expect("<flooder> two\r\n")
+			w.Expect("<flooder> two\r\n")
 			for range 5 {
-				p.send("more")
+				p.Send("more")
 			}
-			p.closed()
-			w.expect("* flooder quit (excess flood)\r\n")
-			if w.has("three") {
-				t.Errorf("a dropped line was delivered:\n%s", w.transcript())
+			p.Closed()
+			w.Expect("* flooder quit (excess flood)\r\n")
+			if w.Has("three") {
+				t.Errorf("a dropped line was delivered:\n%s", w.Transcript())
 			}
 		})
 	}
@@ -596,23 +470,23 @@ func TestFlood(t *testing.T) {
 func TestLimits(t *testing.T) {
 	addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour, MaxRoomMembers: 2, MaxMessage: 10}, server.Limits{})
 	a := dial(t, addr, "a")
-	a.send("a")
-	a.expect("* You are in lobby with 1: a\r\n")
+	a.Send("a")
+	a.Expect("* You are in lobby with 1: a\r\n")
 	b := dial(t, addr, "b")
 	ircLogin(t, b, "b")
-	b.send("JOIN #lobby", "PRIVMSG #lobby :0123456789", "PRIVMSG #lobby :0123456789x", "PRIVMSG #lobby :caf\xe9")
-	b.expect(":portside 404 b #lobby :Message too long (at most 10 bytes)\r\n")
-	b.expect(":portside FAIL PRIVMSG INVALID_UTF8 :Message rejected: it is not valid UTF-8\r\n")
-	a.expect("<b> 0123456789\r\n")
-	a.send("0123456789x")
-	a.expect("! Message too long: at most 10 bytes.\r\n")
+	b.Send("JOIN #lobby", "PRIVMSG #lobby :0123456789", "PRIVMSG #lobby :0123456789x", "PRIVMSG #lobby :caf\xe9")
+	b.Expect(":portside 404 b #lobby :Message too long (at most 10 bytes)\r\n")
+	b.Expect(":portside FAIL PRIVMSG INVALID_UTF8 :Message rejected: it is not valid UTF-8\r\n")
+	a.Expect("<b> 0123456789\r\n")
+	a.Send("0123456789x")
+	a.Expect("! Message too long: at most 10 bytes.\r\n")
 	c := dial(t, addr, "c")
-	c.send("c")
-	c.expect("! lobby is full.\r\n")
+	c.Send("c")
+	c.Expect("! lobby is full.\r\n")
 	d := dial(t, addr, "d")
 	ircLogin(t, d, "d")
-	d.send("JOIN #lobby")
-	d.expect(":portside 471 d #lobby :Cannot join channel (+l)\r\n")
+	d.Send("JOIN #lobby")
+	d.Expect(":portside 471 d #lobby :Cannot join channel (+l)\r\n")
 }
 
 // TestDrain: on shutdown each door says goodbye its own way, and what was
@@ -638,19 +512,19 @@ func TestDrain(t *testing.T) {
 		addr := ln.Addr().String()
 
 		l := dial(t, addr, "line")
-		l.send("line")
-		l.expect("* You are in lobby")
+		l.Send("line")
+		l.Expect("* You are in lobby")
 		i := dial(t, addr, "irc")
 		ircLogin(t, i, "irc")
-		i.send("JOIN #lobby")
-		l.expect("* irc joined lobby\r\n")
-		i.send("PRIVMSG #lobby :last words")
-		l.expect("<irc> last words\r\n")
+		i.Send("JOIN #lobby")
+		l.Expect("* irc joined lobby\r\n")
+		i.Send("PRIVMSG #lobby :last words")
+		l.Expect("<irc> last words\r\n")
 		cancel()
-		l.expect("* Server shutting down. Bye.\r\n")
-		i.expect("ERROR :Server shutting down\r\n")
-		l.closed()
-		i.closed()
+		l.Expect("* Server shutting down. Bye.\r\n")
+		i.Expect("ERROR :Server shutting down\r\n")
+		l.Closed()
+		i.Closed()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
@@ -664,52 +538,52 @@ func TestDrain(t *testing.T) {
 func TestRefuse(t *testing.T) {
 	addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour}, server.Limits{MaxConns: 1})
 	first := dial(t, addr, "first")
-	first.send("first")
-	first.expect("Hello first!")
+	first.Send("first")
+	first.Expect("Hello first!")
 	second := dial(t, addr, "second")
-	second.expect("ERROR :Server full, try again later (server: too many connections)\r\n")
-	second.closed()
+	second.Expect("ERROR :Server full, try again later (server: too many connections)\r\n")
+	second.Closed()
 }
 
 func TestChathistory(t *testing.T) {
 	addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: time.Hour, Replay: -1}, server.Limits{})
 	a := dial(t, addr, "a")
 	ircLogin(t, a, "a")
-	a.send("JOIN #lobby")
-	a.expect(" 366 a #lobby ")
+	a.Send("JOIN #lobby")
+	a.Expect(" 366 a #lobby ")
 	b := dial(t, addr, "b")
-	b.send("CAP LS 302", "CAP REQ :batch draft/chathistory message-tags server-time", "NICK b", "USER b 0 * :b", "CAP END")
-	b.expect(" 005 b ")
-	b.expect("CHATHISTORY=100 ")
-	b.expect(" 422 b ")
-	b.send("CHATHISTORY LATEST #lobby * 10")
-	b.expect("FAIL CHATHISTORY INVALID_TARGET LATEST #lobby :Not a channel you are in\r\n")
-	b.send("JOIN #lobby")
-	b.expect(" 366 b #lobby ")
+	b.Send("CAP LS 302", "CAP REQ :batch draft/chathistory message-tags server-time", "NICK b", "USER b 0 * :b", "CAP END")
+	b.Expect(" 005 b ")
+	b.Expect("CHATHISTORY=100 ")
+	b.Expect(" 422 b ")
+	b.Send("CHATHISTORY LATEST #lobby * 10")
+	b.Expect("FAIL CHATHISTORY INVALID_TARGET LATEST #lobby :Not a channel you are in\r\n")
+	b.Send("JOIN #lobby")
+	b.Expect(" 366 b #lobby ")
 	for _, m := range []string{"one", "two", "three", "four"} {
-		a.send("PRIVMSG #lobby :" + m)
+		a.Send("PRIVMSG #lobby :" + m)
 	}
-	b.expect("PRIVMSG #lobby :four\r\n")
-	b.send("CHATHISTORY LATEST #lobby * 2")
+	b.Expect("PRIVMSG #lobby :four\r\n")
+	b.Send("CHATHISTORY LATEST #lobby * 2")
 	const tags = "time=2026-01-02T03:04:05.000Z;msgid=lobby/"
-	b.expect(":portside BATCH +h1 chathistory #lobby\r\n" +
+	b.Expect(":portside BATCH +h1 chathistory #lobby\r\n" +
 		"@batch=h1;" + tags + "3 :a!a@127.0.0.1 PRIVMSG #lobby :three\r\n" +
 		"@batch=h1;" + tags + "4 :a!a@127.0.0.1 PRIVMSG #lobby :four\r\n" +
 		":portside BATCH -h1\r\n")
-	b.send("CHATHISTORY BEFORE #lobby msgid=lobby/3 5")
-	b.expect(":portside BATCH +h2 chathistory #lobby\r\n" +
+	b.Send("CHATHISTORY BEFORE #lobby msgid=lobby/3 5")
+	b.Expect(":portside BATCH +h2 chathistory #lobby\r\n" +
 		"@batch=h2;" + tags + "1 :a!a@127.0.0.1 PRIVMSG #lobby :one\r\n" +
 		"@batch=h2;" + tags + "2 :a!a@127.0.0.1 PRIVMSG #lobby :two\r\n" +
 		":portside BATCH -h2\r\n")
-	b.send("CHATHISTORY LATEST #lobby msgid=lobby/3 5")
-	b.expect(":portside BATCH +h3 chathistory #lobby\r\n" +
+	b.Send("CHATHISTORY LATEST #lobby msgid=lobby/3 5")
+	b.Expect(":portside BATCH +h3 chathistory #lobby\r\n" +
 		"@batch=h3;" + tags + "4 :a!a@127.0.0.1 PRIVMSG #lobby :four\r\n" +
 		":portside BATCH -h3\r\n")
-	b.send("CHATHISTORY AROUND #lobby * 5", "CHATHISTORY BEFORE #lobby timestamp=2026 5")
-	b.expect("FAIL CHATHISTORY INVALID_PARAMS AROUND :Only LATEST and BEFORE are supported\r\n")
-	b.expect("FAIL CHATHISTORY INVALID_MSGREFTYPE BEFORE timestamp=2026 :References are msgid=ROOM/SEQ, or *\r\n")
-	a.send("CHATHISTORY LATEST #lobby * 1")
-	a.expect(":portside 421 a CHATHISTORY :Unknown command\r\n")
+	b.Send("CHATHISTORY AROUND #lobby * 5", "CHATHISTORY BEFORE #lobby timestamp=2026 5")
+	b.Expect("FAIL CHATHISTORY INVALID_PARAMS AROUND :Only LATEST and BEFORE are supported\r\n")
+	b.Expect("FAIL CHATHISTORY INVALID_MSGREFTYPE BEFORE timestamp=2026 :References are msgid=ROOM/SEQ, or *\r\n")
+	a.Send("CHATHISTORY LATEST #lobby * 1")
+	a.Expect(":portside 421 a CHATHISTORY :Unknown command\r\n")
 }
 
 // TestNetcat talks to the line door the way a person would, with nc.
@@ -720,8 +594,8 @@ func TestNetcat(t *testing.T) {
 	}
 	addr, _ := startChat(t, engine.Default, chat.Options{}, server.Limits{})
 	other := dial(t, addr, "other")
-	other.send("other")
-	other.expect("* You are in lobby")
+	other.Send("other")
+	other.Expect("* You are in lobby")
 	host, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -737,7 +611,7 @@ func TestNetcat(t *testing.T) {
 		}
 	}
 	// Both, in either order: a quit is shown at once, a message once kept.
-	other.eventually(func(s string) bool {
+	other.Eventually(func(s string) bool {
 		return strings.Contains(s, "<ana> hello from nc\r\n") && strings.Contains(s, "* ana quit (Quit)\r\n")
 	})
 }

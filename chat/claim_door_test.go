@@ -140,11 +140,11 @@ func startOneLoop(t *testing.T, r *registry) (string, *chat.Hub, chan struct{}) 
 func registered(t *testing.T, addr string) (irc, line *peer) {
 	t.Helper()
 	irc = dial(t, addr, "ana")
-	irc.send("NICK ana", "USER ana 0 * :Ana")
-	irc.expect(" 001 ana ")
+	irc.Send("NICK ana", "USER ana 0 * :Ana")
+	irc.Expect(" 001 ana ")
 	line = dial(t, addr, "dan")
-	line.send("dan")
-	line.expect("Hello dan!")
+	line.Send("dan")
+	line.Expect("Hello dan!")
 	return irc, line
 }
 
@@ -179,21 +179,21 @@ func TestClaimWaits(t *testing.T) {
 
 			r.hold()
 			p := dial(t, addr, tt.nick)
-			if _, err := p.c.Write([]byte(tt.sent)); err != nil {
+			if _, err := p.Conn.Write([]byte(tt.sent)); err != nil {
 				t.Fatal(err)
 			}
 			r.waitClaim(t, tt.nick)
-			irc.send("PING :check")
-			irc.expect("PONG portside check")
-			line.send("/rooms")
-			line.expect("* Rooms: lobby (1)")
-			if got := p.transcript(); got != "" {
+			irc.Send("PING :check")
+			irc.Expect("PONG portside check")
+			line.Send("/rooms")
+			line.Expect("* Rooms: lobby (1)")
+			if got := p.Transcript(); got != "" {
 				t.Fatalf("%s was answered before its claim: %q", tt.nick, got)
 			}
 
 			r.letGo()
 			for _, w := range tt.want {
-				p.expect(w)
+				p.Expect(w)
 			}
 		})
 	}
@@ -207,9 +207,9 @@ func TestClaimQuit(t *testing.T) {
 	irc, _ := registered(t, addr)
 	r.hold()
 	p := dial(t, addr, "eve")
-	p.send("NICK eve", "USER eve 0 * :Eve")
+	p.Send("NICK eve", "USER eve 0 * :Eve")
 	r.waitClaim(t, "eve")
-	p.c.Close()
+	p.Conn.Close()
 	select {
 	case <-closed:
 	case <-time.After(testTimeout):
@@ -220,8 +220,8 @@ func TestClaimQuit(t *testing.T) {
 	if members, _ := hub.Counts(); members != 2 {
 		t.Errorf("%d members, want 2 (ana, dan)", members)
 	}
-	irc.send("ISON eve ana")
-	irc.expect(" 303 ana ana\r\n")
+	irc.Send("ISON eve ana")
+	irc.Expect(" 303 ana ana\r\n")
 }
 
 // TestClaimRename: NICK once registered waits for its claim too, and gets
@@ -240,20 +240,21 @@ func TestClaimRename(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			irc.t, line.t = t, t // the peers outlive the subtest
+			irc.In(t) // the peers outlive the subtest
+			line.In(t)
 			r.hold()
-			if _, err := irc.c.Write([]byte(tt.send)); err != nil {
+			if _, err := irc.Conn.Write([]byte(tt.send)); err != nil {
 				t.Fatal(err)
 			}
 			r.waitClaim(t, strings.Fields(tt.send)[1])
-			line.send("/rooms")
-			line.expect("* Rooms:")
-			if pong := tt.want[1]; irc.has(pong) {
+			line.Send("/rooms")
+			line.Expect("* Rooms:")
+			if pong := tt.want[1]; irc.Has(pong) {
 				t.Fatal("PING answered before the NICK before it")
 			}
 			r.letGo()
 			for _, w := range tt.want {
-				irc.expect(w)
+				irc.Expect(w)
 			}
 		})
 	}

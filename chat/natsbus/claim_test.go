@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,85 +70,13 @@ func serveOneLoop(t *testing.T, n *node) (string, chan struct{}) {
 	return ln.Addr().String(), closed
 }
 
-// peer is a chat client on a socket, keeping all it receives.
-type peer struct {
-	t    *testing.T
-	name string
-	c    net.Conn
-	mu   sync.Mutex
-	got  strings.Builder
-	seen int // bytes of got matched by expect
-	more chan struct{}
-	eof  chan struct{}
-}
+// peer is a chat client on a socket.
+type peer = testkit.Peer
 
 func dial(t *testing.T, addr, name string) *peer {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	p := &peer{t: t, name: name, c: c, more: make(chan struct{}, 1), eof: make(chan struct{})}
-	go func() {
-		defer close(p.eof)
-		buf := make([]byte, 4096)
-		for {
-			n, err := c.Read(buf)
-			p.mu.Lock()
-			p.got.Write(buf[:n])
-			p.mu.Unlock()
-			select {
-			case p.more <- struct{}{}:
-			default:
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	p := testkit.Dial(t, addr, name)
+	p.Wait = 20 * time.Second
 	return p
-}
-
-// send writes all of s at once.
-func (p *peer) send(s string) {
-	p.t.Helper()
-	if _, err := p.c.Write([]byte(s)); err != nil {
-		p.t.Fatalf("%s: send: %v", p.name, err)
-	}
-}
-
-// expect waits until what p received since the last expect holds want.
-func (p *peer) expect(want string) {
-	p.t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		p.mu.Lock()
-		all := p.got.String()
-		i := strings.Index(all[p.seen:], want)
-		if i >= 0 {
-			p.seen += i + len(want)
-		}
-		p.mu.Unlock()
-		if i >= 0 {
-			return
-		}
-		select {
-		case <-p.more:
-		case <-p.eof:
-			if !strings.Contains(p.transcript()[p.seen:], want) {
-				p.t.Fatalf("%s: closed without %q; got:\n%s", p.name, want, all[p.seen:])
-			}
-		case <-deadline:
-			p.t.Fatalf("%s: no %q in 20s; got:\n%s", p.name, want, all[p.seen:])
-		}
-	}
-}
-
-func (p *peer) transcript() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.got.String()
 }
 
 // watching waits until each node's presence watch is up, so that the
@@ -173,8 +99,8 @@ func watching(t *testing.T, nodes ...*node) {
 func ircUser(t *testing.T, addr, nick string) *peer {
 	t.Helper()
 	p := dial(t, addr, nick)
-	p.send("NICK " + nick + "\r\nUSER " + nick + " 0 * :" + nick + "\r\n")
-	p.expect(" 001 " + nick + " ")
+	p.Write("NICK " + nick + "\r\nUSER " + nick + " 0 * :" + nick + "\r\n")
+	p.Expect(" 001 " + nick + " ")
 	return p
 }
 
@@ -218,17 +144,17 @@ func TestClaimWaitsForNATS(t *testing.T) {
 
 			px.hold(strings.Replace(claimOf(tt.nick), "CHAT", o.Stream, 1))
 			p := dial(t, addr, tt.nick)
-			p.send(tt.sent)
+			p.Write(tt.sent)
 			px.waitHeld(t)
-			ana.send("PING :check\r\n")
-			ana.expect("PONG portside check")
-			if got := p.transcript(); got != "" {
+			ana.Write("PING :check\r\n")
+			ana.Expect("PONG portside check")
+			if got := p.Transcript(); got != "" {
 				t.Fatalf("%s answered before NATS: %q", tt.nick, got)
 			}
 
 			px.letGo()
 			for _, w := range tt.want {
-				p.expect(w)
+				p.Expect(w)
 			}
 		})
 	}
@@ -247,9 +173,9 @@ func TestClaimGoneWhileOut(t *testing.T) {
 
 	px.hold(claimOf("eve"))
 	p := dial(t, addr, "eve")
-	p.send("NICK eve\r\nUSER eve 0 * :Eve\r\n")
+	p.Write("NICK eve\r\nUSER eve 0 * :Eve\r\n")
 	px.waitHeld(t)
-	p.c.Close()
+	p.Conn.Close()
 	select {
 	case <-closed:
 	case <-time.After(10 * time.Second):
@@ -294,10 +220,10 @@ func TestRenameAcrossNodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.nick, func(t *testing.T) {
-			ana.t = t // ana outlives the subtest
-			ana.send("NICK " + tt.nick + "\r\nPING :" + tt.nick + "\r\n")
-			ana.expect(tt.want)
-			ana.expect("PONG portside " + tt.nick)
+			ana.In(t) // ana outlives the subtest
+			ana.Write("NICK " + tt.nick + "\r\nPING :" + tt.nick + "\r\n")
+			ana.Expect(tt.want)
+			ana.Expect("PONG portside " + tt.nick)
 		})
 	}
 	m := b.hub.NewMember(newRec(), door{}, b.format, false)

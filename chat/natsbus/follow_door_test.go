@@ -59,15 +59,15 @@ func TestDoorJoinWaitsForCatchUp(t *testing.T) {
 
 			addr, _ := serveOneLoop(t, a)
 			p := dial(t, addr, tt.nick)
-			p.send(tt.sent)
+			p.Write(tt.sent)
 			for _, w := range tt.want {
-				p.expect(w)
+				p.Expect(w)
 			}
 			tb.waitLine(t, "JOIN x "+tt.nick)
 			waitHistory(t, b, "x", 2)
 			tb.waitLine(t, fmt.Sprintf("MSG x %d %s %s", b.history(t, "x")[1], tt.nick, tt.spoken))
-			if strings.Contains(p.transcript(), "no room") || strings.Contains(p.transcript(), "404") {
-				t.Errorf("the words behind the join went nowhere:\n%s", p.transcript())
+			if strings.Contains(p.Transcript(), "no room") || strings.Contains(p.Transcript(), "404") {
+				t.Errorf("the words behind the join went nowhere:\n%s", p.Transcript())
 			}
 		})
 	}

@@ -35,14 +35,14 @@ const itemsJS = `[...document.querySelectorAll('#messages li')].map(li => ({seq:
 func TestBrowser(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		s := start(t, name, chat.Options{Password: "sesame"})
-		line := dialTCP(t, s.chat)
-		line.send("lina", "sesame")
-		line.expect("* You are in lobby with 1: lina")
-		line.send("said before the browser came")
-		irc := dialTCP(t, s.chat)
-		irc.send("PASS sesame", "NICK ira", "USER ira 0 * :Ira", "JOIN #lobby")
-		irc.expect(" 366 ira #lobby ")
-		irc.expect("PRIVMSG #lobby :said before the browser came") // replayed: it is kept
+		line := testkit.Dial(t, s.chat, "lina")
+		line.Send("lina", "sesame")
+		line.Expect("* You are in lobby with 1: lina")
+		line.Send("said before the browser came")
+		irc := testkit.Dial(t, s.chat, "ira")
+		irc.Send("PASS sesame", "NICK ira", "USER ira 0 * :Ira", "JOIN #lobby")
+		irc.Expect(" 366 ira #lobby ")
+		irc.Expect("PRIVMSG #lobby :said before the browser came") // replayed: it is kept
 
 		ctx := testkit.Browser(t, 1100, 700, 90*time.Second)
 		run := func(what string, actions ...chromedp.Action) {
@@ -67,35 +67,35 @@ func TestBrowser(t *testing.T) {
 			shown("said before the browser came"),
 			chromedp.WaitVisible(`//ul[@id="members"]/li[.="ira"]`, chromedp.BySearch),
 		)
-		line.expect("* bea joined lobby")
-		irc.expect(":bea!bea@127.0.0.1 JOIN #lobby")
-		line.send("hello from the line")
-		irc.send("PRIVMSG #lobby :hello from irc")
+		line.Expect("* bea joined lobby")
+		irc.Expect(":bea!bea@127.0.0.1 JOIN #lobby")
+		line.Send("hello from the line")
+		irc.Send("PRIVMSG #lobby :hello from irc")
 		run("seeing the others", shown("hello from the line"), shown("hello from irc"))
 		run("speaking",
 			chromedp.SendKeys(`#say`, "hello from the browser", chromedp.ByID),
 			chromedp.Click(`#say-form button`, chromedp.ByQuery),
 		)
-		line.expect("<bea> hello from the browser")
-		irc.expect(":bea!bea@127.0.0.1 PRIVMSG #lobby :hello from the browser")
+		line.Expect("<bea> hello from the browser")
+		irc.Expect(":bea!bea@127.0.0.1 PRIVMSG #lobby :hello from the browser")
 
 		// The server closes the socket; what is said before the page is
 		// back, it catches up on.
 		if !s.door.Kick("bea", "kicked by the test") {
 			t.Fatal("Kick found no bea")
 		}
-		line.expect("* bea quit (kicked by the test)")
-		line.send("said while the browser was away")
-		irc.send("PRIVMSG #lobby :also said while it was away")
-		irc.expect("PRIVMSG #lobby :said while the browser was away")
-		line.expect("<ira> also said while it was away")
+		line.Expect("* bea quit (kicked by the test)")
+		line.Send("said while the browser was away")
+		irc.Send("PRIVMSG #lobby :also said while it was away")
+		irc.Expect("PRIVMSG #lobby :said while the browser was away")
+		line.Expect("<ira> also said while it was away")
 		run("catching up",
 			shown("also said while it was away"),
 			shown("said while the browser was away"),
 			chromedp.WaitVisible(`#status.on`, chromedp.ByQuery),
 		)
-		line.expect("* bea joined lobby")
-		line.send("after the reconnect")
+		line.Expect("* bea joined lobby")
+		line.Send("after the reconnect")
 		var items []item
 		var shot []byte
 		run("the transcript",

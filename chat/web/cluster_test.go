@@ -6,6 +6,7 @@ import (
 
 	"github.com/portside/portside/chat"
 	"github.com/portside/portside/chat/natsbus"
+	"github.com/portside/portside/internal/testkit"
 	"github.com/portside/portside/internal/testkit/natstest"
 )
 
@@ -26,20 +27,18 @@ func TestCluster(t *testing.T) {
 	}
 	a, b := node(), node()
 
-	line := dialTCP(t, b.chat)
-	line.send("lina", "/join x")
-	line.expect("* You are in x with 1: lina")
-	line.send("said before")
+	line := testkit.Dial(t, b.chat, "lina")
+	line.Send("lina", "/join x")
+	line.Expect("* You are in x with 1: lina")
+	line.Send("said before")
 	// Stored once the node has it back from the stream: ask until then.
-	for i := 0; ; i++ {
-		line.send("/history 1")
-		if l := line.expect("* The last "); l == "* The last 1 messages of x:\r\n" {
-			break
-		}
+	for i := 0; !line.Has("] <lina> said before"); i++ {
 		if i == 100 {
 			t.Fatal("the line was never stored")
 		}
 		time.Sleep(20 * time.Millisecond) // polling the stream, an external state
+		line.Send("/history 1")
+		line.Expect("* End of history.")
 	}
 
 	br := dialWS(t, a.web)
@@ -53,11 +52,11 @@ func TestCluster(t *testing.T) {
 	br.expect(map[string]any{"type": "welcome", "nick": "bea"})
 	br.expect(map[string]any{"type": "joined", "room": "x"})
 	br.expect(map[string]any{"type": "say", "room": "x", "nick": "lina", "text": "said before", "history": true})
-	line.expect("* bea joined x")
+	line.Expect("* bea joined x")
 	time.Sleep(2 * time.Second)
 	t.Logf("browser got: %v", br.dump())
-	line.expect("<bea> right behind the join")
+	line.Expect("<bea> right behind the join")
 
-	line.send("/msg bea across nodes")
+	line.Send("/msg bea across nodes")
 	br.expect(map[string]any{"type": "say", "nick": "lina", "to": "bea", "text": "across nodes"})
 }
