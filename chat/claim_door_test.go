@@ -4,102 +4,19 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/chat/chattest"
 	"github.com/portside/portside/engine/epoll"
 	"github.com/portside/portside/internal/testkit"
 	"github.com/portside/portside/server"
 )
 
-// registry is a chat.NickRegistry standing in for a cluster's: it answers
-// each claim on a goroutine of its own, at once, or once the test lets go
-// of the claims it holds. Nicks in elsewhere are held by another node.
-type registry struct {
-	*chat.Memory
-	claimed  chan string // each claim, as it goes out
-	released chan string // each release
+type registry = chattest.Registry
 
-	mu        sync.Mutex
-	holding   bool
-	held      []func()
-	elsewhere map[string]bool
-}
-
-func newRegistry(elsewhere ...string) *registry {
-	r := &registry{
-		Memory:    chat.NewMemory(100),
-		claimed:   make(chan string, 100),
-		released:  make(chan string, 100),
-		elsewhere: map[string]bool{},
-	}
-	for _, n := range elsewhere {
-		r.elsewhere[n] = true
-	}
-	return r
-}
-
-func (r *registry) ClaimNick(w chat.Who, done func(error)) {
-	nick := w.Nick
-	answer := func() {
-		if r.elsewhere[strings.ToLower(nick)] {
-			done(chat.ErrNickInUse)
-			return
-		}
-		done(nil)
-	}
-	r.mu.Lock()
-	if r.holding {
-		r.held = append(r.held, answer)
-	} else {
-		go answer()
-	}
-	r.mu.Unlock()
-	r.claimed <- nick
-}
-
-func (r *registry) ReleaseNick(nick string) { r.released <- nick }
-
-// hold keeps the answers to claims from now on until let go.
-func (r *registry) hold() {
-	r.mu.Lock()
-	r.holding = true
-	r.mu.Unlock()
-}
-
-func (r *registry) letGo() {
-	r.mu.Lock()
-	held := r.held
-	r.held, r.holding = nil, false
-	r.mu.Unlock()
-	for _, f := range held {
-		go f()
-	}
-}
-
-// waitClaim waits for the claim of nick to go out.
-func (r *registry) waitClaim(t *testing.T, nick string) {
-	t.Helper()
-	waitFor(t, r.claimed, nick, "claim")
-}
-
-func waitFor(t *testing.T, ch chan string, want, what string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-	defer cancel()
-	for {
-		select {
-		case got := <-ch:
-			if got == want {
-				return
-			}
-		case <-ctx.Done():
-			t.Fatalf("no %s of %s", what, want)
-		}
-	}
-}
+func newRegistry(elsewhere ...string) *registry { return chattest.NewRegistry(elsewhere...) }
 
 const testTimeout = 10 * time.Second
 
@@ -177,12 +94,12 @@ func TestClaimWaits(t *testing.T) {
 			addr, _, _ := startOneLoop(t, r)
 			irc, line := registered(t, addr)
 
-			r.hold()
+			r.Hold()
 			p := dial(t, addr, tt.nick)
 			if _, err := p.Conn.Write([]byte(tt.sent)); err != nil {
 				t.Fatal(err)
 			}
-			r.waitClaim(t, tt.nick)
+			r.WaitClaim(t, tt.nick)
 			irc.Send("PING :check")
 			irc.Expect("PONG portside check")
 			line.Send("/rooms")
@@ -191,7 +108,7 @@ func TestClaimWaits(t *testing.T) {
 				t.Fatalf("%s was answered before its claim: %q", tt.nick, got)
 			}
 
-			r.letGo()
+			r.LetGo()
 			for _, w := range tt.want {
 				p.Expect(w)
 			}
@@ -205,18 +122,18 @@ func TestClaimQuit(t *testing.T) {
 	r := newRegistry()
 	addr, hub, closed := startOneLoop(t, r)
 	irc, _ := registered(t, addr)
-	r.hold()
+	r.Hold()
 	p := dial(t, addr, "eve")
 	p.Send("NICK eve", "USER eve 0 * :Eve")
-	r.waitClaim(t, "eve")
+	r.WaitClaim(t, "eve")
 	p.Conn.Close()
 	select {
 	case <-closed:
 	case <-time.After(testTimeout):
 		t.Fatal("the server did not close the connection")
 	}
-	r.letGo()
-	waitFor(t, r.released, "eve", "release")
+	r.LetGo()
+	chattest.WaitFor(t, r.Released, "eve", "release")
 	if members, _ := hub.Counts(); members != 2 {
 		t.Errorf("%d members, want 2 (ana, dan)", members)
 	}
@@ -242,25 +159,25 @@ func TestClaimRename(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			irc.In(t) // the peers outlive the subtest
 			line.In(t)
-			r.hold()
+			r.Hold()
 			if _, err := irc.Conn.Write([]byte(tt.send)); err != nil {
 				t.Fatal(err)
 			}
-			r.waitClaim(t, strings.Fields(tt.send)[1])
+			r.WaitClaim(t, strings.Fields(tt.send)[1])
 			line.Send("/rooms")
 			line.Expect("* Rooms:")
 			if pong := tt.want[1]; irc.Has(pong) {
 				t.Fatal("PING answered before the NICK before it")
 			}
-			r.letGo()
+			r.LetGo()
 			for _, w := range tt.want {
 				irc.Expect(w)
 			}
 		})
 	}
 	var got []string
-	for len(r.released) > 0 {
-		got = append(got, <-r.released)
+	for len(r.Released) > 0 {
+		got = append(got, <-r.Released)
 	}
 	if !slices.Equal(got, []string{"ana"}) {
 		t.Errorf("released %v, want [ana]: the old nick once renamed", got)

@@ -4,76 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/chat/chattest"
 	"github.com/portside/portside/chat/web"
 	"github.com/portside/portside/engine/epoll"
 	"github.com/portside/portside/httpd"
 	"github.com/portside/portside/internal/testkit"
 	"github.com/portside/portside/server"
 )
-
-// registry is a chat.NickRegistry standing in for a cluster's: it answers
-// each claim on a goroutine of its own, with nil, at once or once the test
-// lets go of the claims it holds.
-type registry struct {
-	*chat.Memory
-	claimed chan string
-
-	mu      sync.Mutex
-	holding bool
-	held    []func()
-}
-
-func (r *registry) ClaimNick(w chat.Who, done func(error)) {
-	nick := w.Nick
-	r.mu.Lock()
-	if r.holding {
-		r.held = append(r.held, func() { done(nil) })
-	} else {
-		go done(nil)
-	}
-	r.mu.Unlock()
-	r.claimed <- nick
-}
-
-func (r *registry) ReleaseNick(string) {}
-
-func (r *registry) hold() {
-	r.mu.Lock()
-	r.holding = true
-	r.mu.Unlock()
-}
-
-func (r *registry) letGo() {
-	r.mu.Lock()
-	held := r.held
-	r.held, r.holding = nil, false
-	r.mu.Unlock()
-	for _, f := range held {
-		go f()
-	}
-}
-
-func (r *registry) waitClaim(t *testing.T, nick string) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case got := <-r.claimed:
-			if got == nick {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("no claim of %s", nick)
-		}
-	}
-}
 
 // frames encodes requests as masked client text frames, back to back.
 func frames(t *testing.T, reqs ...map[string]any) []byte {
@@ -92,7 +35,7 @@ func frames(t *testing.T, reqs ...map[string]any) []byte {
 // serves the other browsers; then the browser is welcomed and what it sent
 // meanwhile is handled, in order.
 func TestClaimWaits(t *testing.T) {
-	r := &registry{Memory: chat.NewMemory(100), claimed: make(chan string, 100)}
+	r := chattest.NewRegistry()
 	hub := chat.New(chat.Options{Backend: r, FloodRate: -1, GreetDelay: time.Hour})
 	door := web.New(hub, web.Options{})
 	var rt httpd.Router
@@ -116,7 +59,7 @@ func TestClaimWaits(t *testing.T) {
 	ana.send(map[string]any{"type": "hello", "nick": "ana"})
 	ana.expect(map[string]any{"type": "welcome", "nick": "ana"})
 
-	r.hold()
+	r.Hold()
 	bea := dialWS(t, addr)
 	if _, err := bea.c.Write(frames(t,
 		map[string]any{"type": "hello", "nick": "bea"},
@@ -125,7 +68,7 @@ func TestClaimWaits(t *testing.T) {
 	)); err != nil {
 		t.Fatal(err)
 	}
-	r.waitClaim(t, "bea")
+	r.WaitClaim(t, "bea")
 	ana.send(map[string]any{"type": "rooms"})
 	ana.expect(map[string]any{"type": "rooms"})
 	bea.mu.Lock()
@@ -135,7 +78,7 @@ func TestClaimWaits(t *testing.T) {
 		t.Fatalf("bea answered before its claim: %v", early)
 	}
 
-	r.letGo()
+	r.LetGo()
 	bea.expect(map[string]any{"type": "welcome", "nick": "bea"})
 	bea.expect(map[string]any{"type": "joined", "room": "x", "members": "[bea]"})
 	bea.expect(map[string]any{"type": "members", "room": "x", "members": "[bea]"})
