@@ -182,6 +182,9 @@ var (
 	// while a nick is claimed from a NickRegistry, Join while a Follower
 	// catches up with a room).
 	ErrPending = errors.New("chat: pending")
+	// ErrNotReady fails a join that waited JoinTimeout for the backend to
+	// catch up with the room: the cluster is unreachable, or slow.
+	ErrNotReady = errors.New("chat: room not reachable now, try again")
 )
 
 // Options configure a Hub. Zero values take the defaults noted.
@@ -219,6 +222,10 @@ type Options struct {
 	// be a person, and asked for a name; IRC clients speak first. Default
 	// 300 ms; negative asks at once.
 	GreetDelay time.Duration
+	// JoinTimeout bounds how long a join waits for a shared backend to
+	// catch up with a room (see Follower) before it fails with
+	// ErrNotReady. Default 10 s.
+	JoinTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -265,6 +272,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.GreetDelay == 0 {
 		o.GreetDelay = 300 * time.Millisecond
+	}
+	if o.JoinTimeout <= 0 {
+		o.JoinTimeout = 10 * time.Second
 	}
 	if o.Backend == nil {
 		o.Backend = NewMemory(1000)
@@ -670,7 +680,7 @@ type Room struct {
 	// wait for it to catch up.
 	follow  uint8 // followNone, followCatching, followLive
 	gen     uint64
-	waiting []joinReq
+	waiting []*joinReq
 }
 
 const (
@@ -981,7 +991,9 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error
 		return ErrRoomFull
 	}
 	if h.follower != nil && r.follow != followLive {
-		r.waiting = append(r.waiting, joinReq{m, joined, done})
+		w := &joinReq{m, joined, done}
+		r.waiting = append(r.waiting, w)
+		time.AfterFunc(h.o.JoinTimeout, func() { h.joinTimedOut(r, w) })
 		if r.follow == followNone {
 			r.follow = followCatching
 			r.gen++
@@ -1063,6 +1075,26 @@ func (h *Hub) caughtUp(mark *Msg) {
 	h.mu.Unlock()
 	for _, d := range dones {
 		d()
+	}
+}
+
+// joinTimedOut fails w with ErrNotReady if it still waits for r.
+func (h *Hub) joinTimedOut(r *Room, w *joinReq) {
+	h.mu.Lock()
+	r.mu.Lock()
+	i := slices.Index(r.waiting, w)
+	if i >= 0 {
+		r.waiting = slices.Delete(r.waiting, i, i+1)
+		h.unfollowLocked(r)
+	}
+	empty := len(r.members) == 0 && len(r.ring) == 0 && len(r.waiting) == 0 && r.follow == followNone
+	r.mu.Unlock()
+	if empty && h.rooms[r.name] == r {
+		delete(h.rooms, r.name)
+	}
+	h.mu.Unlock()
+	if i >= 0 && w.done != nil {
+		w.done(ErrNotReady)
 	}
 }
 

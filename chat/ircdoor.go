@@ -516,6 +516,8 @@ func (i *ircConn) joined(ch string, err error) {
 		i.reply(irc.ErrChannelIsFull, ch, "Cannot join channel (+l)")
 	case errors.Is(err, ErrBadRoom):
 		i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
+	case errors.Is(err, ErrNotReady):
+		i.reply(irc.ErrUnavailResource, ch, "Channel is temporarily unavailable, try again")
 	case errors.Is(err, ErrClosed):
 	case err != nil:
 		i.notice(err.Error())

@@ -328,3 +328,35 @@ func TestFollowChurn(t *testing.T) {
 	}
 	waitReaders(t, a, "y")
 }
+
+// TestJoinTimesOut: while NATS does not answer, a join to a room the node
+// does not read fails after the hub's JoinTimeout with ErrNotReady, and
+// succeeds once NATS is back; rooms the node reads are joined at once.
+func TestJoinTimesOut(t *testing.T) {
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
+	px := newProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	a := startNodeHub(t, Options{URLs: []string{px.url()}}, chat.Options{JoinTimeout: 300 * time.Millisecond})
+	ma, _ := a.watcher(t, "ana", "lobby")
+	mc, _ := a.watcher(t, "cyd")
+
+	px.hold("never")
+	answer := make(chan error, 1)
+	err := a.hub.Join(ma, "cold", nil, func(err error) { answer <- err })
+	if !errors.Is(err, chat.ErrPending) {
+		t.Fatalf("Join of a room the node does not read = %v, want ErrPending", err)
+	}
+	select {
+	case err := <-answer:
+		if !errors.Is(err, chat.ErrNotReady) {
+			t.Errorf("Join while NATS is held = %v, want ErrNotReady", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the join never timed out")
+	}
+	if err := a.hub.Join(mc, "lobby", nil, nil); err != nil {
+		t.Errorf("Join of a room the node reads, while NATS is held = %v, want nil", err)
+	}
+
+	px.letGo()
+	a.join(t, ma, "cold")
+}

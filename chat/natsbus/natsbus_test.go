@@ -104,6 +104,13 @@ type node struct {
 
 func startNode(t *testing.T, o Options) *node {
 	t.Helper()
+	return startNodeHub(t, o, chat.Options{})
+}
+
+// startNodeHub is startNode with options for the hub (its backend is the
+// Bus, flood control off).
+func startNodeHub(t *testing.T, o Options, ho chat.Options) *node {
+	t.Helper()
 	if o.Name == "" {
 		o.Name = t.Name()
 	}
@@ -114,7 +121,8 @@ func startNode(t *testing.T, o Options) *node {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	h := chat.New(chat.Options{Backend: b, FloodRate: -1})
+	ho.Backend, ho.FloodRate = b, -1
+	h := chat.New(ho)
 	n := &node{bus: b, hub: h, format: h.AddFormat(encode), all: h.AddFormat(encodeAll), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	n.cancel = cancel

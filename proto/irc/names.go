@@ -53,6 +53,7 @@ const (
 	ErrNoNicknameGiven   = "431"
 	ErrErroneusNickname  = "432"
 	ErrNicknameInUse     = "433"
+	ErrUnavailResource   = "437"
 	ErrUserNotInChannel  = "441"
 	ErrNotOnChannel      = "442"
 	ErrNotRegistered     = "451"
