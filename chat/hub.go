@@ -163,6 +163,8 @@ type Presence interface {
 	Joined(room, nick string)
 	Parted(room, nick string)
 	Elsewhere(room string) []string
+	// Counts returns how many are in each room on other hubs.
+	Counts() map[string]int
 }
 
 // Errors of the hub and of backends.
@@ -1289,16 +1291,26 @@ type RoomInfo struct {
 	Topic   string
 }
 
-// Rooms lists the rooms that have members, by name.
+// Rooms lists the rooms that have members, by name; with a shared backend
+// (a Presence), on every hub.
 func (h *Hub) Rooms() []RoomInfo {
+	var elsewhere map[string]int
+	if p, ok := h.o.Backend.(Presence); ok {
+		elsewhere = p.Counts()
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	var out []RoomInfo
 	for _, r := range h.rooms {
-		if n := int(r.count.Load()); n > 0 {
+		if n := int(r.count.Load()) + elsewhere[r.name]; n > 0 {
 			r.mu.Lock()
 			out = append(out, RoomInfo{Name: r.name, Members: n, Topic: r.topic})
 			r.mu.Unlock()
+		}
+	}
+	for name, n := range elsewhere {
+		if h.rooms[name] == nil && n > 0 {
+			out = append(out, RoomInfo{Name: name, Members: n})
 		}
 	}
 	slices.SortFunc(out, func(a, b RoomInfo) int {

@@ -229,6 +229,21 @@ func TestEventsAcrossNodes(t *testing.T) {
 		t.Error("Remote(ana) found ana, a's own member, on another node")
 	}
 
+	// The room list counts every node's members.
+	b.join(t, mb, "side")
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		got := a.hub.Rooms()
+		want := []chat.RoomInfo{{Name: "lobby", Members: 2, Topic: "tea at five"}, {Name: "side", Members: 1}}
+		if slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node a lists rooms %+v, want %+v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling presence, an external state
+	}
+
 	if _, err := b.hub.Tell(mb, "ANA", chat.Say, "psst"); err != nil {
 		t.Fatalf("Tell to another node: %v", err)
 	}

@@ -98,6 +98,24 @@ func (b *Bus) Elsewhere(room string) []string {
 	return out
 }
 
+// Counts implements chat.Presence: how many are in each room on other
+// nodes.
+func (b *Bus) Counts() map[string]int {
+	p := b.presence
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int)
+	now := p.now()
+	for room, nicks := range p.others {
+		for _, at := range nicks {
+			if now.Sub(at) < p.ttl {
+				out[room]++
+			}
+		}
+	}
+	return out
+}
+
 // roomsOf returns the rooms nick is in on other nodes, sorted.
 func (p *presence) roomsOf(nick string) []string {
 	p.mu.Lock()
