@@ -254,26 +254,30 @@ func (cn *conn) serveEntry(r *http1.Request, e *entry) {
 		}
 	}
 	if e.body != nil {
-		cn.startHead(200)
-		cn.out = append(cn.out, e.hdr...)
-		cn.endHead(e.size)
-		cn.writeBody(e.body)
-		cn.logDone()
+		cn.ok200(r, e.hdr, e.size, e.body, nil)
 		return
 	}
 	f, e, ok := cn.open(e)
 	if !ok {
 		return
 	}
+	cn.ok200(r, e.hdr, e.size, nil, f)
+}
+
+// ok200 answers 200 with a representation's header lines and its body:
+// bytes kept in memory, or else size bytes of f, which it closes.
+func (cn *conn) ok200(r *http1.Request, hdr []byte, size int64, body []byte, f *os.File) {
 	cn.startHead(200)
-	cn.out = append(cn.out, e.hdr...)
-	cn.endHead(e.size)
-	if r.Method == http1.MethodHead || e.size == 0 {
+	cn.out = append(cn.out, hdr...)
+	cn.endHead(size)
+	switch {
+	case body != nil:
+		cn.writeBody(body)
+	case r.Method == http1.MethodHead || size == 0:
 		f.Close()
-		cn.logDone()
-		return
+	default:
+		cn.writeFile(f, 0, size)
 	}
-	cn.writeFile(f, 0, e.size)
 	cn.logDone()
 }
 
@@ -348,11 +352,7 @@ func (cn *conn) pickVariant(e *entry) *variant {
 // serveVariant sends a compressed variant; ranges are not served from it.
 func (cn *conn) serveVariant(r *http1.Request, e *entry, v *variant) {
 	if v.body != nil {
-		cn.startHead(200)
-		cn.out = append(cn.out, v.hdr...)
-		cn.endHead(v.size)
-		cn.writeBody(v.body)
-		cn.logDone()
+		cn.ok200(r, v.hdr, v.size, v.body, nil)
 		return
 	}
 	f, err := cn.h.files.openVariant(v)
@@ -365,16 +365,7 @@ func (cn *conn) serveVariant(r *http1.Request, e *entry, v *variant) {
 		cn.serveEntry(r, e)
 		return
 	}
-	cn.startHead(200)
-	cn.out = append(cn.out, v.hdr...)
-	cn.endHead(v.size)
-	if r.Method == http1.MethodHead || v.size == 0 {
-		f.Close()
-		cn.logDone()
-		return
-	}
-	cn.writeFile(f, 0, v.size)
-	cn.logDone()
+	cn.ok200(r, v.hdr, v.size, nil, f)
 }
 
 // serveRanges answers 206 with one range, or several as
