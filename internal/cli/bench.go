@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -191,11 +192,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if jsonOut {
-		err = rep.WriteJSON(e.stdout)
-	} else {
-		err = rep.WriteText(e.stdout)
-	}
+	err = printReport(e.stdout, rep, jsonOut)
 	if err != nil {
 		return err
 	}
@@ -275,11 +272,7 @@ func runBenchChat(ctx context.Context, e *env, fs *flag.FlagSet, c bench.ChatCon
 	if err != nil {
 		return err
 	}
-	if jsonOut {
-		err = rep.WriteJSON(e.stdout)
-	} else {
-		err = rep.WriteText(e.stdout)
-	}
+	err = printReport(e.stdout, rep, jsonOut)
 	switch {
 	case err != nil:
 		return err
@@ -289,6 +282,17 @@ func runBenchChat(ctx context.Context, e *env, fs *flag.FlagSet, c bench.ChatCon
 		return errors.New("not every member got every message exactly once and in order")
 	}
 	return nil
+}
+
+// printReport writes a report as text, or as JSON.
+func printReport(w io.Writer, rep interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer) error
+}, json bool) error {
+	if json {
+		return rep.WriteJSON(w)
+	}
+	return rep.WriteText(w)
 }
 
 // parseTarget reads NAME=ADDR[@PID[,PID...]].
