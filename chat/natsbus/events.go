@@ -115,14 +115,9 @@ func (b *Bus) publishEvent(subject string, m *chat.Msg) error {
 }
 
 func (b *Bus) openTopics(ctx context.Context) error {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   b.o.Stream + "_TOPICS",
-		Storage:  jetstream.FileStorage,
-		Replicas: b.o.Replicas,
-		History:  1,
-	})
+	kv, err := b.bucket(ctx, "TOPICS", 0)
 	if err != nil {
-		return fmt.Errorf("natsbus: topic bucket: %w", err)
+		return err
 	}
 	b.topics = kv
 	b.topicsW, err = newWatch(ctx, kv)

@@ -287,6 +287,22 @@ func (b *Bus) setup(ctx context.Context) error {
 	return b.openTopics(ctx)
 }
 
+// bucket creates or updates the key-value bucket Stream_name, whose keys
+// expire ttl after their last write (0: never).
+func (b *Bus) bucket(ctx context.Context, name string, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   b.o.Stream + "_" + name,
+		TTL:      ttl,
+		Storage:  jetstream.FileStorage,
+		Replicas: b.o.Replicas,
+		History:  1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: bucket %s_%s: %w", b.o.Stream, name, err)
+	}
+	return kv, nil
+}
+
 // Close closes the connection to NATS. Call it after Run has returned.
 func (b *Bus) Close() {
 	b.stopReading()

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
 	"strings"
 	"sync"
@@ -29,15 +28,9 @@ type nickRegistry struct {
 }
 
 func (b *Bus) openNicks(ctx context.Context) error {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   b.o.Stream + "_NICKS",
-		TTL:      b.o.PresenceTTL,
-		Storage:  jetstream.FileStorage,
-		Replicas: b.o.Replicas,
-		History:  1,
-	})
+	kv, err := b.bucket(ctx, "NICKS", b.o.PresenceTTL)
 	if err != nil {
-		return fmt.Errorf("natsbus: nick bucket: %w", err)
+		return err
 	}
 	b.nicks = &nickRegistry{kv: kv, node: b.node, ttl: b.o.PresenceTTL, mine: make(map[string]held)}
 	return nil

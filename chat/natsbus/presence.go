@@ -38,15 +38,9 @@ type presenceOp struct {
 }
 
 func (b *Bus) openPresence(ctx context.Context) error {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   b.o.Stream + "_PRESENCE",
-		TTL:      b.o.PresenceTTL,
-		Storage:  jetstream.FileStorage,
-		Replicas: b.o.Replicas,
-		History:  1,
-	})
+	kv, err := b.bucket(ctx, "PRESENCE", b.o.PresenceTTL)
 	if err != nil {
-		return fmt.Errorf("natsbus: presence bucket: %w", err)
+		return err
 	}
 	b.presence = &presence{
 		kv: kv, node: b.node, ttl: b.o.PresenceTTL, now: time.Now, connected: b.nc.IsConnected,
