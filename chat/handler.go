@@ -172,8 +172,9 @@ func quitReason(m *Member, err error) string {
 	return reason(err)
 }
 
-// host is the text form of a peer's IP address.
-func host(a net.Addr) string {
+// Host is the text form of a peer's IP address, as in a member's
+// user@host.
+func Host(a net.Addr) string {
 	if t, ok := a.(*net.TCPAddr); ok {
 		return t.IP.String()
 	}

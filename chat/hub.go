@@ -1400,6 +1400,17 @@ func (h *Hub) Disconnect(m *Member, reason string) {
 	}
 }
 
+// Allow applies flood control to a line or request m's client sent: ok
+// says to handle it, flooding that the client kept sending through a whole
+// burst of dropped ones and should be disconnected. For doors outside this
+// package; call it from the door's input handling only.
+func (h *Hub) Allow(m *Member) (ok, flooding bool) {
+	if m.bucket.allow(&h.o, h.o.Now()) {
+		return true, false
+	}
+	return false, m.bucket.flooding(&h.o)
+}
+
 // bucket is a token bucket: flood control.
 type bucket struct {
 	tokens  float64

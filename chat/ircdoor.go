@@ -183,7 +183,7 @@ func (i *ircConn) command(m *irc.Message) bool {
 		}
 		i.gone.CompareAndSwap(nil, &r)
 		h.Quit(&i.Member, r)
-		i.send("ERROR", "Closing Link: "+host(i.c.RemoteAddr())+" ("+r+")")
+		i.send("ERROR", "Closing Link: "+Host(i.c.RemoteAddr())+" ("+r+")")
 		i.c.Close()
 		return true
 	}
@@ -386,12 +386,12 @@ func (i *ircConn) tryRegister() bool {
 	if h.o.Password != "" && !i.passOK {
 		i.reply(irc.ErrPasswdMismatch, "Password incorrect")
 		i.gone.CompareAndSwap(nil, ptr("bad password"))
-		i.send("ERROR", "Closing Link: "+host(i.c.RemoteAddr())+" (Bad password)")
+		i.send("ERROR", "Closing Link: "+Host(i.c.RemoteAddr())+" (Bad password)")
 		i.c.Close()
 		return true
 	}
 	nick := i.wantNick
-	err := h.Register(&i.Member, nick, i.user+"@"+host(i.c.RemoteAddr()), i.real, func(err error) {
+	err := h.Register(&i.Member, nick, i.user+"@"+Host(i.c.RemoteAddr()), i.real, func(err error) {
 		i.gate.Resume(i.c, func() {
 			if i.welcome(nick, err) {
 				i.done = true
@@ -880,7 +880,7 @@ func (i *ircConn) Ping(*Member) {
 
 // Kick implements Door.
 func (i *ircConn) Kick(_ *Member, reason string) {
-	i.send("ERROR", "Closing Link: "+host(i.c.RemoteAddr())+" ("+reason+")")
+	i.send("ERROR", "Closing Link: "+Host(i.c.RemoteAddr())+" ("+reason+")")
 	i.c.Close()
 }
 

@@ -135,7 +135,7 @@ const nickLen = 30
 // login registers the name and enters the default room. If the name must
 // be claimed from the cluster first, the input behind it waits.
 func (l *lineConn) login(name string) bool {
-	err := l.hub.Register(&l.Member, name, name+"@"+host(l.c.RemoteAddr()), name, func(err error) {
+	err := l.hub.Register(&l.Member, name, name+"@"+Host(l.c.RemoteAddr()), name, func(err error) {
 		l.gate.Resume(l.c, func() {
 			if l.loggedIn(name, err) {
 				l.state = lineDone

@@ -25,7 +25,6 @@ type client struct {
 	gate   chat.Gate // holds input while a nick claim is out
 	held   bool      // the gate holds: frames wait for the answer
 	fr     frames
-	bucket bucket
 	rooms  []string
 	closed bool                   // a close frame was sent: ignore all but the answer
 	gone   atomic.Pointer[string] // why it is leaving, for the others
@@ -185,7 +184,7 @@ func (cl *client) frame(f *frame) bool {
 
 // request handles one request from the page.
 func (cl *client) request(r *request) bool {
-	h, o := cl.d.hub, &cl.d.o
+	h := cl.d.hub
 	if cl.m.Nick() == "" {
 		if r.Type != "hello" {
 			cl.fail("hello-first", "", "say hello first")
@@ -196,8 +195,8 @@ func (cl *client) request(r *request) bool {
 	if r.Type == "ping" {
 		return false
 	}
-	if !cl.bucket.allow(o, o.Now()) {
-		if cl.bucket.dropped > o.FloodBurst {
+	if ok, flooding := h.Allow(cl.m); !ok {
+		if flooding {
 			h.Disconnect(cl.m, "excess flood")
 			return true
 		}

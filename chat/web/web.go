@@ -16,10 +16,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"io/fs"
-	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/portside/portside/chat"
 	"github.com/portside/portside/httpd"
@@ -167,7 +165,7 @@ func (d *Door) upgrade(_ context.Context, w *httpd.ResponseWriter, r *httpd.Requ
 	w.Header("Upgrade", "websocket")
 	w.Header("Sec-WebSocket-Accept", base64.StdEncoding.EncodeToString(sum[:]))
 	w.WriteHeader(101)
-	w.Upgrade(&client{d: d, addr: host(r.RemoteAddr)})
+	w.Upgrade(&client{d: d, addr: chat.Host(r.RemoteAddr)})
 }
 
 // hasToken reports whether a comma-separated field value holds tok,
@@ -178,43 +176,6 @@ func hasToken(v, tok string) bool {
 			return true
 		}
 	}
-	return false
-}
-
-func host(a net.Addr) string {
-	if a == nil {
-		return "unknown"
-	}
-	h, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return h
-}
-
-// bucket is a client's flood control: a token bucket.
-type bucket struct {
-	tokens  float64
-	last    time.Time
-	dropped int
-}
-
-func (b *bucket) allow(o *chat.Options, now time.Time) bool {
-	if o.FloodRate < 0 {
-		return true
-	}
-	if b.last.IsZero() {
-		b.tokens = float64(o.FloodBurst)
-	} else {
-		b.tokens = min(float64(o.FloodBurst), b.tokens+now.Sub(b.last).Seconds()*o.FloodRate)
-	}
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		b.dropped = 0
-		return true
-	}
-	b.dropped++
 	return false
 }
 

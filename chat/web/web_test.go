@@ -401,3 +401,17 @@ func TestPage(t *testing.T) {
 		})
 	}
 }
+
+// TestFlood: a browser sending faster than flood control allows is told
+// so, then disconnected once it keeps on through a whole burst.
+func TestFlood(t *testing.T) {
+	s := start(t, engine.Default, chat.Options{FloodRate: 0.001, FloodBurst: 2})
+	b := dialWS(t, s.web)
+	b.send(map[string]any{"type": "hello", "nick": "bea"})
+	b.expect(map[string]any{"type": "welcome"})
+	for range 6 {
+		b.send(map[string]any{"type": "say", "room": "lobby", "text": "spam"})
+	}
+	b.expect(map[string]any{"type": "error", "code": "flood"})
+	b.closed()
+}
