@@ -541,21 +541,13 @@ func (h *Hub) remote(ev *Msg) {
 			t.out.Write(enc.get1(h, t.format.Load(), ev))
 		}
 	case ev.Kind == Quit || ev.Kind == Rename:
-		seen := make(map[*Member]bool)
+		var rooms []*Room
 		for _, name := range ev.Rooms {
-			r := h.rooms[name]
-			if r == nil {
-				continue
+			if r := h.rooms[name]; r != nil {
+				rooms = append(rooms, r)
 			}
-			r.mu.Lock()
-			for _, p := range r.members {
-				if !seen[p] {
-					seen[p] = true
-					p.out.Write(enc.get1(h, p.format.Load(), ev))
-				}
-			}
-			r.mu.Unlock()
 		}
+		h.toMembersLocked(rooms, ev, &enc, map[*Member]bool{})
 	default:
 		r := h.rooms[ev.Room]
 		if r == nil && ev.Kind == Topic {
@@ -946,11 +938,16 @@ func roomNames(rooms []*Room) []string {
 // m itself if self. h.mu is held.
 func (h *Hub) toPeersLocked(m *Member, ev *Msg, self bool) {
 	var enc encodings
-	seen := map[*Member]bool{m: true}
 	if self {
 		m.out.Write(enc.get1(h, m.format.Load(), ev))
 	}
-	for _, r := range m.rooms {
+	h.toMembersLocked(m.rooms, ev, &enc, map[*Member]bool{m: true})
+}
+
+// toMembersLocked sends ev once to each member of rooms not in seen.
+// h.mu is held.
+func (h *Hub) toMembersLocked(rooms []*Room, ev *Msg, enc *encodings, seen map[*Member]bool) {
+	for _, r := range rooms {
 		r.mu.Lock()
 		for _, p := range r.members {
 			if !seen[p] {
