@@ -69,9 +69,12 @@ type Msg struct {
 	from *Member // the sender, who is not sent their own message
 	room *Room
 
-	// A catch-up mark (see Follower) in the fan-out queue: the room's
-	// history up to here, and the follow it ends.
-	mark    bool
+	caught *caughtUpMark // set on a mark in the fan-out queue, not a message
+}
+
+// caughtUpMark is a Follower's answer in the fan-out queue: the room's
+// history up to here, and which follow it ends.
+type caughtUpMark struct {
 	history []*Msg
 	gen     uint64
 }
@@ -472,7 +475,7 @@ func (h *Hub) fanout(done <-chan struct{}) {
 		}
 		for _, m := range q {
 			switch {
-			case m.mark:
+			case m.caught != nil:
 				flush()
 				h.caughtUp(m)
 			case m.Kind.Kept() && m.To == "":
@@ -996,9 +999,9 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error
 		if r.follow == followNone {
 			r.follow = followCatching
 			r.gen++
-			mark := &Msg{Room: name, room: r, mark: true, gen: r.gen}
+			mark := &Msg{Room: name, room: r, caught: &caughtUpMark{gen: r.gen}}
 			h.follower.Follow(name, func(history []*Msg) {
-				mark.history = history
+				mark.caught.history = history
 				h.deliver([]*Msg{mark})
 			})
 		}
@@ -1042,8 +1045,8 @@ func (h *Hub) caughtUp(mark *Msg) {
 	var dones []func()
 	h.mu.Lock()
 	r.mu.Lock()
-	if r.gen == mark.gen && r.follow == followCatching {
-		for _, m := range mark.history {
+	if r.gen == mark.caught.gen && r.follow == followCatching {
+		for _, m := range mark.caught.history {
 			if m.Seq > r.lastSeq {
 				r.push(m)
 			}
