@@ -464,7 +464,7 @@ func (rd *reader) run(lastSeq uint64) {
 		rd.mu.Lock()
 		it := rd.it
 		rd.mu.Unlock()
-		m, err := rd.next(it)
+		m, meta, err := rd.next(it)
 		if err != nil {
 			if rd.isStopped() {
 				return
@@ -478,7 +478,7 @@ func (rd *reader) run(lastSeq uint64) {
 			}
 			continue
 		}
-		b.take(rd, m, until)
+		b.take(rd, m, meta.Sequence.Stream, until)
 	}
 }
 
@@ -550,34 +550,29 @@ var errSkipped = errors.New("natsbus: consumer skipped a message")
 
 // next returns the consumer's next message; one the consumer skipped (a
 // gap in its own sequence) is an error, and the reader subscribes again.
-func (rd *reader) next(it jetstream.MessagesContext) (jetstream.Msg, error) {
+func (rd *reader) next(it jetstream.MessagesContext) (jetstream.Msg, *jetstream.MsgMetadata, error) {
 	if it == nil {
-		return nil, jetstream.ErrMsgIteratorClosed
+		return nil, nil, jetstream.ErrMsgIteratorClosed
 	}
 	m, err := it.Next()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	meta, err := m.Metadata()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if meta.Sequence.Consumer != rd.consSeq+1 {
-		return nil, errSkipped
+		return nil, nil, errSkipped
 	}
 	rd.consSeq = meta.Sequence.Consumer
-	return m, nil
+	return m, meta, nil
 }
 
-// take hands a message read from the room to the hub: as history while
-// the reader catches up (until is the room's last sequence when it
-// started), as news after.
-func (b *Bus) take(rd *reader, m jetstream.Msg, until uint64) {
-	meta, err := m.Metadata()
-	if err != nil {
-		return
-	}
-	seq := meta.Sequence.Stream
+// take hands a message read from the room, seq in the stream, to the hub:
+// as history while the reader catches up (until is the room's last
+// sequence when it started), as news after.
+func (b *Bus) take(rd *reader, m jetstream.Msg, seq, until uint64) {
 	if seq <= rd.lastSeq {
 		return // a redelivery after a reset of the consumer
 	}
