@@ -326,15 +326,21 @@ func (c *conn) flushNow() {
 			c.mu.Unlock()
 		}
 		c.mu.Lock()
-		for i := range batch {
-			if b := batch[i].b; cap(b) <= maxSpare && cap(b) > cap(c.spare) {
-				c.spare = b[:0]
-			}
-			batch[i] = seg{}
-		}
-		c.q2 = batch[:0]
+		c.recycleLocked(batch)
 		c.mu.Unlock()
 	}
+}
+
+// recycleLocked keeps a sent batch's slice for the next batch, and the
+// largest of its buffers, if small enough, as the spare. c.mu is held.
+func (c *conn) recycleLocked(batch []seg) {
+	for i := range batch {
+		if b := batch[i].b; cap(b) <= maxSpare && cap(b) > cap(c.spare) {
+			c.spare = b[:0]
+		}
+		batch[i] = seg{}
+	}
+	c.q2 = batch[:0]
 }
 
 // handOffLocked puts rest back at the head of the queue and passes the
@@ -404,13 +410,7 @@ func (c *conn) flush() {
 		err := c.writeSegs(batch)
 
 		c.mu.Lock()
-		for i := range batch {
-			if b := batch[i].b; cap(b) <= maxSpare && cap(b) > cap(c.spare) {
-				c.spare = b[:0]
-			}
-			batch[i] = seg{}
-		}
-		c.q2 = batch[:0]
+		c.recycleLocked(batch)
 		c.mu.Unlock()
 		if err != nil {
 			c.abort(err)
