@@ -16,48 +16,14 @@ func ParseRange(v []byte, size int64) (start, length int64, status int) {
 	if len(v) < 6 || !equalFold(v[:6], "bytes=") {
 		return 0, 0, 200
 	}
-	spec := trimOWS(v[6:])
-	dash := -1
-	for i, c := range spec {
-		switch {
-		case c == '-' && dash < 0:
-			dash = i
-		case c < '0' || c > '9':
-			return 0, 0, 200 // several ranges, or malformed
-		}
-	}
-	if dash < 0 {
-		return 0, 0, 200
-	}
-	first, last := spec[:dash], spec[dash+1:]
-	if len(first) == 0 {
-		// suffix-range: the last n bytes.
-		n, ok := parseLength(last)
-		if !ok {
-			return 0, 0, 200
-		}
-		if n == 0 || size == 0 {
-			return 0, 0, 416
-		}
-		n = min(n, size)
-		return size - n, n, 206
-	}
-	a, ok := parseLength(first)
-	if !ok {
-		return 0, 0, 200
-	}
-	b := size - 1
-	if len(last) > 0 {
-		if b2, ok := parseLength(last); !ok || b2 < a {
-			return 0, 0, 200
-		} else if b2 < b {
-			b = b2
-		}
-	}
-	if a >= size {
+	start, length, ok, sat := rangeSpec(trimOWS(v[6:]), size)
+	switch {
+	case !ok:
+		return 0, 0, 200 // several ranges, or malformed
+	case !sat:
 		return 0, 0, 416
 	}
-	return a, b - a + 1, 206
+	return start, length, 206
 }
 
 // AppendContentRange appends "Content-Range: bytes first-last/size\r\n" for
