@@ -535,8 +535,14 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 // remote shows what another hub relayed: a room event, a quit or rename,
 // or a private message.
 func (h *Hub) remote(ev *Msg) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	if ev.Kind == Topic {
+		// The room keeps the topic for whoever joins later.
+		h.mu.Lock()
+		h.roomLocked(ev.Room)
+		h.mu.Unlock()
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	var enc encodings
 	switch {
 	case ev.To != "":
@@ -553,9 +559,6 @@ func (h *Hub) remote(ev *Msg) {
 		h.toMembersLocked(rooms, ev, &enc, map[*Member]bool{})
 	default:
 		r := h.rooms[ev.Room]
-		if r == nil && ev.Kind == Topic {
-			r = h.roomLocked(ev.Room)
-		}
 		if r == nil {
 			return
 		}
