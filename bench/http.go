@@ -37,10 +37,7 @@ func newHTTPPlan(cfg *Config, t Target) *httpPlan {
 			p.expect[i].Store(-1)
 		}
 	}
-	host := u.Host
-	if strings.HasSuffix(host, ":80") {
-		host = strings.TrimSuffix(host, ":80")
-	}
+	host := strings.TrimSuffix(u.Host, ":80")
 	reqs := make([][]byte, len(paths))
 	for i, path := range paths {
 		var b bytes.Buffer

@@ -112,16 +112,3 @@ func relPath(clean []byte) []byte {
 }
 
 var dot = []byte(".")
-
-// hasDotSegment reports whether a relative name has a segment starting
-// with '.', for names that did not come through cleanPath.
-func hasDotSegment(name string) bool {
-	start := true
-	for i := 0; i < len(name); i++ {
-		if start && name[i] == '.' && name != "." {
-			return true
-		}
-		start = name[i] == '/'
-	}
-	return false
-}

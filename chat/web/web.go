@@ -14,7 +14,6 @@ import (
 	"crypto/sha1"
 	"embed"
 	"encoding/base64"
-	"errors"
 	"io/fs"
 	"strings"
 	"sync"
@@ -178,5 +177,3 @@ func hasToken(v, tok string) bool {
 	}
 	return false
 }
-
-var errProtocol = errors.New("web: websocket protocol error")

@@ -147,7 +147,7 @@ func testByteAtATime(t *testing.T, e *Env) {
 	for i := range 50 {
 		msg.add(fmt.Sprintf("line %d\n", i))
 	}
-	for _, b := range []byte(msg.String()) {
+	for _, b := range msg.Bytes() {
 		write(t, c, string(b))
 	}
 	expect(t, c, msg.String())

@@ -26,7 +26,6 @@ type recorder struct {
 	files []*os.File
 	// writeAfterClose is what Write returned after Close.
 	writeAfterClose error
-	total           int // bytes seen, for the half-close summary
 }
 
 type closeEvent struct {
