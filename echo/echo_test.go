@@ -33,16 +33,7 @@ func start(t *testing.T, name string, s *server.Service) string {
 	return testkit.Serve(t, name, s)
 }
 
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	return c
-}
+func dial(t *testing.T, addr string) net.Conn { return testkit.DialTCP(t, addr, 60*time.Second) }
 
 // TestManyClients: 1,000 concurrent connections send random payloads of
 // random sizes from 1 B to 1 MiB, and every byte comes back exactly.

@@ -62,16 +62,7 @@ func tree(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	return c
-}
+func dial(t *testing.T, addr string) net.Conn { return testkit.DialTCP(t, addr, 30*time.Second) }
 
 // exchange sends raw bytes on a fresh connection, half-closes, and returns
 // everything the server sends until it closes.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/portside/portside/engine/epoll"
+	"github.com/portside/portside/internal/testkit"
 	"github.com/portside/portside/server"
 )
 
@@ -119,25 +120,9 @@ func start(t *testing.T, loops int, h server.Handler, lim server.Limits) *runnin
 	return &running{addr: ln.Addr().String(), svc: svc, stop: stop}
 }
 
-func dial(t *testing.T, addr string) *net.TCPConn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(15 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	return c.(*net.TCPConn)
-}
+func dial(t *testing.T, addr string) *net.TCPConn { return testkit.DialTCP(t, addr, 15*time.Second) }
 
-func readN(t *testing.T, c net.Conn, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := io.ReadFull(c, b); err != nil {
-		t.Fatalf("read %d bytes: %v (got %q)", n, err, b)
-	}
-	return string(b)
-}
+func readN(t *testing.T, c net.Conn, n int) string { return testkit.ReadN(t, c, n) }
 
 func expectEOF(t *testing.T, c net.Conn) {
 	t.Helper()

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -159,3 +160,26 @@ func (p *Peer) Reads() []Read {
 // In makes p report its failures to t: for a Peer made in a test and used
 // in its subtests.
 func (p *Peer) In(t *testing.T) { p.t = t }
+
+// DialTCP connects to addr, with every read and write due within
+// deadline; the connection is closed when the test ends.
+func DialTCP(t *testing.T, addr string, deadline time.Duration) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(deadline))
+	return c.(*net.TCPConn)
+}
+
+// ReadN reads exactly n bytes from c.
+func ReadN(t *testing.T, c net.Conn, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("read %d bytes: %v (got %q)", n, err, b)
+	}
+	return string(b)
+}
