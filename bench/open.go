@@ -69,6 +69,8 @@ func (w *worker) openConn(c net.Conn) bool {
 				case <-dead:
 					w.wend = wendDead
 					return
+				case <-r.endCh:
+					ok = false
 				}
 				if !ok {
 					w.wend = wendDone
@@ -86,8 +88,13 @@ func (w *worker) openConn(c net.Conn) bool {
 			case <-dead:
 				w.wend = wendDead
 				return
-			case <-r.stopCh:
-				w.wend = wendStop
+			case <-r.endCh:
+				// Sending is over: the ticket is dropped, like
+				// the pacer's (the send rate shows them).
+				w.wend = wendDone
+				if r.stopped.Load() {
+					w.wend = wendStop
+				}
 				return
 			}
 			w.hasHeld = false
@@ -137,6 +144,8 @@ func (w *worker) openConn(c net.Conn) bool {
 				case wendErr, wendDead:
 					return !r.stopped.Load()
 				}
+				// No more tickets and nothing owed.
+				w.park()
 				return false
 			}
 			w.headRec, w.hasHead = e, true

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,12 +70,14 @@ type TargetReport struct {
 	Requests int64  `json:"requests"` // replies that passed every check
 	Errors   int64  `json:"errors"`
 	// ErrorKinds breaks Errors down: connect, timeout, closed, io,
-	// mismatch, status, length, protocol, lost.
+	// mismatch, status, length, protocol, lost, unanswered.
 	ErrorKinds map[string]int64 `json:"error_kinds"`
-	Seconds    float64          `json:"seconds"`    // measured time, all rounds
-	Throughput float64          `json:"throughput"` // good replies per second
-	SendRate   float64          `json:"send_rate"`  // requests sent per second
-	TargetRate float64          `json:"target_rate,omitempty"`
+	// PerConn is how the good replies spread over the connections.
+	PerConn    Spread  `json:"per_connection"`
+	Seconds    float64 `json:"seconds"`    // measured time, all rounds
+	Throughput float64 `json:"throughput"` // good replies per second
+	SendRate   float64 `json:"send_rate"`  // requests sent per second
+	TargetRate float64 `json:"target_rate,omitempty"`
 	// Latency is measured from the intended send time in open loop
 	// (coordinated omission corrected), from the send in closed loop.
 	Latency     Latency    `json:"latency_us"`
@@ -86,6 +89,36 @@ type TargetReport struct {
 	Rounds      []Round    `json:"rounds"`
 	Percentiles []Point    `json:"percentiles"`
 	Timeline    []Sample   `json:"timeline"`
+}
+
+// Spread is how many good replies each connection got: each of the
+// connections of each round is one. A starved connection got under a tenth
+// of the median, or none while another got 10 or more: a server that
+// serves some connections and leaves the others waiting.
+type Spread struct {
+	Connections int   `json:"connections"`
+	Min         int64 `json:"min"`
+	Median      int64 `json:"median"`
+	Max         int64 `json:"max"`
+	Starved     int   `json:"starved"`
+}
+
+// spread summarises replies per connection.
+func spread(n []int64) Spread {
+	if len(n) == 0 {
+		return Spread{}
+	}
+	s := slices.Clone(n)
+	slices.Sort(s)
+	sp := Spread{Connections: len(s), Min: s[0], Median: s[len(s)/2], Max: s[len(s)-1]}
+	if sp.Max >= 10 {
+		for _, v := range s {
+			if v*10 < sp.Median || v == 0 {
+				sp.Starved++
+			}
+		}
+	}
+	return sp
 }
 
 // ServerCPU is the server processes' CPU time over the measured windows.
@@ -162,6 +195,7 @@ type result struct {
 	srvErr              string
 	cycU, cycK          int64
 	cycOK               bool
+	perConn             []int64 // good replies of each connection of each round
 	cpus                []int
 	procs               int
 	shared              []string
@@ -185,6 +219,7 @@ func (res *result) add(r *run) {
 	var tlOK, tlErr []int64
 	for _, w := range r.workers {
 		ok += w.ok
+		res.perConn = append(res.perConn, w.ok)
 		res.sent += w.sent
 		for k, n := range w.errs {
 			res.errs[k] += n
@@ -349,6 +384,7 @@ func build(cfg *Config, started time.Time, res []*result, interrupted bool) *Rep
 				tr.Errors += n
 			}
 		}
+		tr.PerConn = spread(r.perConn)
 		if secs > 0 {
 			tr.Throughput = round3(float64(r.ok) / secs)
 			tr.SendRate = round3(float64(r.sent) / secs)
@@ -391,6 +427,14 @@ func build(cfg *Config, started time.Time, res []*result, interrupted bool) *Rep
 		rep.Warnings = append(rep.Warnings, r.shared...)
 		if tr.Errors > 0 {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d %ss failed", t.Name, tr.Errors, rep.Unit))
+		}
+		if n := tr.ErrorKinds[kindUnanswered.String()]; n > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d %ss were owed when the run ended and still unanswered after --timeout (%s) more",
+				t.Name, n, rep.Unit, fmtDur(cfg.Timeout.Seconds())))
+		}
+		if p := tr.PerConn; p.Starved > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d of %d connections starved, with under a tenth of the median's %ss or none (per connection: min %s, median %s, max %s): the server does not serve its connections fairly",
+				t.Name, p.Starved, p.Connections, rep.Unit, count(float64(p.Min)), count(float64(p.Median)), count(float64(p.Max))))
 		}
 		rep.Targets = append(rep.Targets, tr)
 	}
@@ -480,6 +524,13 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  lag         behind schedule: p50 %s  p99 %s  max %s\n", fmtUS(t.Lag.P50), fmtUS(t.Lag.P99), fmtUS(t.Lag.Max))
 		}
 		fmt.Fprintf(&b, "  connect     %d: p50 %s  p99 %s  max %s\n", t.Connect.Count, fmtUS(t.Connect.P50), fmtUS(t.Connect.P99), fmtUS(t.Connect.Max))
+		if p := t.PerConn; p.Connections > 0 {
+			fmt.Fprintf(&b, "  per conn    %ss: min %s  median %s  max %s", r.Unit, count(float64(p.Min)), count(float64(p.Median)), count(float64(p.Max)))
+			if p.Starved > 0 {
+				fmt.Fprintf(&b, "  (%d of %d starved)", p.Starved, p.Connections)
+			}
+			b.WriteString("\n")
+		}
 		if t.Errors > 0 {
 			var parts []string
 			for k := kind(1); k < numKinds; k++ {

@@ -62,6 +62,9 @@ func syntheticReport(t *testing.T) *Report {
 		r.rounds = []Round{{Seconds: 10, Requests: 10000, Throughput: 1000, P50: 250, P99: 300}, {Seconds: 10, Requests: 10000, Throughput: 1000, P50: 251, P99: 302}}
 		r.gu, r.gs, r.gwall = 3*time.Second, 5*time.Second, 20*time.Second
 		r.su, r.ss = time.Duration(2+i)*time.Second, 6*time.Second
+		for c := range int64(100) { // 50 connections, 2 rounds
+			r.perConn = append(r.perConn, 190+c%21)
+		}
 		r.cpus, r.procs = []int{0}, 1
 		r.saturated = 0.4
 		res = append(res, r)
@@ -149,4 +152,26 @@ func TestReportHTML(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", out)
+}
+
+// TestSpread: the starvation rule, at its edges.
+func TestSpread(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		n       []int64
+		starved int
+	}{
+		{"fair", []int64{100, 95, 104, 99}, 0},
+		{"one slow", []int64{100, 95, 9, 99}, 1},
+		{"a tenth is not starved", []int64{100, 100, 10, 100}, 0},
+		{"one served, the rest none", []int64{0, 0, 0, 5000, 0, 0, 0, 0}, 7},
+		{"too few replies to tell", []int64{1, 0, 2, 0, 1}, 0},
+		{"none at all", []int64{0, 0}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if s := spread(tc.n); s.Starved != tc.starved || s.Connections != len(tc.n) {
+				t.Errorf("spread(%v) = %+v, want %d starved", tc.n, s, tc.starved)
+			}
+		})
+	}
 }

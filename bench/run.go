@@ -31,6 +31,9 @@ const (
 	kindLength        // HTTP: not the expected body length
 	kindProtocol      // a reply that does not parse
 	kindLost          // UDP: a datagram never came back
+	// Still without a reply when the run ended, after the grace given to
+	// requests in flight (see execute): a starved connection's requests.
+	kindUnanswered
 	numKinds
 
 	// Not errors: what ends a connection without blame.
@@ -38,7 +41,7 @@ const (
 	kindAgain // the server ended the connection cleanly (Connection: close)
 )
 
-var kindNames = [numKinds]string{"ok", "connect", "timeout", "closed", "io", "mismatch", "status", "length", "protocol", "lost"}
+var kindNames = [numKinds]string{"ok", "connect", "timeout", "closed", "io", "mismatch", "status", "length", "protocol", "lost", "unanswered"}
 
 func (k kind) String() string {
 	if k < numKinds {
@@ -99,6 +102,15 @@ type run struct {
 	stopCh  chan struct{}
 	stopMu  sync.Once
 
+	// Sending stops at the end of the window (or when the run stops):
+	// ending is set and endCh closed. Replies still owed then have a grace
+	// to arrive; the run stops when none is owed.
+	ending atomic.Bool
+	endCh  chan struct{}
+	endMu  sync.Once
+	idle   atomic.Int64  // workers with nothing more to send or read
+	idleCh chan struct{} // poked when idle grows
+
 	shards  []*shard
 	workers []*worker
 
@@ -121,6 +133,8 @@ func newRun(cfg *Config, t Target, label string, perf bool) *run {
 		open:   cfg.Rate > 0,
 		depth:  cfg.Pipeline,
 		stopCh: make(chan struct{}),
+		endCh:  make(chan struct{}),
+		idleCh: make(chan struct{}, 1),
 		perf:   perf,
 	}
 	r.bucket = int64(100 * time.Millisecond)
@@ -143,11 +157,24 @@ func newRun(cfg *Config, t Target, label string, perf bool) *run {
 func (r *run) now() int64 { return int64(time.Since(r.base)) }
 
 func (r *run) stop() {
+	r.endSending()
 	r.stopMu.Do(func() {
 		r.stopped.Store(true)
 		close(r.stopCh)
 	})
 }
+
+// endSending stops new requests; replies still owed are awaited.
+func (r *run) endSending() {
+	r.endMu.Do(func() {
+		r.ending.Store(true)
+		close(r.endCh)
+	})
+}
+
+// hard is when a connection's deadline falls: the end of the window plus
+// the grace for replies in flight.
+func (r *run) hard() int64 { return r.end + int64(r.cfg.Timeout) }
 
 // execute runs the window: warm-up, measurement, and the CPU samples around
 // the measured part.
@@ -210,24 +237,46 @@ warm:
 	r.cpu.begin(r)
 	endT := time.NewTimer(time.Duration(r.end - r.now()))
 	defer endT.Stop()
+	// The grace for replies owed at the end of the window: they have
+	// Timeout to come, as during the window; then what is still owed is
+	// unanswered. A healthy server answers within a round trip, so this
+	// costs nothing unless something is wrong.
+	var graceC <-chan time.Time
+	cpuDone := false
 loop:
 	for {
 		select {
 		case <-finished:
 			break loop
 		case <-endT.C:
+			r.endSending()
+			r.cpu.finish(r)
+			cpuDone = true
+			grace := time.NewTimer(time.Duration(r.hard() - r.now()))
+			defer grace.Stop()
+			graceC = grace.C
+		case <-graceC:
+			// Kill before stopping, so that the replies owed count
+			// as unanswered, not as the run's own stop.
+			r.killAll(killUnanswered)
 			r.stop()
 		case <-ctx.Done():
 			if !r.stopped.Load() {
 				r.interrupted = true
 			}
 			r.stop()
+		case <-r.idleCh:
 		case <-tick.C:
 			r.watch()
 			prog.tick()
 		}
+		if !r.stopped.Load() && r.idle.Load() == int64(len(r.workers)) {
+			// Nothing is owed and nothing more will be sent: the
+			// grace is over, or a Count run is done.
+			r.stop()
+		}
 		if r.stopped.Load() {
-			r.killAll()
+			r.killAll(killStop)
 			<-finished
 			break
 		}
@@ -236,27 +285,35 @@ loop:
 	if r.winEnd < r.winStart {
 		r.winEnd = r.winStart
 	}
-	r.cpu.finish(r)
+	if !cpuDone {
+		r.cpu.finish(r)
+	}
 	prog.done()
 	for _, w := range r.workers {
 		w.flush()
 	}
 }
 
-// watch replaces connections whose replies are overdue.
+// watch replaces connections whose replies are overdue. After the window
+// their replies are unanswered rather than late: the connection is not
+// replaced.
 func (r *run) watch() {
 	now := r.now()
 	lim := int64(r.cfg.Timeout)
+	why := int32(killTimeout)
+	if r.ending.Load() {
+		why = killUnanswered
+	}
 	for _, w := range r.workers {
 		if l := w.last.Load(); l > 0 && now-l > lim {
-			w.kill(killTimeout)
+			w.kill(why)
 		}
 	}
 }
 
-func (r *run) killAll() {
+func (r *run) killAll(why int32) {
 	for _, w := range r.workers {
-		w.kill(killStop)
+		w.kill(why)
 	}
 }
 
@@ -303,18 +360,20 @@ func (r *run) pacer() {
 			tm := time.NewTimer(time.Duration(d))
 			select {
 			case <-tm.C:
-			case <-r.stopCh:
+			case <-r.endCh:
 				tm.Stop()
 				return
 			}
 		}
-		for d := at - r.now(); d > 0 && !r.stopped.Load(); d = at - r.now() {
+		for d := at - r.now(); d > 0 && !r.ending.Load(); d = at - r.now() {
 			ts := unix.NsecToTimespec(d)
 			unix.Nanosleep(&ts, nil)
 		}
+		// Tickets the writers had no time for are dropped when sending
+		// ends, not sent late in the grace: the send rate shows them.
 		select {
 		case r.pace <- at:
-		case <-r.stopCh:
+		case <-r.endCh:
 			return
 		}
 	}
@@ -324,6 +383,7 @@ const (
 	killNone = iota
 	killStop
 	killTimeout
+	killUnanswered // the grace after the window is over
 )
 
 // worker drives one connection at a time, replacing it when it fails.
@@ -364,6 +424,8 @@ type worker struct {
 	held    int64 // a ticket taken but not sent when a connection broke
 	hasHeld bool
 	wend    int // why the writer stopped
+
+	idleMarked bool // counted in run.idle
 }
 
 func (w *worker) init() {
@@ -452,7 +514,7 @@ func (w *worker) dial() (net.Conn, error) {
 	if len(w.c) == cap(w.c) {
 		w.flush()
 	}
-	c.SetDeadline(w.r.base.Add(time.Duration(w.r.end)))
+	c.SetDeadline(w.r.base.Add(time.Duration(w.r.hard())))
 	w.setConn(c)
 	return c, nil
 }
@@ -470,9 +532,31 @@ func (w *worker) pause() bool {
 	}
 }
 
+// markIdle tells the run this worker has nothing more to send or read.
+func (w *worker) markIdle() {
+	if !w.idleMarked {
+		w.idleMarked = true
+		w.r.idle.Add(1)
+		select {
+		case w.r.idleCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// park holds a connection that has nothing more to do open until the run
+// stops. Closing it early would let a server that serves one connection at
+// a time answer the next one in the grace, and hide that it starved it all
+// through the window.
+func (w *worker) park() {
+	w.markIdle()
+	<-w.r.stopCh
+}
+
 func (w *worker) loop() {
 	r := w.r
-	for !r.stopped.Load() && !r.exhausted() {
+	defer w.markIdle()
+	for !r.ending.Load() && !r.exhausted() {
 		c, err := w.dial()
 		if err != nil {
 			if !w.pause() {
@@ -512,7 +596,7 @@ func (w *worker) closedConn(c net.Conn) bool {
 			if w.out == 0 {
 				return w.drainClose(c)
 			}
-		} else if k := r.depth - w.out; k > 0 && !r.stopped.Load() {
+		} else if k := r.depth - w.out; k > 0 && !r.ending.Load() {
 			now := r.now()
 			if k = r.take(now, k); k > 0 {
 				for i := range k {
@@ -530,7 +614,10 @@ func (w *worker) closedConn(c net.Conn) bool {
 			}
 		}
 		if w.out == 0 {
-			return false // the budget is spent
+			// Sending is over (the window ended, or the budget is
+			// spent) and nothing is owed.
+			w.park()
+			return false
 		}
 		n, err := c.Read(w.buf)
 		if n > 0 {
@@ -579,7 +666,7 @@ func (w *worker) refund() {
 // so the TIME_WAIT state lands on the server's side as with any client.
 func (w *worker) drainClose(c net.Conn) bool {
 	// A server that keeps the connection open anyway gets Timeout.
-	if d := time.Now().Add(w.r.cfg.Timeout); d.Before(w.r.base.Add(time.Duration(w.r.end))) {
+	if d := time.Now().Add(w.r.cfg.Timeout); d.Before(w.r.base.Add(time.Duration(w.r.hard()))) {
 		c.SetReadDeadline(d)
 	}
 	for {
@@ -591,7 +678,8 @@ func (w *worker) drainClose(c net.Conn) bool {
 }
 
 // broken ends a connection that failed with err (an error or a kind): the
-// replies still owed count as errors of that kind, unless the run is over.
+// replies still owed count as errors of that kind, unless the run was
+// stopped (interrupted, or over with nothing owed).
 func (w *worker) broken(c net.Conn, err any) bool {
 	k := w.classify(err)
 	if k != kindStop {
@@ -611,6 +699,8 @@ func (w *worker) classify(err any) kind {
 		return kindStop
 	case killTimeout:
 		return kindTimeout
+	case killUnanswered:
+		return kindUnanswered
 	}
 	if w.r.stopped.Load() {
 		return kindStop
@@ -621,8 +711,8 @@ func (w *worker) classify(err any) kind {
 	case error:
 		switch {
 		case errors.Is(e, os.ErrDeadlineExceeded):
-			if w.r.now() >= w.r.end {
-				return kindStop
+			if w.r.ending.Load() {
+				return kindUnanswered // the grace ran out
 			}
 			return kindTimeout
 		case errors.Is(e, io.EOF), errors.Is(e, io.ErrUnexpectedEOF), errors.Is(e, syscall.ECONNRESET),
@@ -641,13 +731,18 @@ func (w *worker) countSent(at int64, k int) {
 
 // complete records one reply: intended is when the schedule meant to send
 // the request, sent when it went out, now when the reply was complete.
+// Good replies count for the window their request was sent in (so a reply
+// in the grace after the window counts, and one to a warm-up request does
+// not); failures count when they happen, after the warm-up, whenever the
+// request was sent: a warm-up request still unanswered at the end failed
+// in the window.
 func (w *worker) complete(intended, sent, now int64, k kind) {
 	r := w.r
-	if intended < r.warm || now > r.end {
-		return
-	}
 	if k != kindOK {
 		w.fail(now, k, 1)
+		return
+	}
+	if intended < r.warm || intended >= r.end {
 		return
 	}
 	w.ok++
@@ -660,7 +755,13 @@ func (w *worker) complete(intended, sent, now int64, k kind) {
 	if len(w.lat) == cap(w.lat) {
 		w.flush()
 	}
-	w.tlOK = bump(w.tlOK, (now-r.warm)/r.bucket, 1)
+	w.tlOK = bump(w.tlOK, r.slot(now), 1)
+}
+
+// slot is the timeline bucket of time now; what happens in the grace goes
+// to the window's last.
+func (r *run) slot(now int64) int64 {
+	return (min(now, r.end-1) - r.warm) / r.bucket
 }
 
 func (w *worker) fail(now int64, k kind, n int64) {
@@ -670,7 +771,7 @@ func (w *worker) fail(now int64, k kind, n int64) {
 	}
 	w.errs[k] += n
 	w.nerr.Add(n)
-	w.tlErr = bump(w.tlErr, (now-r.warm)/r.bucket, n)
+	w.tlErr = bump(w.tlErr, r.slot(now), n)
 }
 
 func bump(s []int64, i, n int64) []int64 {
