@@ -257,7 +257,7 @@ func TestServerCPUAndCompare(t *testing.T) {
 	if rep.Targets[1].Server != nil {
 		t.Errorf("target without a pid has server CPU figures")
 	}
-	if r := rep.Ratios[0]; r.Base != "a" || r.Target != "b" || r.Throughput <= 0 {
+	if r := rep.Ratios[0]; r.Base != "a" || r.Target != "b" || r.Throughput == nil || *r.Throughput <= 0 {
 		t.Errorf("ratio %+v", r)
 	}
 	shared := false

@@ -250,7 +250,7 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"color": color,
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
 	"f2":    func(f float64) string { return fmt.Sprintf("%.2f", f) },
-	"x2":    func(f float64) string { return fmt.Sprintf("%.2f×", f) },
+	"x2":    fmtRatio,
 	"dur":   fmtDur,
 	"n":     func(v int64) string { return count(float64(v)) },
 	"deref": func(p *float64) float64 { return *p },
@@ -294,7 +294,7 @@ footer{color:#6b7280;font-size:13px;margin-top:32px}
 {{if .Ratios}}
 <h2>Against {{(index .Ratios 0).Base}}</h2>
 <table><tr><th>target</th><th>{{$u}}/s</th><th>p50</th><th>p99</th><th>server CPU per {{$u}}</th></tr>
-{{range .Ratios}}<tr><td>{{.Target}}</td><td>{{x2 .Throughput}}</td><td>{{x2 .P50}}</td><td>{{x2 .P99}}</td><td>{{with .ServerCPU}}{{x2 .}}{{else}}-{{end}}</td></tr>
+{{range .Ratios}}<tr><td>{{.Target}}</td><td>{{x2 .Throughput}}</td><td>{{x2 .P50}}</td><td>{{x2 .P99}}</td><td>{{if .ServerCPU}}{{x2 .ServerCPU}}{{else}}-{{end}}</td></tr>
 {{end}}</table>{{end}}
 {{end}}
 <figure>{{.Latency}}</figure>
@@ -310,6 +310,7 @@ footer{color:#6b7280;font-size:13px;margin-top:32px}
 <tr><td>latency from intended send (corrected)</td><td>p50 {{us $t.Latency.P50}} · p99 {{us $t.Latency.P99}} · max {{us $t.Latency.Max}}</td></tr>
 <tr><td>latency from actual send (uncorrected)</td><td>p50 {{us .P50}} · p99 {{us .P99}} · max {{us .Max}}</td></tr>{{end}}
 {{with $t.Lag}}<tr><td>behind schedule</td><td>p50 {{us .P50}} · p99 {{us .P99}} · max {{us .Max}}</td></tr>{{end}}
+{{with $t.PerConn}}{{if .Connections}}<tr><td>{{$u}}s per connection</td><td{{if .Starved}} class="bad"{{end}}>min {{n .Min}} · median {{n .Median}} · max {{n .Max}}{{if .Starved}} · {{.Starved}} of {{.Connections}} starved{{end}}</td></tr>{{end}}{{end}}
 <tr><td>connect ({{n $t.Connect.Count}})</td><td>p50 {{us $t.Connect.P50}} · p99 {{us $t.Connect.P99}} · max {{us $t.Connect.Max}}</td></tr>
 {{with $t.Server}}<tr><td>server CPU</td><td>{{f2 .User}} s user + {{f2 .Sys}} s sys ({{pct .Percent}} of a core){{if .CyclesUser}} · {{count (deref .CyclesUser)}} + {{count (deref .CyclesKernel)}} cycles per {{$u}}{{end}}</td></tr>{{end}}
 <tr><td>generator CPU</td><td>{{f2 $t.Generator.User}} s user + {{f2 $t.Generator.Sys}} s sys ({{pct $t.Generator.Percent}} of its CPUs)</td></tr>

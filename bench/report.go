@@ -164,13 +164,15 @@ type Sample struct {
 	Errors float64 `json:"errors_per_s"`
 }
 
-// Ratio compares a target with the first: above 1 means more.
+// Ratio compares a target with the first: above 1 means more. A ratio is
+// null (n/a) when a figure it needs is missing: the base had no good
+// replies, or for latency and CPU, either target had none.
 type Ratio struct {
 	Target     string   `json:"target"`
 	Base       string   `json:"base"`
-	Throughput float64  `json:"throughput"`
-	P50        float64  `json:"p50"`
-	P99        float64  `json:"p99"`
+	Throughput *float64 `json:"throughput"`
+	P50        *float64 `json:"p50"`
+	P99        *float64 `json:"p99"`
 	ServerCPU  *float64 `json:"server_cpu_per_req,omitempty"`
 }
 
@@ -438,31 +440,51 @@ func build(cfg *Config, started time.Time, res []*result, interrupted bool) *Rep
 		}
 		rep.Targets = append(rep.Targets, tr)
 	}
-	if len(rep.Targets) > 1 {
-		b := rep.Targets[0]
-		for _, t := range rep.Targets[1:] {
-			ra := Ratio{Target: t.Name, Base: b.Name,
-				Throughput: ratio(t.Throughput, b.Throughput),
-				P50:        ratio(t.Latency.P50, b.Latency.P50),
-				P99:        ratio(t.Latency.P99, b.Latency.P99)}
-			if t.Server != nil && b.Server != nil {
-				v := ratio(t.Server.UserPer+t.Server.SysPer, b.Server.UserPer+b.Server.SysPer)
-				ra.ServerCPU = &v
-			}
-			rep.Ratios = append(rep.Ratios, ra)
-		}
-	}
+	rep.Ratios = ratios(rep.Targets)
 	if interrupted {
 		rep.Warnings = append(rep.Warnings, "interrupted: the report covers the part measured")
 	}
 	return rep
 }
 
-func ratio(a, b float64) float64 {
-	if b == 0 {
-		return 0
+// ratios compares every target with the first.
+func ratios(ts []TargetReport) []Ratio {
+	if len(ts) < 2 {
+		return nil
 	}
-	return round3(a / b)
+	b := ts[0]
+	var out []Ratio
+	for _, t := range ts[1:] {
+		// Latencies and CPU per request exist only where good replies
+		// were counted; throughput only needs the base's.
+		both := t.Requests > 0 && b.Requests > 0
+		ra := Ratio{Target: t.Name, Base: b.Name,
+			Throughput: ratio(t.Throughput, b.Throughput, b.Requests > 0),
+			P50:        ratio(t.Latency.P50, b.Latency.P50, both),
+			P99:        ratio(t.Latency.P99, b.Latency.P99, both)}
+		if t.Server != nil && b.Server != nil {
+			ra.ServerCPU = ratio(t.Server.UserPer+t.Server.SysPer, b.Server.UserPer+b.Server.SysPer, both)
+		}
+		out = append(out, ra)
+	}
+	return out
+}
+
+// ratio is a/b, or nil (n/a) when !ok or b is 0.
+func ratio(a, b float64, ok bool) *float64 {
+	if !ok || b == 0 {
+		return nil
+	}
+	v := round3(a / b)
+	return &v
+}
+
+// fmtRatio writes a ratio as 1.23×, or n/a.
+func fmtRatio(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", *v)
 }
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
@@ -561,11 +583,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "target\t%s/s\tp50\tp99\tserver cpu/%s\t\n", r.Unit, r.Unit)
 		for _, ra := range r.Ratios {
-			cpu := "-"
-			if ra.ServerCPU != nil {
-				cpu = fmt.Sprintf("%.2f×", *ra.ServerCPU)
+			cpu := "-" // a target without server figures
+			for _, t := range r.Targets[1:] {
+				if t.Name == ra.Target && t.Server != nil && r.Targets[0].Server != nil {
+					cpu = fmtRatio(ra.ServerCPU)
+				}
 			}
-			fmt.Fprintf(tw, "%s\t%.2f×\t%.2f×\t%.2f×\t%s\t\n", ra.Target, ra.Throughput, ra.P50, ra.P99, cpu)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", ra.Target, fmtRatio(ra.Throughput), fmtRatio(ra.P50), fmtRatio(ra.P99), cpu)
 		}
 		tw.Flush()
 	}

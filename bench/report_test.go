@@ -105,6 +105,9 @@ func TestReportHTML(t *testing.T) {
 	if err := syntheticReport(t).WriteHTML(&b); err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(b.String(), "reqs per connection</td><td>min 190 · median 200 · max 210</td>") {
+		t.Errorf("the HTML report does not show the replies per connection")
+	}
 	if refs := regexp.MustCompile(`(src|href)\s*=|@import|url\(`).FindAllString(b.String(), -1); len(refs) > 0 {
 		t.Errorf("the report refers to outside resources: %q", refs)
 	}
@@ -173,5 +176,35 @@ func TestSpread(t *testing.T) {
 				t.Errorf("spread(%v) = %+v, want %d starved", tc.n, s, tc.starved)
 			}
 		})
+	}
+}
+
+// TestRatiosWithoutGoodReplies: a target with no good replies has no
+// throughput or latency to compare against, and its ratios say so rather
+// than 0.00×, in text, JSON and HTML.
+func TestRatiosWithoutGoodReplies(t *testing.T) {
+	rep := syntheticReport(t)
+	// The base, nginx, answered nothing well.
+	b := &rep.Targets[0]
+	b.Requests, b.Throughput, b.Latency, b.Percentiles = 0, 0, Latency{}, nil
+	b.Server.UserPer, b.Server.SysPer = 0, 0
+	rep.Ratios = ratios(rep.Targets)
+	var text, js, page bytes.Buffer
+	rep.WriteText(&text)
+	rep.WriteJSON(&js)
+	rep.WriteHTML(&page)
+	against := text.String()[strings.Index(text.String(), "against nginx"):]
+	if strings.Contains(against, "0.00×") || strings.Count(against, "n/a") != 4 {
+		t.Errorf("ratios against a target without good replies:\n%s", against)
+	}
+	var back struct {
+		Ratios []map[string]any `json:"ratios"`
+	}
+	json.Unmarshal(js.Bytes(), &back)
+	if r := back.Ratios[0]; r["throughput"] != nil || r["p50"] != nil || r["p99"] != nil {
+		t.Errorf("JSON ratios %v: want null", r)
+	}
+	if strings.Contains(page.String(), "0.00×") || !strings.Contains(page.String(), "n/a") {
+		t.Errorf("the HTML report shows 0.00× or no n/a")
 	}
 }

@@ -71,8 +71,20 @@ func TestIterativeStarvation(t *testing.T) {
 			if !warned {
 				t.Errorf("no starvation warning in %q", rep.Warnings)
 			}
-			if !strings.Contains(text.String(), "unanswered 7") {
-				t.Errorf("the text report does not count the unanswered messages")
+			if !strings.Contains(text.String(), "unanswered 7") || !strings.Contains(text.String(), "(7 of 8 starved)") {
+				t.Errorf("the text report does not count the unanswered messages and starved connections")
+			}
+			if p := tr.PerConn; p.Starved != 7 || p.Connections != 8 || p.Min != 0 || p.Max != tr.Requests {
+				t.Errorf("per connection %+v: want 7 of 8 starved, one with all %d replies", p, tr.Requests)
+			}
+			var js, page strings.Builder
+			rep.WriteJSON(&js)
+			rep.WriteHTML(&page)
+			if !strings.Contains(js.String(), `"unanswered": 7`) || !strings.Contains(js.String(), `"starved": 7`) {
+				t.Errorf("the JSON report does not count them")
+			}
+			if !strings.Contains(page.String(), "7 of 8 starved") || !strings.Contains(page.String(), "unanswered 7") {
+				t.Errorf("the HTML report does not count them")
 			}
 		})
 	}
