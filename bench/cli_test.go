@@ -106,8 +106,8 @@ func TestCLIEcho(t *testing.T) {
 	if b, err := os.ReadFile(html); err != nil || !bytes.Contains(b, []byte("<svg")) {
 		t.Errorf("html report: %v", err)
 	}
-	if errs != "" {
-		t.Errorf("stderr %q: want no progress line when not a terminal", errs)
+	if errs != "HTML report written to "+html+"\n" {
+		t.Errorf("stderr %q: want where the HTML report went, and no progress line when not a terminal", errs)
 	}
 }
 
@@ -132,7 +132,7 @@ func TestCLIServerGone(t *testing.T) {
 		srv.stop()
 	}()
 	code, out, errs := portside(t, t.Context(), "echo", "-c", "2", "-d", "300ms", "--warmup", "0s", addr)
-	if code != 1 || !strings.Contains(errs, "failed their checks") {
+	if code != 1 || !strings.Contains(errs, "msgs failed: closed ") {
 		t.Errorf("exit %d, stderr %q; want 1 and the failures counted", code, errs)
 	}
 	if !strings.Contains(out, "errors      ") || !strings.Contains(out, "msg/s") {
@@ -174,5 +174,52 @@ func TestCLIHTTPFiles(t *testing.T) {
 	defer srv.mu.Unlock()
 	if srv.hits["/post"] != 40 {
 		t.Errorf("hits %v, want 40 POSTs to /post", srv.hits)
+	}
+}
+
+// TestCLIStarvation: portside bench against the iterative engine names the
+// target by its address, counts the starved connections' messages as
+// unanswered, exits 1, and says where it wrote the HTML report; against
+// the epoll engine it exits 0.
+func TestCLIStarvation(t *testing.T) {
+	for _, tc := range []struct {
+		engine string
+		code   int
+	}{
+		{"iterative", 1},
+		{"epoll", 0},
+	} {
+		t.Run(tc.engine, func(t *testing.T) {
+			addr := startEchoOn(t, tc.engine)
+			html := filepath.Join(t.TempDir(), "r.html")
+			timeout := "2s"
+			if tc.code == 0 {
+				timeout = "20s"
+			}
+			code, out, errs := portside(t, t.Context(), "echo", "-c", "8", "-d", "1s", "--warmup", "0s", "--timeout", timeout, "--html", html, addr)
+			t.Logf("stdout:\n%s\nstderr:\n%s", out, errs)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			if !strings.Contains(out, "\n  "+addr+"  ") {
+				t.Errorf("the table does not name the target by its address %s", addr)
+			}
+			if strings.Contains(out, "\ntarget ") || strings.Contains(out, " target (") {
+				t.Errorf("the target is called \"target\"")
+			}
+			if !strings.Contains(errs, "HTML report written to "+html) {
+				t.Errorf("stderr does not say where the HTML report went")
+			}
+			page, err := os.ReadFile(html)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(page, []byte("<title>portside bench echo: "+addr+"</title>")) {
+				t.Errorf("the HTML title does not name the address")
+			}
+			if tc.code == 1 && (!strings.Contains(errs, "unanswered 7") || !strings.Contains(out, "starved")) {
+				t.Errorf("want the 7 unanswered messages in the error and the starvation in the report")
+			}
+		})
 	}
 }

@@ -302,7 +302,7 @@ footer{color:#6b7280;font-size:13px;margin-top:32px}
 {{with .R}}{{$u := .Unit}}
 <h2>Details</h2>
 {{range $i, $t := .Targets}}
-<details open><summary><b>{{$t.Name}}</b> <code>{{$t.Addr}}</code>{{with $t.PIDs}} · server pid{{range .}} {{.}}{{end}}{{end}}</summary>
+<details open><summary><b>{{$t.Name}}</b>{{if ne $t.Name $t.Addr}} <code>{{$t.Addr}}</code>{{end}}{{with $t.PIDs}} · server pid{{range .}} {{.}}{{end}}{{end}}</summary>
 <table>
 <tr><td>{{$u}}s answered and checked</td><td>{{n $t.Requests}} in {{f2 $t.Seconds}} s</td></tr>
 <tr><td>errors</td><td{{if $t.Errors}} class="bad"{{end}}>{{n $t.Errors}}{{range $k, $v := $t.ErrorKinds}} · {{$k}} {{$v}}{{end}}</td></tr>

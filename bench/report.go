@@ -538,7 +538,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	tw.Flush()
 	b.WriteString("\n")
 	for _, t := range r.Targets {
-		fmt.Fprintf(&b, "%s (%s)\n", t.Name, t.Addr)
+		if t.Name == t.Addr {
+			fmt.Fprintf(&b, "%s\n", t.Name)
+		} else {
+			fmt.Fprintf(&b, "%s (%s)\n", t.Name, t.Addr)
+		}
 		if r.Load == "open" && t.Uncorrected != nil {
 			fmt.Fprintf(&b, "  rate        asked %s/s, sent %s/s, answered %s/s\n", count(t.TargetRate), count(t.SendRate), count(t.Throughput))
 			fmt.Fprintf(&b, "  latency     from intended send (corrected): p50 %s  p99 %s  max %s\n", fmtUS(t.Latency.P50), fmtUS(t.Latency.P99), fmtUS(t.Latency.Max))

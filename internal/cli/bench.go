@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.Pipeline, "pipeline", 1, "requests in flight per connection")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "a reply later than this is an error")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "measure each target this many times, interleaved (default 1, or 3 with several targets)")
-	fs.IntVar(&cfg.Size, "size", 64, "echo: message size in `bytes`; chat: pad each message's text to this many (default 0 for chat)")
+	// The default depends on the mode, so the flag's own is 0 (not shown)
+	// and the help says both.
+	fs.IntVar(&cfg.Size, "size", 0, "echo: message size in `bytes` (default 64); chat: pad each message's text to this many (default 0)")
 	fs.BoolVar(&cfg.UDP, "udp", false, "echo: send UDP datagrams instead of a TCP stream")
 	fs.BoolVar(&keepAlive, "keepalive", true, "http: reuse connections (--keepalive=false: one request each)")
 	fs.StringVar(&cfg.HTTP.Method, "method", "GET", "http: request `method`")
@@ -95,6 +98,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if cfg.Mode == bench.Chat {
 		return runBenchChat(ctx, e, fs, chatCfg, &cfg, pos, pids, jsonOut, cpus)
 	}
+	if !flagSet(fs, "size") {
+		cfg.Size = 64
+	}
 	switch {
 	case cfg.Mode == "":
 		return usagef("missing echo, http or chat")
@@ -136,7 +142,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		pidList = append(pidList, n)
 	}
 	if len(pos) == 1 {
-		cfg.Targets = []bench.Target{{Name: "target", Addr: pos[0], PIDs: pidList}}
+		// A single target is named by its address.
+		cfg.Targets = []bench.Target{{Name: pos[0], Addr: pos[0], PIDs: pidList}}
 	}
 	for _, t := range targets {
 		tg, err := parseTarget(t)
@@ -200,12 +207,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if err := writeHTML(rep, htmlFile); err != nil {
 			return err
 		}
+		// On stderr, so that --json output stays JSON.
+		fmt.Fprintf(e.stderr, "HTML report written to %s\n", htmlFile)
 	}
 	switch {
 	case rep.Interrupted:
 		return errors.New("interrupted: partial report")
 	case rep.Failed() > 0:
-		return fmt.Errorf("%d %ss failed their checks", rep.Failed(), rep.Unit)
+		return fmt.Errorf("%d %ss failed: %s", rep.Failed(), rep.Unit, failures(rep))
 	}
 	return nil
 }
@@ -220,9 +229,6 @@ func runBenchChat(ctx context.Context, e *env, fs *flag.FlagSet, c bench.ChatCon
 		if set[name] {
 			return usagef("--%s: not for chat", name)
 		}
-	}
-	if !set["size"] {
-		cfg.Size = 0
 	}
 	switch {
 	case len(pos) == 0:
@@ -282,6 +288,34 @@ func runBenchChat(ctx context.Context, e *env, fs *flag.FlagSet, c bench.ChatCon
 		return errors.New("not every member got every message exactly once and in order")
 	}
 	return nil
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// failures lists the failed requests of every target by kind, as in
+// "unanswered 7, timeout 2".
+func failures(rep *bench.Report) string {
+	n := map[string]int64{}
+	var kinds []string
+	for _, t := range rep.Targets {
+		for k, v := range t.ErrorKinds {
+			if n[k] == 0 {
+				kinds = append(kinds, k)
+			}
+			n[k] += v
+		}
+	}
+	slices.Sort(kinds)
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // printReport writes a report as text, or as JSON.
