@@ -154,16 +154,25 @@ type ChatReport struct {
 	JoinTime float64 `json:"join_s"`
 	// Sent counts messages, Owed the deliveries they call for: each
 	// message to every member in the room but its sender.
-	Sent       int64 `json:"sent"`
-	Owed       int64 `json:"owed"`
-	Delivered  int64 `json:"delivered"`    // first arrivals, including those out of order
-	Lost       int64 `json:"lost"`         // owed and never arrived
+	Sent      int64 `json:"sent"`
+	Owed      int64 `json:"owed"`
+	Delivered int64 `json:"delivered"` // first arrivals, including those out of order
+	Lost      int64 `json:"lost"`      // owed and never arrived
+	// Unanswered is the part of Lost still owed when the run ended, to
+	// members whose connection was up: every message of a sender after
+	// the last of its messages that arrived (the rest of Lost are gaps,
+	// and what members whose connection broke missed).
+	Unanswered int64 `json:"unanswered"`
 	Duplicates int64 `json:"duplicates"`   // arrived again, or after a later one of the same sender
 	OutOfOrder int64 `json:"out_of_order"` // arrived before an earlier one of the same sender
 	Malformed  int64 `json:"malformed"`    // carried the run's tag but did not parse
 	// Errors counts members by what broke their connection: connect,
 	// timeout, closed, io, protocol.
 	Errors map[string]int64 `json:"errors"`
+	// PerMember is how the deliveries spread over the members that do
+	// not send (over all members when all send), those that never joined
+	// included: a starved member got under a tenth of the median.
+	PerMember Spread `json:"per_member"`
 
 	// Measured covers the messages sent after the warmup.
 	Measured    int64      `json:"measured_deliveries"`
@@ -462,6 +471,16 @@ func RunChat(ctx context.Context, cfg ChatConfig) (*ChatReport, error) {
 		rep.Measured += m.measured
 	}
 	rep.Lost = max(rep.Owed-rep.Delivered, 0)
+	rep.Unanswered = r.unanswered()
+	rep.PerMember = r.perMember()
+	if rep.Unanswered > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s deliveries were owed when sending ended and still had not arrived %s later (--timeout)",
+			count(float64(rep.Unanswered)), fmtDur(cfg.Timeout.Seconds())))
+	}
+	if p := rep.PerMember; p.Starved > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d of %d members starved, with under a tenth of the median's deliveries or none (per member: min %s, median %s, max %s): the server does not serve its members fairly",
+			p.Starved, p.Connections, count(float64(p.Min)), count(float64(p.Median)), count(float64(p.Max))))
+	}
 	win := min(sendEnd.Sub(r.base)-cfg.Warmup, cfg.Duration)
 	if win > 0 && !w.t0.IsZero() {
 		rep.Seconds = round3(win.Seconds())
@@ -516,6 +535,36 @@ func (r *chatRun) owed() []int64 {
 		}
 	}
 	return o
+}
+
+// unanswered counts, for the members still connected, the messages of each
+// sender after the last one of that sender's that arrived. Call it once
+// the readers are done.
+func (r *chatRun) unanswered() int64 {
+	var n int64
+	for _, m := range r.members {
+		if m.c == nil || m.fault.Load() != 0 {
+			continue
+		}
+		for s := range r.sent {
+			if s != m.id {
+				n += max(r.sent[s].Load()-int64(m.next[s]), 0)
+			}
+		}
+	}
+	return n
+}
+
+// perMember is the spread of deliveries over the members that only
+// listen, whose dues are alike (or over all, when all send).
+func (r *chatRun) perMember() Spread {
+	var got []int64
+	for _, m := range r.members {
+		if m.id >= len(r.sent) || len(r.sent) == len(r.members) {
+			got = append(got, m.got.Load())
+		}
+	}
+	return spread(got)
 }
 
 // close ends every connection and waits for the readers.
@@ -912,9 +961,16 @@ func (r *ChatReport) WriteText(w io.Writer) error {
 			verdict = "NO"
 		}
 		p("sent         %s messages, owing %s deliveries\n", count(float64(r.Sent)), count(float64(r.Owed)))
-		p("delivered    %s  lost %s  duplicates %s  out of order %s  malformed %s  (exactly once, in order: %s)\n",
-			count(float64(r.Delivered)), count(float64(r.Lost)), count(float64(r.Duplicates)),
+		p("delivered    %s  lost %s (unanswered %s)  duplicates %s  out of order %s  malformed %s  (exactly once, in order: %s)\n",
+			count(float64(r.Delivered)), count(float64(r.Lost)), count(float64(r.Unanswered)), count(float64(r.Duplicates)),
 			count(float64(r.OutOfOrder)), count(float64(r.Malformed)), verdict)
+		if s := r.PerMember; s.Connections > 0 {
+			p("per member   deliveries: min %s  median %s  max %s", count(float64(s.Min)), count(float64(s.Median)), count(float64(s.Max)))
+			if s.Starved > 0 {
+				p("  (%d of %d starved)", s.Starved, s.Connections)
+			}
+			p("\n")
+		}
 		p("throughput   %s deliveries/s (%s msg/s) over %s\n", count(r.Deliveries), count(r.Messages), fmtDur(r.Seconds))
 		l := r.Latency
 		p("latency      mean %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (publish to delivery, from the intended send)\n",

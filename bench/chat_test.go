@@ -99,7 +99,11 @@ type fakeChat struct {
 	fault   func(n int) int
 	// kick, if positive, closes the connection of the kick-th member to
 	// join when the first message is said.
-	kick    int
+	kick int
+	// mute, if positive, stops delivering to the mute-th member to join
+	// after its first 5 messages, and keeps its connection open.
+	mute    int
+	muted   int // messages delivered to it
 	dropped int // deliveries dropped
 }
 
@@ -138,9 +142,15 @@ func (f *fakeChat) serve(c net.Conn) {
 				out = append(out, line...)
 			}
 		}
-		for _, m := range f.members {
+		for i, m := range f.members {
 			if m == c {
 				continue
+			}
+			if i == f.mute-1 {
+				if f.muted == 5 {
+					continue
+				}
+				f.muted++
 			}
 			if times == 0 {
 				f.dropped++
@@ -156,19 +166,24 @@ func TestChatFaults(t *testing.T) {
 		name  string
 		fault func(n int) int
 		kick  int
+		mute  int
 		check func(t *testing.T, rep *bench.ChatReport, f *fakeChat)
 	}{
-		{"honest", func(int) int { return 1 }, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
+		{"honest", func(int) int { return 1 }, 0, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
 			if !rep.OK() {
 				t.Errorf("lost %d dup %d ooo %d errors %v: want a clean run", rep.Lost, rep.Duplicates, rep.OutOfOrder, rep.Errors)
 			}
 		}},
-		{"drop", func(n int) int { return min(n%7, 1) }, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
+		{"drop", func(n int) int { return min(n%7, 1) }, 0, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
 			if rep.Lost != int64(f.dropped) || rep.Lost == 0 || rep.Duplicates+rep.OutOfOrder != 0 {
 				t.Errorf("lost %d dup %d ooo %d; want lost %d and nothing else", rep.Lost, rep.Duplicates, rep.OutOfOrder, f.dropped)
 			}
+			// Gaps: later messages came, these never will.
+			if rep.Unanswered != 0 || rep.PerMember.Starved != 0 {
+				t.Errorf("%d unanswered, %d starved: want gaps only", rep.Unanswered, rep.PerMember.Starved)
+			}
 		}},
-		{"duplicate", func(n int) int { return 1 + min(n%5, 1) }, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
+		{"duplicate", func(n int) int { return 1 + min(n%5, 1) }, 0, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
 			if rep.Duplicates == 0 || rep.Lost+rep.OutOfOrder != 0 {
 				t.Errorf("lost %d dup %d ooo %d; want duplicates only", rep.Lost, rep.Duplicates, rep.OutOfOrder)
 			}
@@ -178,20 +193,38 @@ func TestChatFaults(t *testing.T) {
 				return -1
 			}
 			return 1
-		}, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
+		}, 0, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
 			// The last message held back may never be let out.
 			if rep.OutOfOrder == 0 || rep.Duplicates != 0 || rep.Lost > 5 {
 				t.Errorf("lost %d dup %d ooo %d; want out of order only", rep.Lost, rep.Duplicates, rep.OutOfOrder)
 			}
 		}},
-		{"kick", func(int) int { return 1 }, 4, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
+		{"kick", func(int) int { return 1 }, 4, 0, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
 			if rep.Errors["closed"] != 1 || rep.Lost == 0 || rep.OK() {
 				t.Errorf("errors %v, lost %d; want one closed member and its losses", rep.Errors, rep.Lost)
+			}
+			if rep.Unanswered != 0 {
+				t.Errorf("%d unanswered: a broken connection's losses are not", rep.Unanswered)
+			}
+		}},
+		// A member the server stops serving, its connection open: what it
+		// is owed after its 5th message is unanswered, and it starved.
+		{"starve", func(int) int { return 1 }, 0, 6, func(t *testing.T, rep *bench.ChatReport, f *fakeChat) {
+			if rep.Unanswered != 75 || rep.Lost != 75 || rep.OK() || len(rep.Errors) != 0 {
+				t.Errorf("unanswered %d, lost %d, errors %v; want 75, 75, none, and not OK", rep.Unanswered, rep.Lost, rep.Errors)
+			}
+			if p := rep.PerMember; p.Starved != 1 || p.Min != 5 || p.Connections != 5 {
+				t.Errorf("per member %+v: want the muted one of 5 listeners starved, with 5", p)
+			}
+			var b strings.Builder
+			rep.WriteText(&b)
+			if !strings.Contains(b.String(), "(unanswered 75)") || !strings.Contains(b.String(), "(1 of 5 starved)") {
+				t.Errorf("the text report does not show it:\n%s", b.String())
 			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeChat{fault: tc.fault, kick: tc.kick}
+			f := &fakeChat{fault: tc.fault, kick: tc.kick, mute: tc.mute}
 			_, addr := startRaw(t, f.serve)
 			cfg := chatConfig(addr)
 			cfg.Senders = 1
