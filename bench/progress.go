@@ -34,6 +34,10 @@ func (p *progress) tick() {
 		fmt.Fprintf(p.w, "\r\x1b[K%s  warm-up, %.1fs to go", p.r.label, -el.Seconds())
 		return
 	}
+	if p.r.ending.Load() {
+		fmt.Fprintf(p.w, "\r\x1b[K%s  %s done, %d errors; waiting for the replies still owed", p.r.label, count(float64(done)), errs)
+		return
+	}
 	fmt.Fprintf(p.w, "\r\x1b[K%s  %5.1fs  %s done  %s/s  %d errors", p.r.label, el.Seconds(), count(float64(done)), count(rate), errs)
 }
 

@@ -241,7 +241,10 @@ warm:
 	// Timeout to come, as during the window; then what is still owed is
 	// unanswered. A healthy server answers within a round trip, so this
 	// costs nothing unless something is wrong.
-	var graceC <-chan time.Time
+	grace := time.NewTimer(0)
+	grace.Stop()
+	defer grace.Stop()
+	var graceC <-chan time.Time // set when the grace starts
 	cpuDone := false
 loop:
 	for {
@@ -252,8 +255,7 @@ loop:
 			r.endSending()
 			r.cpu.finish(r)
 			cpuDone = true
-			grace := time.NewTimer(time.Duration(r.hard() - r.now()))
-			defer grace.Stop()
+			grace.Reset(time.Duration(r.hard() - r.now()))
 			graceC = grace.C
 		case <-graceC:
 			// Kill before stopping, so that the replies owed count
@@ -281,6 +283,7 @@ loop:
 			break
 		}
 	}
+	r.stop() // for the pacer, if every worker gave up early
 	r.winEnd = min(r.now(), r.end)
 	if r.winEnd < r.winStart {
 		r.winEnd = r.winStart
@@ -527,7 +530,7 @@ func (w *worker) pause() bool {
 	select {
 	case <-t.C:
 		return true
-	case <-w.r.stopCh:
+	case <-w.r.endCh:
 		return false
 	}
 }
