@@ -431,7 +431,7 @@ func build(cfg *Config, started time.Time, res []*result, interrupted bool) *Rep
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d %ss failed", t.Name, tr.Errors, rep.Unit))
 		}
 		if n := tr.ErrorKinds[kindUnanswered.String()]; n > 0 {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d %ss were owed when the run ended and still unanswered after --timeout (%s) more",
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d %ss were never answered: owed when the run ended, and not answered within --timeout (%s)",
 				t.Name, n, rep.Unit, fmtDur(cfg.Timeout.Seconds())))
 		}
 		if p := tr.PerConn; p.Starved > 0 {
