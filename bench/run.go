@@ -601,7 +601,12 @@ func (w *worker) closedConn(c net.Conn) bool {
 			}
 		} else if k := r.depth - w.out; k > 0 && !r.ending.Load() {
 			now := r.now()
-			if k = r.take(now, k); k > 0 {
+			if now >= r.end {
+				k = 0 // the window is over; the run is about to say so
+			} else {
+				k = r.take(now, k)
+			}
+			if k > 0 {
 				for i := range k {
 					w.ring[(w.head+w.out+i)%len(w.ring)] = now
 				}
