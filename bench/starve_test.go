@@ -203,7 +203,7 @@ func TestUnanswered(t *testing.T) {
 				cfg = httpConfig("http://" + addr + "/")
 			}
 			cfg.Conns, cfg.Pipeline = tc.conns, tc.pipe
-			cfg.Duration, cfg.Timeout = 400*time.Millisecond, time.Second
+			cfg.Duration, cfg.Timeout = 300*time.Millisecond, 2*time.Second // the owed are 2s old only after the window
 			if tc.open {
 				cfg.Rate = 200
 			}
