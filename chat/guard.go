@@ -60,11 +60,12 @@ func newGuard(o *Options) *guard {
 }
 
 // addrKey is what an address is counted by: the IP, or for IPv6 its /64.
-// An address that does not parse (not an IP) is counted as it is.
-func addrKey(host string) (key string, loopback bool) {
+// An address that is not an IP (a connection with none to tell) is
+// counted as it is, and exempt from the connection cap like loopback.
+func addrKey(host string) (key string, exempt bool) {
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return host, false
+		return host, true
 	}
 	a = a.Unmap()
 	if a.Is6() && !a.IsLoopback() {
@@ -74,7 +75,8 @@ func addrKey(host string) (key string, loopback bool) {
 	return a.String(), a.IsLoopback()
 }
 
-// capped reports whether connections from key count against MaxConnsPerIP.
+// capped reports whether connections from an address count against
+// MaxConnsPerIP, given whether it is loopback (or not an IP).
 func (g *guard) capped(loopback bool) bool {
 	return g.o.MaxConnsPerIP > 0 && (!loopback || g.o.LimitLoopback)
 }
