@@ -236,7 +236,7 @@ type Options struct {
 	// refused with ErrTooManyConns. Default 16; negative: no limit.
 	// Loopback addresses are not limited unless LimitLoopback.
 	MaxConnsPerIP int
-	LimitLoopback bool
+	LimitLoopback bool // hold loopback addresses to MaxConnsPerIP too
 	// PasswordDelay is how long an address waits before its next
 	// password is checked after a wrong one; the wait doubles with each
 	// further wrong one, up to PasswordDelayMax. Default 1 s (and 30 s);
