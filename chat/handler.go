@@ -42,20 +42,38 @@ type conn interface {
 type sniff struct {
 	state atomic.Int32 // one of the sniff* constants
 	timer *time.Timer
+	c     server.Conn
+	since int64 // unix nanoseconds it opened, for RegisterTimeout
 }
 
 const (
 	sniffWaiting int32 = iota
 	sniffGreeted       // asked for a name: a person, probably
 	sniffDecided       // the client spoke first
+	sniffRefused       // too many connections from its address: closing
 )
+
+// late closes a connection that said nothing useful in time, in words both
+// a person and an IRC client understand.
+func (s *sniff) late(reason string) {
+	s.c.Write([]byte("ERROR :Closing Link: " + reason + "\r\n"))
+	s.c.Close()
+}
 
 const greeting = "Welcome to portside chat. What is your name?\r\n"
 
 // Open implements server.Handler.
 func (h *Handler) Open(c server.Conn) {
-	s := new(sniff)
+	now := h.hub.o.Now().UnixNano()
+	s := &sniff{c: c, since: now}
 	c.SetValue(s)
+	if err := h.hub.AdmitConn(Host(c.RemoteAddr())); err != nil {
+		s.state.Store(sniffRefused)
+		c.Write([]byte("ERROR :Too many connections from your address, try again later\r\n"))
+		c.Close()
+		return
+	}
+	h.hub.arrive(s, now)
 	d := h.hub.o.GreetDelay
 	if d < 0 {
 		s.state.Store(sniffGreeted)
@@ -75,6 +93,9 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	case conn:
 		return v.data(in)
 	case *sniff:
+		if v.state.Load() == sniffRefused {
+			return len(in), nil
+		}
 		if v.state.CompareAndSwap(sniffWaiting, sniffDecided) && v.timer != nil {
 			v.timer.Stop()
 		}
@@ -87,10 +108,11 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 		}
 		var d conn
 		if isIRC(in[:i]) {
-			d = h.hub.newIRC(c)
+			d = h.hub.newIRC(c, v.since)
 		} else {
-			d = h.hub.newLine(c)
+			d = h.hub.newLine(c, v.since)
 		}
+		h.hub.settle(v)
 		c.SetValue(d)
 		return d.data(in)
 	}
@@ -124,7 +146,12 @@ func (h *Handler) Close(c server.Conn, err error) {
 		if v.timer != nil {
 			v.timer.Stop()
 		}
+		if v.state.Load() == sniffRefused {
+			return // never counted
+		}
+		h.hub.settle(v)
 	}
+	h.hub.ReleaseConn(Host(c.RemoteAddr()))
 }
 
 // Drain implements server.Drainer: each door says goodbye its own way.

@@ -227,6 +227,22 @@ type Options struct {
 	// be a person, and asked for a name; IRC clients speak first. Default
 	// 300 ms; negative asks at once.
 	GreetDelay time.Duration
+	// RegisterTimeout closes a connection that has not logged in (given
+	// its nick, and the password if one is set) this long after it
+	// opened; it is told why. Default 60 s; negative: no limit.
+	RegisterTimeout time.Duration
+	// MaxConnsPerIP bounds the connections open at once from one address
+	// (an IPv4 address, or an IPv6 /64), over all doors; the next is
+	// refused with ErrTooManyConns. Default 16; negative: no limit.
+	// Loopback addresses are not limited unless LimitLoopback.
+	MaxConnsPerIP int
+	LimitLoopback bool // hold loopback addresses to MaxConnsPerIP too
+	// PasswordDelay is how long an address waits before its next
+	// password is checked after a wrong one; the wait doubles with each
+	// further wrong one, up to PasswordDelayMax. Default 1 s (and 30 s);
+	// negative: no wait.
+	PasswordDelay    time.Duration
+	PasswordDelayMax time.Duration
 	// JoinTimeout bounds how long a join waits for a shared backend to
 	// catch up with a room (see Follower) before it fails with
 	// ErrNotReady. Default 10 s.
@@ -281,6 +297,19 @@ func (o Options) withDefaults() Options {
 	if o.JoinTimeout <= 0 {
 		o.JoinTimeout = 10 * time.Second
 	}
+	if o.RegisterTimeout == 0 {
+		o.RegisterTimeout = time.Minute
+	}
+	if o.MaxConnsPerIP == 0 {
+		o.MaxConnsPerIP = 16
+	}
+	if o.PasswordDelay == 0 {
+		o.PasswordDelay = time.Second
+	}
+	if o.PasswordDelayMax <= 0 {
+		o.PasswordDelayMax = 30 * time.Second
+	}
+	o.PasswordDelayMax = max(o.PasswordDelayMax, o.PasswordDelay)
 	if o.Backend == nil {
 		o.Backend = NewMemory(1000)
 	}
@@ -313,6 +342,9 @@ type Hub struct {
 
 	follower Follower // nil unless the backend reads only followed rooms
 	relay    Relay    // nil unless the backend carries events to other hubs
+
+	guard     *guard    // per-address connection cap and password waits
+	newcomers newcomers // connections not yet registered
 }
 
 // Encoder appends m to dst in one door's wire format. replay says m is
@@ -336,6 +368,7 @@ func New(o Options) *Hub {
 		rooms:   make(map[string]*Room),
 		fanWake: make(chan struct{}, 1),
 	}
+	h.guard = newGuard(&h.o)
 	h.follower, _ = o.Backend.(Follower)
 	h.relay, _ = o.Backend.(Relay)
 	h.addDoors()
@@ -359,8 +392,9 @@ func (h *Hub) AddFormat(e Encoder) Format {
 
 // Run loads recent history, then runs the backend and fans out what it
 // delivers, until ctx is done and the backend has delivered what it owes.
-// Members are pinged and idle ones disconnected once every tick (Sweep), on
-// a ticker of the real clock.
+// Members are pinged and idle ones disconnected, and connections that have
+// not logged in in time closed, once every tick (Sweep), on a ticker of the
+// real clock.
 func (h *Hub) Run(ctx context.Context) error {
 	if err := h.Load(); err != nil {
 		return err
@@ -371,7 +405,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		defer close(fanDone)
 		h.fanout(done)
 	}()
-	tick := time.NewTicker(min(h.o.PingInterval, h.o.IdleTimeout) / 4)
+	tick := time.NewTicker(h.o.sweepEvery())
 	go func() {
 		defer tick.Stop()
 		for {
@@ -769,12 +803,15 @@ func ValidRoom(name string) bool {
 }
 
 // NewMember makes the hub's record of a client of door d, whose output goes
-// to out in format f. It is not in the hub until Register. A pingable
+// to out in format f. It is not in the hub until Register, and is
+// disconnected if it has not registered within RegisterTimeout. A pingable
 // member is pinged when silent; the others are disconnected when idle.
 func (h *Hub) NewMember(out Sink, d Door, f Format, pingable bool) *Member {
 	m := &Member{out: out, door: d, pingable: pingable}
 	m.format.Store(uint32(f))
-	m.touch(h.o.Now())
+	now := h.o.Now()
+	m.touch(now)
+	h.arrive(m, now.UnixNano())
 	return m
 }
 
@@ -833,6 +870,7 @@ func (h *Hub) registerLocked(m *Member, nick, ident, real string) error {
 	}
 	h.nicks[key] = m
 	m.nick, m.ident, m.real, m.since = nick, ident, real, h.o.Now()
+	h.settle(m)
 	return nil
 }
 
@@ -1174,6 +1212,7 @@ func (h *Hub) Part(m *Member, name, reason string) error {
 // told once. Safe to call for a member never registered, and more than once.
 // A door calls it when its connection closes.
 func (h *Hub) Quit(m *Member, reason string) {
+	h.settle(m)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m.quit = true // a nick claim still out is released when it comes back
@@ -1358,10 +1397,14 @@ func (h *Hub) Counts() (members, rooms int) {
 
 // Sweep pings members that have been silent for PingInterval and
 // disconnects those silent for twice that (IRC) or for IdleTimeout (doors
-// whose clients cannot be pinged). Run calls it on a ticker; tests call it
-// with a pinned clock.
+// whose clients cannot be pinged). It closes connections that have not
+// registered within RegisterTimeout, and forgets the wrong passwords of
+// addresses that have been quiet long enough. Run calls it on a ticker;
+// tests call it with a pinned clock.
 func (h *Hub) Sweep() {
 	now := h.o.Now().UnixNano()
+	h.closeLate(now)
+	h.guard.sweep(now)
 	ping := int64(h.o.PingInterval)
 	idle := int64(h.o.IdleTimeout)
 	type action struct {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/portside/portside/proto/irc"
@@ -22,7 +23,9 @@ type ircConn struct {
 	batches    uint32
 	negotiate  bool // CAP LS seen, CAP END not yet
 	registered bool
-	passOK     bool
+	pass       string // what PASS gave
+	passGiven  bool
+	passOK     bool // the password was checked, and right
 	done       bool // the connection is closing: input is ignored
 	wantNick   string
 	user       string
@@ -47,13 +50,16 @@ type capability struct {
 // maxChathistory is the most messages one CHATHISTORY answers with.
 const maxChathistory = 100
 
-func (h *Hub) newIRC(c server.Conn) *ircConn {
+// newIRC makes the IRC door's connection c, which opened at since (unix
+// nanoseconds).
+func (h *Hub) newIRC(c server.Conn, since int64) *ircConn {
 	i := &ircConn{hub: h, c: c}
 	i.out = c
 	i.door = i
 	i.pingable = true // IRC clients answer PING
 	i.format.Store(uint32(h.ircFmt[0]))
 	i.touch(h.o.Now())
+	h.arrive(&i.Member, since)
 	return i
 }
 
@@ -98,30 +104,31 @@ func (i *ircConn) lines(in []byte) (int, error) {
 		}
 		line := in[used : used+n]
 		used += n
+		now := i.hub.o.Now()
 		switch {
 		case errors.Is(err, irc.ErrEmpty):
 			continue
 		case errors.Is(err, irc.ErrTooLong):
 			return used, err
 		case err != nil:
-			i.notice("Could not parse that line: " + strings.TrimPrefix(err.Error(), "irc: "))
+			if drop, done := i.flood(now, "line"); done {
+				return len(in), nil
+			} else if !drop {
+				i.notice("Could not parse that line: " + strings.TrimPrefix(err.Error(), "irc: "))
+			}
 			continue
 		}
-		now := i.hub.o.Now()
 		i.touch(now)
 		if m.Command == "PONG" {
 			continue
 		}
-		if !utf8.Valid(line) {
-			i.send("FAIL", m.Command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
+		if drop, done := i.flood(now, m.Command); done {
+			return len(in), nil
+		} else if drop {
 			continue
 		}
-		if i.registered && !i.bucket.allow(&i.hub.o, now) {
-			if i.bucket.flooding(&i.hub.o) {
-				i.hub.Disconnect(&i.Member, "excess flood")
-				return len(in), nil
-			}
-			i.notice("Flood control: your " + m.Command + " was dropped; slow down.")
+		if !utf8.Valid(line) {
+			i.send("FAIL", m.Command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8")
 			continue
 		}
 		if i.command(&m) {
@@ -132,6 +139,22 @@ func (i *ircConn) lines(in []byte) (int, error) {
 			return used, nil
 		}
 	}
+}
+
+// flood applies flood control to a line, registered or not: drop says to
+// drop it (the client was told), done that the client kept on through a
+// whole burst of dropped lines and is being disconnected.
+func (i *ircConn) flood(now time.Time, what string) (drop, done bool) {
+	if i.bucket.allow(&i.hub.o, now) {
+		return false, false
+	}
+	if i.bucket.flooding(&i.hub.o) {
+		i.hub.Disconnect(&i.Member, "excess flood")
+		i.done = true
+		return true, true
+	}
+	i.notice("Flood control: your " + what + " was dropped; slow down.")
+	return true, false
 }
 
 func (i *ircConn) notice(text string) {
@@ -158,7 +181,8 @@ func (i *ircConn) command(m *irc.Message) bool {
 			i.reply(irc.ErrAlreadyRegistered, "You may not reregister")
 			return false
 		}
-		i.passOK = h.o.Password == "" || m.Params[0] == h.o.Password
+		// Checked once NICK and USER are in: see tryRegister.
+		i.pass, i.passGiven = m.Params[0], true
 		return false
 	case "NICK":
 		return i.nickCmd(m)
@@ -384,11 +408,23 @@ func (i *ircConn) tryRegister() bool {
 		return false
 	}
 	if h.o.Password != "" && !i.passOK {
-		i.reply(irc.ErrPasswdMismatch, "Password incorrect")
-		i.gone.CompareAndSwap(nil, ptr("bad password"))
-		i.send("ERROR", "Closing Link: "+Host(i.c.RemoteAddr())+" (Bad password)")
-		i.c.Close()
-		return true
+		if !i.passGiven {
+			return i.passwordChecked(ErrPassword)
+		}
+		// An address that gave wrong passwords lately waits for its
+		// turn; what the client sends meanwhile waits too.
+		err := h.CheckPassword(Host(i.c.RemoteAddr()), i.pass, func(err error) {
+			i.gate.Resume(i.c, func() {
+				if i.passwordChecked(err) {
+					i.done = true
+				}
+			}, i.lines)
+		})
+		if errors.Is(err, ErrPending) {
+			i.gate.Hold()
+			return false
+		}
+		return i.passwordChecked(err)
 	}
 	nick := i.wantNick
 	err := h.Register(&i.Member, nick, i.user+"@"+Host(i.c.RemoteAddr()), i.real, func(err error) {
@@ -403,6 +439,20 @@ func (i *ircConn) tryRegister() bool {
 		return false
 	}
 	return i.welcome(nick, err)
+}
+
+// passwordChecked goes on with registration if the password was right,
+// else closes the connection; it reports whether the connection is done.
+func (i *ircConn) passwordChecked(err error) bool {
+	if err != nil {
+		i.reply(irc.ErrPasswdMismatch, "Password incorrect")
+		i.gone.CompareAndSwap(nil, ptr("bad password"))
+		i.send("ERROR", "Closing Link: "+Host(i.c.RemoteAddr())+" (Bad password)")
+		i.c.Close()
+		return true
+	}
+	i.passOK = true
+	return i.tryRegister()
 }
 
 // welcome answers a registration: 001 to 005, LUSERS and MOTD, or why not.

@@ -36,12 +36,15 @@ const (
 // would let a line hold memory.
 const lineMax = 4096
 
-func (h *Hub) newLine(c server.Conn) *lineConn {
+// newLine makes the line door's connection c, which opened at since (unix
+// nanoseconds).
+func (h *Hub) newLine(c server.Conn, since int64) *lineConn {
 	l := &lineConn{hub: h, c: c}
 	l.out = c
 	l.door = l
 	l.format.Store(uint32(h.lineFmt))
 	l.touch(h.o.Now())
+	h.arrive(&l.Member, since)
 	return l
 }
 
@@ -58,7 +61,9 @@ func (l *lineConn) lines(in []byte) (int, error) {
 	for sc.Scan() {
 		now := l.hub.o.Now()
 		l.touch(now)
-		if l.state == lineChat && !l.bucket.allow(&l.hub.o, now) {
+		// Flood control from the first line: before login too, a
+		// client's lines cost the server work.
+		if !l.bucket.allow(&l.hub.o, now) {
 			if l.bucket.flooding(&l.hub.o) {
 				l.hub.Disconnect(&l.Member, "excess flood")
 				return len(in), nil
@@ -102,13 +107,20 @@ func (l *lineConn) input(b []byte) bool {
 		}
 		return l.login(name)
 	case linePassword:
-		if string(b) != h.o.Password {
-			l.gone.Store(ptr("wrong password"))
-			l.say("! Wrong password. Bye.")
-			l.c.Close()
-			return true
+		// An address that gave wrong passwords lately waits for its
+		// turn; what the person types meanwhile waits too.
+		err := h.CheckPassword(Host(l.c.RemoteAddr()), string(b), func(err error) {
+			l.gate.Resume(l.c, func() {
+				if l.passwordChecked(err) {
+					l.state = lineDone
+				}
+			}, l.lines)
+		})
+		if errors.Is(err, ErrPending) {
+			l.gate.Hold()
+			return false
 		}
-		return l.login(l.name)
+		return l.passwordChecked(err)
 	}
 	cmd, err := chatline.Parse(b)
 	var ue *chatline.UsageError
@@ -126,6 +138,18 @@ func (l *lineConn) input(b []byte) bool {
 		return false
 	}
 	return l.command(cmd)
+}
+
+// passwordChecked logs the person in if the password was right, else
+// says goodbye; it reports whether the connection is done.
+func (l *lineConn) passwordChecked(err error) bool {
+	if err != nil {
+		l.gone.Store(ptr("wrong password"))
+		l.say("! Wrong password. Bye.")
+		l.c.Close()
+		return true
+	}
+	return l.login(l.name)
 }
 
 func ptr(s string) *string { return &s }

@@ -278,9 +278,10 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	cn.tick()
 	cn.process(in)
 	cn.flush()
-	if cn.taken != nil && len(cn.backlog) > 0 {
+	if cn.taken != nil {
 		// Input that came behind the upgrade request is the new
-		// protocol's.
+		// protocol's. It gets its connection now even if there is none,
+		// so that it can close a client that never speaks.
 		in := cn.backlog
 		cn.backlog = nil
 		if _, err := cn.feed(in); err != nil {

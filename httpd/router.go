@@ -53,7 +53,9 @@ type ResponseWriter struct {
 // route answered 101 Switching Protocols, as a WebSocket does. The engine's
 // calls for the connection go to it from then on, with the same contract
 // as server.Handler's: Data gets all unread input, including any that came
-// behind the upgrade request, and Close is called exactly once. If it also
+// behind the upgrade request, and is first called as the response is sent,
+// with no input if none came, so that the protocol has its connection from
+// the start; Close is called exactly once. If it also
 // implements server.Drainer, Drain is called on graceful shutdown; else the
 // connection is closed.
 type Takeover interface {

@@ -105,3 +105,38 @@ func readHead(t *testing.T, br *bufio.Reader) string {
 		}
 	}
 }
+
+// greeter is a protocol that speaks first: it greets on its first Data.
+type greeter struct{ greeted bool }
+
+func (g *greeter) Data(c server.Conn, in []byte) (int, error) {
+	if !g.greeted {
+		g.greeted = true
+		c.Write([]byte("hello\n"))
+	}
+	return len(in), nil
+}
+
+func (g *greeter) Close(server.Conn, error) {}
+
+// TestUpgradeSpeaksFirst: the protocol a connection is upgraded to gets its
+// connection as the 101 goes out, though the client sent nothing after the
+// request: it can speak first, or close a client that never speaks.
+func TestUpgradeSpeaksFirst(t *testing.T) {
+	testkit.EachEngine(t, 0, func(t *testing.T, name string) {
+		var rt httpd.Router
+		rt.Handle("GET", "/up", func(_ context.Context, w *httpd.ResponseWriter, r *httpd.Request) {
+			w.Header("Upgrade", "greeter")
+			w.WriteHeader(101)
+			w.Upgrade(&greeter{})
+		})
+		addr := serve(t, name, httpd.Options{Routes: &rt})
+		c := dial(t, addr)
+		io.WriteString(c, "GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: greeter\r\nConnection: Upgrade\r\n\r\n")
+		br := bufio.NewReader(c)
+		readHead(t, br)
+		if got, err := br.ReadString('\n'); got != "hello\n" {
+			t.Errorf("got %q, %v; want the protocol's greeting", got, err)
+		}
+	})
+}

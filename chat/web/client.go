@@ -18,16 +18,17 @@ import (
 // client is one browser: an httpd.Takeover once the upgrade is answered,
 // and the hub's chat.Door for its member.
 type client struct {
-	d      *Door
-	addr   string
-	c      server.Conn
-	m      *chat.Member
-	gate   chat.Gate // holds input while a nick claim is out
-	held   bool      // the gate holds: frames wait for the answer
-	fr     frames
-	rooms  []string
-	closed bool                   // a close frame was sent: ignore all but the answer
-	gone   atomic.Pointer[string] // why it is leaving, for the others
+	d       *Door
+	addr    string
+	c       server.Conn
+	m       *chat.Member // nil if the connection was refused
+	counted bool         // admitted by the hub's per-address cap
+	gate    chat.Gate    // holds input while a nick claim is out
+	held    bool         // the gate holds: frames wait for the answer
+	fr      frames
+	rooms   []string
+	closed  bool                   // a close frame was sent: ignore all but the answer
+	gone    atomic.Pointer[string] // why it is leaving, for the others
 }
 
 // request is what a browser sends: one JSON object per text frame.
@@ -80,9 +81,19 @@ func (cl *client) fail(code, room, text string) {
 // Data implements httpd.Takeover.
 func (cl *client) Data(c server.Conn, in []byte) (int, error) {
 	if cl.c == nil {
+		// httpd hands the connection over at once, input or not.
 		cl.c = c
 		cl.fr.max = cl.d.max
+		if err := cl.d.hub.AdmitConn(cl.addr); err != nil {
+			cl.fail("too-many", "", "Too many connections from your address; try again later.")
+			cl.closeWith(ws.StatusPolicyViolation, "too many connections from your address")
+			return len(in), nil
+		}
+		cl.counted = true
 		cl.m = cl.d.hub.NewMember(c, cl, cl.d.format, true)
+	}
+	if cl.m == nil {
+		return len(in), nil
 	}
 	return cl.gate.Data(in, cl.frames)
 }
@@ -124,6 +135,19 @@ func (cl *client) frames(in []byte) (int, error) {
 			continue
 		}
 		cl.d.hub.Touch(cl.m)
+		if (f.op == ws.OpText || f.op == ws.OpPing) && !cl.closed {
+			// Flood control from the first frame, logged in or not.
+			if ok, flooding := cl.d.hub.Allow(cl.m); !ok {
+				if flooding {
+					cl.d.hub.Disconnect(cl.m, "excess flood")
+					return len(in), nil
+				}
+				if f.op == ws.OpText {
+					cl.fail("flood", "", "Slow down: flood control dropped that.")
+				}
+				continue
+			}
+		}
 		if cl.frame(f) {
 			return len(in), nil
 		}
@@ -192,18 +216,8 @@ func (cl *client) request(r *request) bool {
 		}
 		return cl.hello(r)
 	}
-	if r.Type == "ping" {
-		return false
-	}
-	if ok, flooding := h.Allow(cl.m); !ok {
-		if flooding {
-			h.Disconnect(cl.m, "excess flood")
-			return true
-		}
-		cl.fail("flood", r.Room, "Slow down: flood control dropped that.")
-		return false
-	}
 	switch r.Type {
+	case "ping": // keeps the connection from going idle: Touch did that
 	case "say", "action":
 		kind := chat.Say
 		if r.Type == "action" {
@@ -263,8 +277,23 @@ const (
 // hello logs the browser in: a name, and the server's password if it has
 // one.
 func (cl *client) hello(r *request) bool {
-	h, o := cl.d.hub, &cl.d.o
-	if o.Password != "" && r.Password != o.Password {
+	// An address that gave wrong passwords lately waits for its turn; the
+	// frames the browser sends meanwhile wait too.
+	err := cl.d.hub.CheckPassword(cl.addr, r.Password, func(err error) {
+		cl.resume(func() { cl.passwordChecked(r, err) })
+	})
+	if errors.Is(err, chat.ErrPending) {
+		cl.hold()
+		return false
+	}
+	return cl.passwordChecked(r, err)
+}
+
+// passwordChecked goes on with hello if the password was right, else
+// closes; it reports whether the connection is done.
+func (cl *client) passwordChecked(r *request, err error) bool {
+	h := cl.d.hub
+	if err != nil {
 		cl.fail("password", "", "Wrong password.")
 		reason := "wrong password"
 		cl.gone.CompareAndSwap(nil, &reason)
@@ -276,7 +305,7 @@ func (cl *client) hello(r *request) bool {
 		return false
 	}
 	nick := r.Nick
-	err := h.Register(cl.m, nick, nick+"@"+cl.addr, nick, func(err error) {
+	err = h.Register(cl.m, nick, nick+"@"+cl.addr, nick, func(err error) {
 		cl.resume(func() { cl.welcome(nick, err) })
 	})
 	if errors.Is(err, chat.ErrPending) {
@@ -384,6 +413,9 @@ func (cl *client) sayErr(room string, err error) {
 
 // Close implements httpd.Takeover.
 func (cl *client) Close(_ server.Conn, err error) {
+	if cl.counted {
+		cl.d.hub.ReleaseConn(cl.addr)
+	}
 	if cl.m == nil {
 		return
 	}

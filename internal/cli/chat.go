@@ -40,6 +40,12 @@ type chatConfig struct {
 	window       time.Duration
 	nats         listFlag
 	natsReplicas int
+
+	registerTimeout  time.Duration
+	maxConnsIP       int
+	exemptLoopback   bool
+	passwordDelay    time.Duration
+	passwordDelayMax time.Duration
 }
 
 func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
@@ -48,6 +54,11 @@ func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.StringVar(&c.password, prefix+"password", "", "server `password` asked for by IRC's PASS and the line login")
 	fs.StringVar(&c.motd, prefix+"motd", "", "`file` holding IRC's message of the day")
 	fs.IntVar(&c.maxConns, prefix+"max-conns", server.DefaultMaxConns, "most connections at once")
+	fs.IntVar(&c.maxConnsIP, prefix+"max-conns-per-ip", 16, "most connections at once from one address, over all doors; an IPv6 /64 is one address (0: no limit)")
+	fs.BoolVar(&c.exemptLoopback, prefix+"per-ip-exempt-loopback", true, "do not hold loopback addresses to --"+prefix+"max-conns-per-ip")
+	fs.DurationVar(&c.registerTimeout, prefix+"register-timeout", time.Minute, "close connections that have not logged in (a name, and the password if one is set) this long after connecting (0: never)")
+	fs.DurationVar(&c.passwordDelay, prefix+"password-delay", time.Second, "after a wrong password, how long the next one from the same address waits; doubled after each further wrong one (0: no wait)")
+	fs.DurationVar(&c.passwordDelayMax, prefix+"password-delay-max", 30*time.Second, "the longest wait --"+prefix+"password-delay grows to")
 	fs.IntVar(&c.sendQueue, prefix+"send-queue", 1<<20, "`bytes` queued for one client before it is disconnected (send queue exceeded)")
 	fs.IntVar(&c.maxMessage, prefix+"max-message", 400, "longest message, in `bytes`")
 	fs.IntVar(&c.maxMembers, prefix+"max-room-members", 10000, "most members of one room")
@@ -201,11 +212,24 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	if flood <= 0 {
 		flood = -1
 	}
+	// The hub's zero values are its defaults; the flags' zero is "none".
+	none := func(d time.Duration) time.Duration {
+		if d <= 0 {
+			return -1
+		}
+		return d
+	}
+	perIP := c.maxConnsIP
+	if perIP <= 0 {
+		perIP = -1
+	}
 	hub := chat.New(chat.Options{
 		Backend: backend, Logger: log, Password: c.password, MOTD: motd,
 		MaxRoomMembers: c.maxMembers, MaxRooms: c.maxRooms, MaxMessage: c.maxMessage,
 		Replay: replay, FloodRate: flood, FloodBurst: c.floodBurst,
 		PingInterval: c.pingInterval, IdleTimeout: c.idle,
+		RegisterTimeout: none(c.registerTimeout), MaxConnsPerIP: perIP, LimitLoopback: !c.exemptLoopback,
+		PasswordDelay: none(c.passwordDelay), PasswordDelayMax: c.passwordDelayMax,
 	})
 	if err := hub.Load(); err != nil {
 		closeBackend()

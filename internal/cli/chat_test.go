@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"regexp"
 	"strings"
@@ -177,4 +178,72 @@ func TestChatRefusesFork(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "shared state") {
 		t.Errorf("exit %d, stderr %q; want 1 and a word on shared state", code, errs)
 	}
+}
+
+// TestChatGuardFlags: the flags for the login deadline, the per-address
+// cap and the password wait reach the hub, under chat and, prefixed, under
+// serve; wrong passwords are logged with the address.
+func TestChatGuardFlags(t *testing.T) {
+	readers := map[net.Conn]*bufio.Reader{}
+	read := func(t *testing.T, c net.Conn, want string) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got, err := readers[c].ReadString('\n')
+		if got != want {
+			t.Fatalf("got %q (%v), want %q", got, err, want)
+		}
+	}
+	dial := func(t *testing.T, addr string) net.Conn {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		readers[c] = bufio.NewReader(c)
+		return c
+	}
+	t.Run("chat", func(t *testing.T) {
+		_, addrs, log := startCmd(t, []string{"chat/tcp"}, "chat", "--listen", "127.0.0.1:0", "--data", "-",
+			"--register-timeout", "1s", "--max-conns-per-ip", "1", "--per-ip-exempt-loopback=false",
+			"--password", "sesame", "--password-delay", "1h")
+		addr := addrs["chat/tcp"]
+		first := dial(t, addr)
+		fmt.Fprint(first, "ana\n") // before the greeting: none comes
+		read(t, first, "Password?\r\n")
+		second := dial(t, addr)
+		read(t, second, "ERROR :Too many connections from your address, try again later\r\n")
+		read(t, first, "* Disconnected: registration timed out after 1s\r\n")
+		// Its place comes back once the server has closed it.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c := dial(t, addr)
+			fmt.Fprint(c, "bo\nguess\n")
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			all, _ := io.ReadAll(readers[c])
+			if strings.Contains(string(all), "! Wrong password. Bye.\r\n") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("never let in again; last got %q", all)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for !strings.Contains(log.String(), "chat wrong password") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no log of the wrong password:\n%s", log.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !strings.Contains(log.String(), "addr=127.0.0.1") {
+			t.Errorf("the log does not name the address:\n%s", log.String())
+		}
+	})
+	t.Run("serve", func(t *testing.T) {
+		addrs := serve(t, []string{"chat/tcp"}, "serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+			"--http-root", t.TempDir(), "--chat-listen", "127.0.0.1:0", "--chat-data", "-", "--chat-register-timeout", "1s")
+		c := dial(t, addrs["chat/tcp"])
+		read(t, c, "Welcome to portside chat. What is your name?\r\n")
+		read(t, c, "ERROR :Closing Link: registration timed out after 1s\r\n")
+	})
 }

@@ -43,6 +43,24 @@ func Dial(t *testing.T, addr, name string) *Peer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return NewPeer(t, c, name)
+}
+
+// DialFrom is Dial from the local address from: 127.0.0.2 is another
+// address of this host, as far as a server can tell.
+func DialFrom(t *testing.T, from, addr, name string) *Peer {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewPeer(t, c, name)
+}
+
+// NewPeer makes a Peer called name of the connection c, which is closed
+// when the test ends.
+func NewPeer(t *testing.T, c net.Conn, name string) *Peer {
 	p := &Peer{t: t, Name: name, Conn: c, Wait: 10 * time.Second, more: make(chan struct{}, 1), eof: make(chan struct{})}
 	t.Cleanup(func() { c.Close() })
 	go func() {
