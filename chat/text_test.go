@@ -2,7 +2,10 @@ package chat
 
 import (
 	"bytes"
+	"context"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -108,4 +111,90 @@ func oneLine(t *testing.T, door string, b []byte) {
 	if !bytes.HasSuffix(b, []byte("\r\n")) || bytes.IndexAny(b[:len(b)-2], "\r\n") >= 0 {
 		t.Errorf("%s: not one line: %q", door, b)
 	}
+}
+
+// transcript is a watcher's output, written by the hub's goroutines.
+type transcript struct {
+	mu  sync.Mutex
+	out []byte
+}
+
+func (s *transcript) Write(b []byte) error {
+	s.mu.Lock()
+	s.out = append(s.out, b...)
+	s.mu.Unlock()
+	return nil
+}
+func (s *transcript) Close() error { return nil }
+
+var doorSeeds = []string{
+	"lina\r\n" + injections[0] + "\r\n/me " + injections[0] + "\r\n/msg obsline " + injections[0] + "\r\n/join a\r\n" +
+		"\x1b[2J\x07 \x02bold\x02 \u009b31m\r\n/part " + injections[0] + "\r\n/quit " + injections[0] + "\r\n",
+	"NICK ira\r\nUSER ira 0 * :Ira\x00\r\nUSER ira 0 * :Ira\x1b[31m\r\nJOIN #lobby,#a\r\nPRIVMSG #lobby :" + injections[0] + "\r\n" +
+		"PRIVMSG #lobby :a\x00b\r\nNOTICE obsirc0 :\x1b]0;x\x07\r\nTOPIC #a :\x1b[2J\x00\r\nAWAY :\x00\r\nPRIVMSG obsline :hi\r\nPART #a :\x00\r\nQUIT :\x00\r\n",
+}
+
+// FuzzDoors: whatever bytes a client sends, by either door, the members
+// watching it (on the line door and in every IRC format) are sent only
+// whole lines: each ends in its CRLF and holds no other CR or LF, the
+// line door's no control character but tab, IRC's no NUL.
+func FuzzDoors(f *testing.F) {
+	for _, s := range append(doorSeeds, fuzzSeeds...) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		h := New(Options{GreetDelay: -1, FloodRate: -1, Now: fixedNow, Backend: NewMemory(100)})
+		type watcher struct {
+			out  *transcript
+			line bool
+		}
+		var watchers []watcher
+		watch := func(nick string, f Format, line bool) {
+			s := new(transcript)
+			m := h.NewMember(s, nopDoor{}, f, false)
+			if err := h.Register(m, nick, nick+"@127.0.0.1", nick, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, room := range []string{"lobby", "a", "dev"} {
+				if err := h.Join(m, room, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			watchers = append(watchers, watcher{s, line})
+		}
+		watch("obsline", h.lineFmt, true)
+		for caps, f := range h.ircFmt {
+			watch("obsirc"+strconv.Itoa(caps), f, false)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		ran := make(chan error, 1)
+		go func() { ran <- h.Run(ctx) }()
+		feed(h.Handler(), in, len(in)+1)
+		cancel()
+		if err := <-ran; err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range watchers {
+			w.out.mu.Lock()
+			out := w.out.out
+			w.out.mu.Unlock()
+			for len(out) > 0 {
+				i := bytes.Index(out, []byte("\r\n"))
+				if i < 0 {
+					t.Fatalf("output does not end in a line end: %q", out)
+				}
+				line := out[:i]
+				out = out[i+2:]
+				if bytes.ContainsAny(line, "\r\n") {
+					t.Fatalf("CR or LF inside a line: %q", line)
+				}
+				if w.line && (bytes.ContainsFunc(line, func(r rune) bool { return r < 0x20 && r != '\t' || r >= 0x7f && r < 0xa0 }) || !utf8.Valid(line)) {
+					t.Fatalf("line door: control characters or bad UTF-8 in %q", line)
+				}
+				if !w.line && bytes.IndexByte(line, 0) >= 0 {
+					t.Fatalf("IRC: NUL in %q", line)
+				}
+			}
+		}
+	})
 }
