@@ -182,7 +182,6 @@ var (
 	ErrTooMany    = errors.New("chat: in too many rooms")
 	ErrNotIn      = errors.New("chat: not in that room")
 	ErrTooLong    = errors.New("chat: message too long")
-	// ErrBadText (text.go) refuses text with a CR, LF or NUL in it.
 	// ErrPending says the answer is not at hand: it goes to the done
 	// function given, later, from another goroutine (Register and Rename
 	// while a nick is claimed from a NickRegistry, Join while a Follower
@@ -1306,9 +1305,6 @@ func (h *Hub) SetTopic(m *Member, name, topic string) error {
 // SetAway sets m's away message ("" for none), which those who message m
 // are shown. Text breaking the text rules is ErrBadText.
 func (h *Hub) SetAway(m *Member, text string) error {
-	if len(text) > h.o.MaxMessage {
-		return ErrTooLong
-	}
 	if err := CheckText(text); err != nil {
 		return err
 	}

@@ -20,9 +20,9 @@ import (
 // is cut or changed silently.
 //
 // The doors do not trust the hub in turn: each encodes any bytes safely
-// for its medium on the way out (appendLineText, irc.AppendText and
-// appendIRCWord, the browser door's JSON), so history written by older versions, or rows
-// that reached the store some other way, replay safely too.
+// for its medium on the way out (appendLineText; irc.AppendText and
+// appendIRCWord; the browser door's JSON), so that history written before
+// these rules, or put in the store some other way, replays safely too.
 
 // ErrBadText refuses text that breaks the hub's rule: it holds a line
 // break (CR or LF) or a NUL, or is not UTF-8.
@@ -49,7 +49,7 @@ func checkWord(s string) error {
 // backend keeps the same rules as this hub's own: nicks and rooms valid,
 // text clean. The backend's messages from this hub were checked when said.
 func validRemote(m *Msg) bool {
-	if !m.Kind.Kept() && (m.Kind < Join || m.Kind > Topic) {
+	if m.Kind < Say || m.Kind > Topic {
 		return false
 	}
 	if !irc.ValidNick(m.Nick, nickLen) || checkWord(m.Ident) != nil || CheckText(m.Text) != nil {
