@@ -3,6 +3,8 @@ package chat
 import (
 	"strconv"
 	"time"
+
+	"github.com/portside/portside/proto/irc"
 )
 
 // addDoors registers the wire formats of the line and IRC doors.
@@ -18,7 +20,10 @@ func (h *Hub) addDoors() {
 // lineTime is how the line door dates history.
 const lineTime = "Jan 02 15:04:05"
 
-// encodeLine writes m as the line door shows it to a person.
+// encodeLine writes m as the line door shows it to a person. Every field
+// goes through appendLineText: whatever the message holds (history kept
+// before the text rules, say), it is one line, with nothing a terminal
+// obeys.
 func encodeLine(dst []byte, m *Msg, replay bool) []byte {
 	if replay {
 		dst = append(dst, '[')
@@ -30,48 +35,60 @@ func encodeLine(dst []byte, m *Msg, replay bool) []byte {
 	case Say:
 		if private {
 			dst = append(dst, '*')
-			dst = append(dst, m.Nick...)
+			dst = appendLineText(dst, m.Nick)
 			dst = append(dst, "* "...)
 		} else {
 			dst = append(dst, '<')
-			dst = append(dst, m.Nick...)
+			dst = appendLineText(dst, m.Nick)
 			dst = append(dst, "> "...)
 		}
-		dst = append(dst, m.Text...)
+		dst = appendLineText(dst, m.Text)
 	case Action:
 		dst = append(dst, "* "...)
-		dst = append(dst, m.Nick...)
+		dst = appendLineText(dst, m.Nick)
 		dst = append(dst, ' ')
-		dst = append(dst, m.Text...)
+		dst = appendLineText(dst, m.Text)
 		if private {
 			dst = append(dst, " (privately)"...)
 		}
 	case Notice:
 		dst = append(dst, '-')
-		dst = append(dst, m.Nick...)
+		dst = appendLineText(dst, m.Nick)
 		dst = append(dst, "- "...)
-		dst = append(dst, m.Text...)
+		dst = appendLineText(dst, m.Text)
 	case Join:
-		dst = append(dst, "* "+m.Nick+" joined "+m.Room...)
+		dst = lineEvent(dst, m.Nick, " joined ", m.Room)
 	case Part:
-		dst = append(dst, "* "+m.Nick+" left "+m.Room...)
+		dst = lineEvent(dst, m.Nick, " left ", m.Room)
 		dst = appendReason(dst, m.Text)
 	case Quit:
-		dst = append(dst, "* "+m.Nick+" quit"...)
+		dst = lineEvent(dst, m.Nick, " quit", "")
 		dst = appendReason(dst, m.Text)
 	case Rename:
-		dst = append(dst, "* "+m.Nick+" is now known as "+m.Text...)
+		dst = lineEvent(dst, m.Nick, " is now known as ", m.Text)
 	case Topic:
-		dst = append(dst, "* "+m.Nick+" set the topic of "+m.Room+": "+m.Text...)
+		dst = lineEvent(dst, m.Nick, " set the topic of ", m.Room)
+		dst = append(dst, ": "...)
+		dst = appendLineText(dst, m.Text)
 	}
 	return append(dst, '\r', '\n')
+}
+
+// lineEvent writes "* NICK" what "ARG".
+func lineEvent(dst []byte, nick, what, arg string) []byte {
+	dst = append(dst, "* "...)
+	dst = appendLineText(dst, nick)
+	dst = append(dst, what...)
+	return appendLineText(dst, arg)
 }
 
 func appendReason(dst []byte, r string) []byte {
 	if r == "" {
 		return dst
 	}
-	return append(dst, " ("+r+")"...)
+	dst = append(dst, " ("...)
+	dst = appendLineText(dst, r)
+	return append(dst, ')')
 }
 
 // IRC capabilities that change how messages are encoded.
@@ -87,6 +104,8 @@ const (
 // ircTime is the server-time format: RFC 3339 in UTC, with milliseconds.
 const ircTime = "2006-01-02T15:04:05.000Z"
 
+// encodeIRC writes m as an IRC message. Like encodeLine it copes with any
+// bytes: whatever m holds, the message is one line, with no NUL.
 func (h *Hub) encodeIRC(dst []byte, m *Msg, caps uint8) []byte {
 	sep := byte('@')
 	if caps&capServerTime != 0 {
@@ -104,16 +123,16 @@ func (h *Hub) encodeIRC(dst []byte, m *Msg, caps uint8) []byte {
 		dst = append(dst, ' ')
 	}
 	dst = append(dst, ':')
-	dst = append(dst, m.Nick...)
+	dst = appendIRCWord(dst, m.Nick)
 	if m.Ident != "" {
 		dst = append(dst, '!')
-		dst = append(dst, m.Ident...)
+		dst = appendIRCWord(dst, m.Ident)
 	}
 	target := func(dst []byte) []byte {
 		if m.To != "" {
-			return append(dst, m.To...)
+			return appendIRCWord(dst, m.To)
 		}
-		return append(append(dst, '#'), m.Room...)
+		return appendIRCWord(append(dst, '#'), m.Room)
 	}
 	switch m.Kind {
 	case Say, Action:
@@ -122,29 +141,37 @@ func (h *Hub) encodeIRC(dst []byte, m *Msg, caps uint8) []byte {
 		dst = append(dst, " :"...)
 		if m.Kind == Action {
 			dst = append(dst, "\x01ACTION "...)
-			dst = append(dst, m.Text...)
+			dst = irc.AppendText(dst, m.Text)
 			dst = append(dst, '\x01')
 		} else {
-			dst = append(dst, m.Text...)
+			dst = irc.AppendText(dst, m.Text)
 		}
 	case Notice:
 		dst = append(dst, " NOTICE "...)
 		dst = target(dst)
 		dst = append(dst, " :"...)
-		dst = append(dst, m.Text...)
+		dst = irc.AppendText(dst, m.Text)
 	case Join:
-		dst = append(dst, " JOIN #"+m.Room...)
+		dst = append(dst, " JOIN "...)
+		dst = target(dst)
 	case Part:
-		dst = append(dst, " PART #"+m.Room...)
+		dst = append(dst, " PART "...)
+		dst = target(dst)
 		if m.Text != "" {
-			dst = append(dst, " :"+m.Text...)
+			dst = append(dst, " :"...)
+			dst = irc.AppendText(dst, m.Text)
 		}
 	case Quit:
-		dst = append(dst, " QUIT :"+m.Text...)
+		dst = append(dst, " QUIT :"...)
+		dst = irc.AppendText(dst, m.Text)
 	case Rename:
-		dst = append(dst, " NICK :"+m.Text...)
+		dst = append(dst, " NICK :"...)
+		dst = appendIRCWord(dst, m.Text)
 	case Topic:
-		dst = append(dst, " TOPIC #"+m.Room+" :"+m.Text...)
+		dst = append(dst, " TOPIC "...)
+		dst = target(dst)
+		dst = append(dst, " :"...)
+		dst = irc.AppendText(dst, m.Text)
 	}
 	return append(dst, '\r', '\n')
 }
@@ -162,7 +189,7 @@ func inBatch(dst, msg []byte, id string) []byte {
 
 // appendMsgID writes a kept message's IRC msgid: its room and sequence.
 func appendMsgID(dst []byte, m *Msg) []byte {
-	dst = append(dst, m.Room...)
+	dst = appendIRCWord(dst, m.Room)
 	dst = append(dst, '/')
 	return strconv.AppendUint(dst, m.Seq, 10)
 }

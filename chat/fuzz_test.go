@@ -3,6 +3,7 @@ package chat
 import (
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,8 +11,10 @@ import (
 )
 
 // fakeConn is a server.Conn without a socket, for driving the Handler with
-// byte slices.
+// byte slices. Like a real one, it may be written from any goroutine (the
+// hub's fan-out, when the hub runs).
 type fakeConn struct {
+	mu      sync.Mutex
 	out     []byte
 	discard bool // forget what is written, as an engine does once it is sent
 	value   any
@@ -24,6 +27,8 @@ func (c *fakeConn) ID() uint64           { return 1 }
 func (c *fakeConn) LocalAddr() net.Addr  { return fakeAddr }
 func (c *fakeConn) RemoteAddr() net.Addr { return fakeAddr }
 func (c *fakeConn) Write(b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
 		return server.ErrClosed
 	}
@@ -33,10 +38,20 @@ func (c *fakeConn) Write(b []byte) error {
 	return nil
 }
 func (c *fakeConn) WriteFile(f *os.File, off, n int64) error { f.Close(); return nil }
-func (c *fakeConn) Close() error                             { c.closed = true; return nil }
-func (c *fakeConn) Queued() int                              { return 0 }
-func (c *fakeConn) SetValue(v any)                           { c.value = v }
-func (c *fakeConn) Value() any                               { return c.value }
+func (c *fakeConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return nil
+}
+func (c *fakeConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+func (c *fakeConn) Queued() int    { return 0 }
+func (c *fakeConn) SetValue(v any) { c.value = v }
+func (c *fakeConn) Value() any     { return c.value }
 
 // feed hands in to h as an engine would, in chunks of size bytes, and
 // closes the connection at the end.
@@ -44,11 +59,11 @@ func feed(h *Handler, in []byte, size int) *fakeConn {
 	c := new(fakeConn)
 	h.Open(c)
 	var buf []byte
-	for i := 0; i < len(in) && !c.closed; i += size {
+	for i := 0; i < len(in) && !c.isClosed(); i += size {
 		buf = append(buf, in[i:min(i+size, len(in))]...)
 		n, err := h.Data(c, buf)
 		if err != nil {
-			c.closed = true
+			c.Close()
 			break
 		}
 		buf = buf[n:]

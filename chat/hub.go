@@ -451,7 +451,12 @@ func (h *Hub) load() error {
 }
 
 // deliver is the backend's hand-over: messages are durable and ordered.
+// Those from other hubs must keep the text rules too (text.go).
 func (h *Hub) deliver(batch []*Msg) {
+	batch = dropInvalid(h.o.Logger, batch)
+	if len(batch) == 0 {
+		return
+	}
 	h.fanMu.Lock()
 	h.fanQ = append(h.fanQ, batch...)
 	h.fanMu.Unlock()
@@ -745,7 +750,13 @@ func (r *Room) Nicks() []string {
 		nicks[i] = m.nick
 	}
 	if r.presence != nil {
-		nicks = append(nicks, r.presence.Elsewhere(r.name)...)
+		for _, n := range r.presence.Elsewhere(r.name) {
+			// What another node put in the shared presence is shown
+			// only if it is a nick.
+			if irc.ValidNick(n, nickLen) {
+				nicks = append(nicks, n)
+			}
+		}
 	}
 	return nicks
 }
@@ -829,8 +840,9 @@ func (m *Member) SetFormat(f Format) { m.format.Store(uint32(f)) }
 
 // Register gives m its nick and puts it in the hub. When the answer is at
 // hand it returns it and never calls done: nil, ErrBadNick (nicks follow
-// IRC's rules, at most 30 bytes), ErrNickInUse, or ErrClosed once the hub
-// has stopped. With a NickRegistry (a backend shared by several hubs) the
+// IRC's rules, at most 30 bytes), ErrBadText (ident or real name breaking
+// the text rules; ident is one word), ErrNickInUse, or ErrClosed once the
+// hub has stopped. With a NickRegistry (a backend shared by several hubs) the
 // nick must be claimed first: Register returns ErrPending, and done is
 // called once, from another goroutine and after Register has returned,
 // with nil once m is registered, or why not (ErrNickInUse, the registry's
@@ -840,6 +852,9 @@ func (m *Member) SetFormat(f Format) { m.format.Store(uint32(f)) }
 func (h *Hub) Register(m *Member, nick, ident, real string, done func(error)) error {
 	if !irc.ValidNick(nick, nickLen) {
 		return ErrBadNick
+	}
+	if checkWord(ident) != nil || CheckText(real) != nil {
+		return ErrBadText
 	}
 	reg, _ := h.o.Backend.(NickRegistry)
 	if reg == nil {
@@ -1193,8 +1208,11 @@ func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
 }
 
 // Part takes m out of the room called name and tells its members, m
-// included.
+// included. A reason breaking the text rules is ErrBadText: m stays.
 func (h *Hub) Part(m *Member, name, reason string) error {
+	if err := CheckText(reason); err != nil {
+		return err
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[name]
@@ -1210,9 +1228,14 @@ func (h *Hub) Part(m *Member, name, reason string) error {
 
 // Quit takes m out of the hub: out of its rooms, its nick freed, its peers
 // told once. Safe to call for a member never registered, and more than once.
-// A door calls it when its connection closes.
+// A door calls it when its connection closes. A quit is never refused: a
+// reason that breaks the text rules is replaced by "Quit" (a door checks
+// the client's reason with CheckText first, and tells it).
 func (h *Hub) Quit(m *Member, reason string) {
 	h.settle(m)
+	if CheckText(reason) != nil {
+		reason = "Quit"
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m.quit = true // a nick claim still out is released when it comes back
@@ -1236,10 +1259,13 @@ func (h *Hub) Quit(m *Member, reason string) {
 
 // Say publishes a message of m's in the room called name. The message is
 // shown to the room's other members once the backend has kept it; m is not
-// sent its own message.
+// sent its own message. Text breaking the text rules is ErrBadText.
 func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 	if len(text) > h.o.MaxMessage {
 		return ErrTooLong
+	}
+	if err := CheckText(text); err != nil {
+		return err
 	}
 	var r *Room
 	for _, mr := range m.rooms {
@@ -1268,6 +1294,9 @@ func (h *Hub) Tell(m *Member, to string, kind Kind, text string) (away string, e
 	if len(text) > h.o.MaxMessage {
 		return "", ErrTooLong
 	}
+	if err := CheckText(text); err != nil {
+		return "", err
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	t := h.nicks[foldNick(to)]
@@ -1287,6 +1316,9 @@ func (h *Hub) Tell(m *Member, to string, kind Kind, text string) (away string, e
 func (h *Hub) SetTopic(m *Member, name, topic string) error {
 	if len(topic) > h.o.MaxMessage {
 		return ErrTooLong
+	}
+	if err := CheckText(topic); err != nil {
+		return err
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -1309,14 +1341,37 @@ func (h *Hub) SetTopic(m *Member, name, topic string) error {
 	return nil
 }
 
+// SetAway sets m's away message ("" for none), which those who message m
+// are shown. Text breaking the text rules is ErrBadText.
+func (h *Hub) SetAway(m *Member, text string) error {
+	if err := CheckText(text); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	m.away = text
+	h.mu.Unlock()
+	return nil
+}
+
 // Remote tells of the member called nick on another hub, from a backend
-// that is a Directory: who it is and the rooms it is in there.
+// that is a Directory: who it is and the rooms it is in there. What the
+// other hub wrote must keep this hub's rules (text.go), or it is not
+// shown.
 func (h *Hub) Remote(nick string) (w Who, rooms []string, ok bool) {
 	d, _ := h.o.Backend.(Directory)
 	if d == nil {
 		return Who{}, nil, false
 	}
-	return d.Lookup(nick)
+	w, rooms, ok = d.Lookup(nick)
+	if !ok {
+		return Who{}, nil, false
+	}
+	if !irc.ValidNick(w.Nick, nickLen) || checkWord(w.Ident) != nil || CheckText(w.Real) != nil {
+		h.o.Logger.Warn("chat: another node's record of a nick breaks the text rules", "nick", nick)
+		return Who{}, nil, false
+	}
+	rooms = slices.DeleteFunc(slices.Clone(rooms), func(r string) bool { return !ValidRoom(r) })
+	return w, rooms, true
 }
 
 // lookup finds the member called nick.
@@ -1351,7 +1406,7 @@ func (h *Hub) Rooms() []RoomInfo {
 		}
 	}
 	for name, n := range elsewhere {
-		if h.rooms[name] == nil && n > 0 {
+		if h.rooms[name] == nil && n > 0 && ValidRoom(name) {
 			out = append(out, RoomInfo{Name: name, Members: n})
 		}
 	}

@@ -202,7 +202,9 @@ func (i *ircConn) command(m *irc.Message) bool {
 		return false
 	case "QUIT":
 		r := "Quit"
-		if t := m.Param(0); t != "" {
+		if t := m.Param(0); CheckText(t) != nil {
+			i.notice("Your quit message may not hold NUL characters: you leave without it.")
+		} else if t != "" {
 			r = "Quit: " + t
 		}
 		i.gone.CompareAndSwap(nil, &r)
@@ -226,6 +228,8 @@ func (i *ircConn) command(m *irc.Message) bool {
 				err = h.Part(&i.Member, room, m.Param(1))
 			}
 			switch {
+			case errors.Is(err, ErrBadText):
+				i.notice("Your part message may not hold NUL characters: you are still on " + ch + ".")
 			case errors.Is(err, ErrBadRoom):
 				i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
 			case errors.Is(err, ErrNotIn):
@@ -262,9 +266,10 @@ func (i *ircConn) command(m *irc.Message) bool {
 	case "MODE":
 		i.mode(m)
 	case "AWAY":
-		h.mu.Lock()
-		i.away = m.Param(0)
-		h.mu.Unlock()
+		if err := h.SetAway(&i.Member, m.Param(0)); err != nil {
+			i.notice("Away message refused: " + errText(err))
+			return false
+		}
 		if i.away == "" {
 			i.reply(irc.RplUnaway, "You are no longer marked as being away")
 		} else {
@@ -463,6 +468,12 @@ func (i *ircConn) welcome(nick string, err error) bool {
 		i.reply(irc.ErrNicknameInUse, nick, "Nickname is already in use")
 		return false
 	}
+	if errors.Is(err, ErrBadText) {
+		// Only the real name can break the text rules: USER again.
+		i.user = ""
+		i.notice("Your real name may not hold NUL characters: send USER again without them.")
+		return false
+	}
 	if err != nil {
 		i.send("ERROR", err.Error())
 		i.c.Close()
@@ -646,6 +657,8 @@ func (i *ircConn) message(m *irc.Message) {
 					i.reply(irc.ErrCannotSendToChan, t, "Cannot send to channel")
 				case errors.Is(err, ErrTooLong):
 					i.reply(irc.ErrCannotSendToChan, t, fmt.Sprintf("Message too long (at most %d bytes)", h.o.MaxMessage))
+				case errors.Is(err, ErrBadText):
+					i.reply(irc.ErrCannotSendToChan, t, "Message may not hold NUL characters")
 				default:
 					i.reply(irc.ErrCannotSendToChan, t, strings.TrimPrefix(err.Error(), "chat: "))
 				}
@@ -660,7 +673,7 @@ func (i *ircConn) message(m *irc.Message) {
 		case errors.Is(err, ErrNoSuchNick):
 			i.reply(irc.ErrNoSuchNick, t, "No such nick/channel")
 		case err != nil:
-			i.notice(err.Error())
+			i.notice("Not sent to " + t + ": " + errText(err))
 		case away != "":
 			i.reply(irc.RplAway, t, away)
 		}
@@ -697,7 +710,7 @@ func (i *ircConn) topic(m *irc.Message) {
 	case errors.Is(err, ErrNotIn):
 		i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
 	case err != nil:
-		i.notice(err.Error())
+		i.notice("Topic not set: " + errText(err))
 	}
 }
 
@@ -943,3 +956,6 @@ func (i *ircConn) drain() {
 	i.send("ERROR", "Server shutting down")
 	i.c.Close()
 }
+
+// errText is err for a client: without the package's prefix.
+func errText(err error) string { return strings.TrimPrefix(err.Error(), "chat: ") }

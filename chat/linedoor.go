@@ -48,7 +48,23 @@ func (h *Hub) newLine(c server.Conn, since int64) *lineConn {
 	return l
 }
 
-func (l *lineConn) say(s string) { l.c.Write([]byte(s + "\r\n")) }
+// say writes the lines of s (separated by CRLF) to the person. What they
+// quote (a nick, a topic, an away message) goes through appendLineText
+// like everything the door shows: nothing in it starts a line or reaches
+// the terminal as a control.
+func (l *lineConn) say(s string) { l.c.Write(appendLines(nil, s)) }
+
+func appendLines(dst []byte, s string) []byte {
+	for {
+		line, rest, more := strings.Cut(s, "\r\n")
+		dst = appendLineText(dst, line)
+		dst = append(dst, '\r', '\n')
+		if !more {
+			return dst
+		}
+		s = rest
+	}
+}
 
 func (l *lineConn) data(in []byte) (int, error) { return l.gate.Data(in, l.lines) }
 
@@ -229,9 +245,11 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 			l.say("! You are in no room.")
 			return false
 		}
-		room := l.room
+		if err := h.Part(&l.Member, l.room, cmd.Text); errors.Is(err, ErrBadText) {
+			l.sayErr(err) // still in the room
+			return false
+		}
 		l.room = ""
-		h.Part(&l.Member, room, cmd.Text)
 	case chatline.Nick:
 		if !irc.ValidNick(cmd.Arg, nickLen) {
 			l.say("! A name is 1 to 30 letters, digits or -_[]\\`^{|}, starting with a letter.")
@@ -306,7 +324,10 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		l.say(lineHelp)
 	case chatline.Quit:
 		r := "Quit"
-		if cmd.Text != "" {
+		if err := CheckText(cmd.Text); err != nil {
+			l.sayErr(err)
+			l.say("! You leave without a reason.")
+		} else if cmd.Text != "" {
 			r = "Quit: " + cmd.Text
 		}
 		l.gone.CompareAndSwap(nil, &r)
@@ -379,6 +400,8 @@ func (l *lineConn) sayErr(err error) {
 	case err == nil:
 	case errors.Is(err, ErrTooLong):
 		l.say(fmt.Sprintf("! Message too long: at most %d bytes.", l.hub.o.MaxMessage))
+	case errors.Is(err, ErrBadText):
+		l.say("! Text may not hold CR, LF or NUL characters: that was not sent.")
 	default:
 		l.say("! " + strings.TrimPrefix(err.Error(), "chat: "))
 	}
@@ -389,7 +412,7 @@ func (l *lineConn) Ping(*Member) {}
 
 // Kick implements Door.
 func (l *lineConn) Kick(_ *Member, reason string) {
-	l.c.Write([]byte("* Disconnected: " + reason + "\r\n"))
+	l.c.Write(appendLines(nil, "* Disconnected: "+reason))
 	l.c.Close()
 }
 

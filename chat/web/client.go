@@ -256,7 +256,9 @@ func (cl *client) request(r *request) bool {
 		cl.send(roomList{Type: "rooms", Rooms: h.Rooms()})
 	case "quit":
 		reason := "Quit"
-		if r.Text != "" {
+		if err := chat.CheckText(r.Text); err != nil {
+			cl.sayErr("", err) // and leave without the reason
+		} else if r.Text != "" {
 			reason = "Quit: " + r.Text
 		}
 		cl.gone.CompareAndSwap(nil, &reason)
@@ -400,6 +402,8 @@ func (cl *client) sayErr(room string, err error) {
 	case err == nil:
 	case errors.Is(err, chat.ErrTooLong):
 		cl.fail("too-long", room, fmt.Sprintf("Message too long: at most %d bytes.", cl.d.o.MaxMessage))
+	case errors.Is(err, chat.ErrBadText):
+		cl.fail("bad-text", room, "Text may not hold CR, LF or NUL characters (line breaks): that was not sent.")
 	case errors.Is(err, chat.ErrBadRoom):
 		cl.fail("bad-room", room, "A room name is 1 to 50 letters, digits or -_.+")
 	case errors.Is(err, chat.ErrNotIn):

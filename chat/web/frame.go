@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"unicode/utf8"
 
@@ -58,11 +59,28 @@ var kinds = map[chat.Kind]string{
 
 // encodeFrame is the door's chat.Encoder: m as a text frame holding one
 // JSON object. It depends on nothing but m, so a room's browsers share it.
+// JSON escapes every control character and makes any bytes valid UTF-8;
+// beyond that, CR, LF and NUL become U+FFFD, as on the other doors, so
+// that text kept before the hub's text rules cannot show the page a line
+// of its own either (the page keeps line breaks in what it shows).
 func encodeFrame(dst []byte, m *chat.Msg, replay bool) []byte {
 	return appendJSON(dst, wireMsg{
-		Type: kinds[m.Kind], Room: m.Room, Seq: m.Seq, Time: m.Time.UTC().Format(timeFormat),
-		Nick: m.Nick, To: m.To, Text: m.Text, History: replay,
+		Type: kinds[m.Kind], Room: clean(m.Room), Seq: m.Seq, Time: m.Time.UTC().Format(timeFormat),
+		Nick: clean(m.Nick), To: clean(m.To), Text: clean(m.Text), History: replay,
 	})
+}
+
+// clean replaces CR, LF and NUL in s with U+FFFD.
+func clean(s string) string {
+	if !strings.ContainsAny(s, "\r\n\x00") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == 0 {
+			return utf8.RuneError
+		}
+		return r
+	}, s)
 }
 
 // frames parses client frames from input, as it arrives.

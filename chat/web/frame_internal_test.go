@@ -2,10 +2,15 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+
+	"github.com/portside/portside/chat"
 )
 
 func masked(op ws.OpCode, fin bool, payload string) []byte {
@@ -88,6 +93,32 @@ func FuzzFrames(f *testing.F) {
 		whole := parseAll(bytes.Clone(in))
 		if got := parseAll(bytes.Clone(in), split); got != whole {
 			t.Errorf("split at %d: got\n%s\nwant\n%s", split, got, whole)
+		}
+	})
+}
+
+// FuzzEncodeFrame: whatever bytes a message's fields hold (history kept
+// before the hub's text rules), the browser is sent one text frame holding
+// one JSON object, whose strings are UTF-8 without CR, LF or NUL.
+func FuzzEncodeFrame(f *testing.F) {
+	f.Add("eve", "lobby", "", "hello\r:admin!admin@portside PRIVMSG #lobby :send me your password")
+	f.Add("eve\n", "lob\x00by", "bob\r", "ok\n<alice> give me your password\xff")
+	f.Fuzz(func(t *testing.T, nick, room, to, text string) {
+		m := &chat.Msg{Kind: chat.Say, Nick: nick, Room: room, To: to, Text: text, Seq: 1}
+		b := encodeFrame(nil, m, true)
+		r := bytes.NewReader(b)
+		fr, err := ws.ReadFrame(r)
+		if err != nil || !fr.Header.Fin || fr.Header.OpCode != ws.OpText || r.Len() != 0 {
+			t.Fatalf("not one text frame (%v): %q", err, b)
+		}
+		var w wireMsg
+		if err := json.Unmarshal(fr.Payload, &w); err != nil {
+			t.Fatalf("not JSON: %v: %q", err, fr.Payload)
+		}
+		for _, s := range []string{w.Nick, w.Room, w.To, w.Text} {
+			if strings.ContainsAny(s, "\r\n\x00") || !utf8.ValidString(s) {
+				t.Errorf("field %q of %q", s, fr.Payload)
+			}
 		}
 	})
 }

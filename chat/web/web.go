@@ -14,7 +14,10 @@ import (
 	"crypto/sha1"
 	"embed"
 	"encoding/base64"
+	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -32,15 +35,22 @@ type Options struct {
 	// whether in one frame or fragmented. Default 16 KiB; larger ones
 	// close the connection with 1009.
 	MaxMessage int
+	// Origins are the origins, besides the door's own, whose pages may
+	// open the WebSocket: "https://chat.example.com:8443" (see
+	// ParseOrigin). By default only the door's own page may: a browser
+	// sends every WebSocket request with its page's Origin, and a page of
+	// any other site the user visits must not join the chat as them.
+	Origins []string
 }
 
 // Door is the browser door of one hub.
 type Door struct {
-	hub    *chat.Hub
-	o      chat.Options
-	format chat.Format
-	max    int
-	files  map[string]file
+	hub     *chat.Hub
+	o       chat.Options
+	format  chat.Format
+	max     int
+	files   map[string]file
+	origins map[string]bool // allowed besides the door's own, as ParseOrigin has them
 
 	mu    sync.Mutex
 	nicks map[string]*client // by folded nick, once registered
@@ -52,12 +62,19 @@ type file struct {
 }
 
 // New makes hub's browser door. Call it before hub.Run: it registers the
-// door's wire format.
+// door's wire format. It panics on an origin ParseOrigin refuses.
 func New(hub *chat.Hub, o Options) *Door {
 	if o.MaxMessage <= 0 {
 		o.MaxMessage = 16 << 10
 	}
-	d := &Door{hub: hub, o: hub.Options(), max: o.MaxMessage, files: map[string]file{}, nicks: map[string]*client{}}
+	d := &Door{hub: hub, o: hub.Options(), max: o.MaxMessage, files: map[string]file{}, nicks: map[string]*client{}, origins: map[string]bool{}}
+	for _, s := range o.Origins {
+		origin, err := ParseOrigin(s)
+		if err != nil {
+			panic(err)
+		}
+		d.origins[origin] = true
+	}
 	d.format = hub.AddFormat(encodeFrame)
 	types := map[string]string{
 		".html": "text/html; charset=utf-8",
@@ -159,6 +176,12 @@ func (d *Door) upgrade(_ context.Context, w *httpd.ResponseWriter, r *httpd.Requ
 		w.WriteHeader(400)
 		w.Write([]byte("bad Sec-WebSocket-Key\n"))
 		return
+	case !d.originAllowed(r):
+		d.o.Logger.Warn("chat web: WebSocket from another origin refused",
+			"origin", r.Get("Origin"), "host", r.Get("Host"), "remote", r.RemoteAddr.String())
+		w.WriteHeader(403)
+		w.Write([]byte("Forbidden: pages of this origin may not open the chat\n"))
+		return
 	}
 	sum := sha1.Sum([]byte(key + wsGUID))
 	w.Header("Upgrade", "websocket")
@@ -176,4 +199,61 @@ func hasToken(v, tok string) bool {
 		}
 	}
 	return false
+}
+
+// originAllowed reports whether r may open the WebSocket: it has no Origin
+// (it is not from a browser's page, which always sends one), or its Origin
+// is the door's own (same host and port as the Host the request was sent
+// to) or one of Options.Origins. "null", sent by sandboxed and file pages,
+// is no one's own.
+func (d *Door) originAllowed(r *httpd.Request) bool {
+	var origins []string
+	for _, f := range r.Header {
+		if strings.EqualFold(f.Name, "Origin") {
+			origins = append(origins, f.Value)
+		}
+	}
+	switch len(origins) {
+	case 0:
+		return true
+	case 1:
+	default:
+		return false // a browser sends one
+	}
+	origin, err := ParseOrigin(origins[0])
+	if err != nil {
+		return false
+	}
+	if d.origins[origin] {
+		return true
+	}
+	scheme, hostport, _ := strings.Cut(origin, "://")
+	return hostport == withPort(strings.ToLower(r.Get("Host")), scheme)
+}
+
+// ParseOrigin checks an origin as a browser sends it (RFC 6454: scheme,
+// host and an optional port, nothing else) and returns it in the form the
+// door compares: lower case, with the port written out for http and https.
+func ParseOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Hostname() == "" || u.Opaque != "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "#") {
+		return "", fmt.Errorf("chat/web: origin %q is not scheme://host[:port], as in https://chat.example.com", s)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	return scheme + "://" + withPort(strings.ToLower(u.Host), scheme), nil
+}
+
+// withPort writes out the default port of scheme if host has none.
+func withPort(host, scheme string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	switch scheme {
+	case "http", "ws":
+		return net.JoinHostPort(strings.Trim(host, "[]"), "80")
+	case "https", "wss":
+		return net.JoinHostPort(strings.Trim(host, "[]"), "443")
+	}
+	return host
 }

@@ -34,6 +34,12 @@ type servers struct {
 // a loopback port served by the named engine, until the test ends.
 func start(t *testing.T, name string, o chat.Options) servers {
 	t.Helper()
+	return startWeb(t, name, o, web.Options{MaxMessage: 1024})
+}
+
+// startWeb is start with the browser door's options.
+func startWeb(t *testing.T, name string, o chat.Options, wo web.Options) servers {
+	t.Helper()
 	if o.FloodRate == 0 {
 		o.FloodRate = -1
 	}
@@ -41,7 +47,7 @@ func start(t *testing.T, name string, o chat.Options) servers {
 		o.GreetDelay = time.Hour
 	}
 	hub := chat.New(o)
-	door := web.New(hub, web.Options{MaxMessage: 1024})
+	door := web.New(hub, wo)
 	var rt httpd.Router
 	door.Mount(&rt)
 	h, err := httpd.New(httpd.Options{Routes: &rt})

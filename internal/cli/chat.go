@@ -40,6 +40,8 @@ type chatConfig struct {
 	window       time.Duration
 	nats         listFlag
 	natsReplicas int
+	webOrigins   listFlag
+	prefix       string // of the flags' names
 
 	registerTimeout  time.Duration
 	maxConnsIP       int
@@ -49,6 +51,7 @@ type chatConfig struct {
 }
 
 func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
+	c.prefix = prefix
 	fs.StringVar(&c.listen, prefix+"listen", defaultAddr, "TCP `address` for both the line protocol and IRC")
 	fs.StringVar(&c.data, prefix+"data", "", "history `dir` (default $XDG_STATE_HOME/portside/chat or ~/.local/state/portside/chat; - keeps history in memory only)")
 	fs.StringVar(&c.password, prefix+"password", "", "server `password` asked for by IRC's PASS and the line login")
@@ -74,6 +77,7 @@ func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.DurationVar(&c.window, prefix+"commit-window", 0, "how long a history commit waits for more messages to join it")
 	fs.Var(&c.nats, prefix+"nats", "join the chat nodes of a NATS JetStream deployment at `URL` (repeatable); history is then kept in the stream, not under --data")
 	fs.IntVar(&c.natsReplicas, prefix+"nats-replicas", 1, "NATS servers that keep each message (3 on a three-server cluster)")
+	fs.Var(&c.webOrigins, prefix+"web-origin", "also let pages of `origin` (scheme://host[:port]) open the browser door's WebSocket (repeatable); by default only the chat's own page may")
 }
 
 // defaultDataDir is the per-user state folder for chat history.
@@ -96,6 +100,9 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	webAddr := fs.String("web", "", "also serve the browser door (the page at /chat, its WebSocket at /chat/ws) on this HTTP `address`")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
+	}
+	if len(c.webOrigins) > 0 && *webAddr == "" {
+		return usagef("--web-origin is for the browser door: it needs --web")
 	}
 	r, err := e.runner(ctx)
 	if err != nil {
@@ -152,6 +159,11 @@ func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	if c.maxMessage <= 0 || c.sendQueue <= 0 {
 		return nil, usagef("--max-message and --send-queue must be positive")
+	}
+	for _, o := range c.webOrigins {
+		if _, err := web.ParseOrigin(o); err != nil {
+			return nil, usagef("--%sweb-origin: %v", c.prefix, strings.TrimPrefix(err.Error(), "chat/web: "))
+		}
 	}
 	log := r.e.log.With("service", "chat")
 	var backend chat.Backend
@@ -235,7 +247,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 		closeBackend()
 		return nil, err
 	}
-	door := web.New(hub, web.Options{}) // before Run: it adds a wire format
+	door := web.New(hub, web.Options{Origins: c.webOrigins}) // before Run: it adds a wire format
 	st := new(server.Stats)
 	s := &server.Service{
 		Name:    "chat",

@@ -82,6 +82,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"echo", "--log-level", "loud"}, "bad --log-level"},
 		{[]string{"connect"}, "missing HOST:PORT"},
 		{[]string{"connect", "a:1", "b:2"}, `unexpected argument "b:2"`},
+		{[]string{"chat", "--web-origin", "http://chat.example"}, "--web-origin is for the browser door: it needs --web"},
+		{[]string{"chat", "--listen", "127.0.0.1:0", "--data", "-", "--web", "127.0.0.1:0", "--web-origin", "null"}, `--web-origin: origin "null" is not scheme://host[:port]`},
+		{[]string{"serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--chat-listen", "127.0.0.1:0", "--chat-data", "-",
+			"--chat-web-origin", "https://chat.example/"}, `--chat-web-origin: origin "https://chat.example/" is not scheme://host[:port]`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, _, errs := run(t, t.Context(), "", tc.args...)

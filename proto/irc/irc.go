@@ -241,8 +241,10 @@ func AppendTagValue(dst []byte, v string) []byte {
 
 // Append appends m to dst as a wire message with its CRLF. The last
 // parameter is written as a trailing one (with a colon) when it must be:
-// when it is empty, holds a space or starts with a colon. Append writes what
-// it is given; the caller keeps CR, LF and NUL out of parameters.
+// when it is empty, holds a space or starts with a colon. Whatever m holds,
+// the result is one line: a CR, LF or NUL in the source or a parameter,
+// which would end the line early, is written as U+FFFD. Keeping spaces out
+// of the source and of parameters but the last is the caller's part.
 func (m *Message) Append(dst []byte) []byte {
 	if len(m.Tags) > 0 {
 		dst = append(dst, '@')
@@ -260,18 +262,36 @@ func (m *Message) Append(dst []byte) []byte {
 	}
 	if m.Source != "" {
 		dst = append(dst, ':')
-		dst = append(dst, m.Source...)
+		dst = AppendText(dst, m.Source)
 		dst = append(dst, ' ')
 	}
-	dst = append(dst, m.Command...)
+	dst = AppendText(dst, m.Command)
 	for i, p := range m.Params {
 		dst = append(dst, ' ')
 		if i == len(m.Params)-1 && (p == "" || p[0] == ':' || strings.IndexByte(p, ' ') >= 0) {
 			dst = append(dst, ':')
 		}
-		dst = append(dst, p...)
+		dst = AppendText(dst, p)
 	}
 	return append(dst, '\r', '\n')
+}
+
+// AppendText appends s for a message's line: CR, LF and NUL, which no
+// part of a message may hold, become U+FFFD; every other byte, IRC's
+// formatting codes included, is kept.
+func AppendText(dst []byte, s string) []byte {
+	if strings.IndexAny(s, "\r\n\x00") < 0 {
+		return append(dst, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\r', '\n', 0:
+			dst = append(dst, "\uFFFD"...)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // String is the wire form of m without its CRLF.

@@ -79,6 +79,9 @@ func TestAppend(t *testing.T) {
 		{Message{Source: "srv", Command: "001", Params: []string{"al", "Welcome home"}}, ":srv 001 al :Welcome home\r\n"},
 		{Message{Command: "TOPIC", Params: []string{"#a", ""}}, "TOPIC #a :\r\n"},
 		{Message{Tags: []Tag{{"time", "t"}, {"a", "x;y z"}}, Command: "X"}, "@time=t;a=x\\:y\\sz X\r\n"},
+		// Whatever the parameters hold, the message is one line.
+		{Message{Source: "a\r\nb", Command: "PRIVMSG", Params: []string{"#x", "hi\r:admin!admin@portside PRIVMSG #x :pw\x00"}}, ":a\uFFFD\uFFFDb PRIVMSG #x :hi\uFFFD:admin!admin@portside PRIVMSG #x :pw\uFFFD\r\n"},
+		{Message{Command: "301", Params: []string{"al", "bob", "\x02away\x02 \x0304now"}}, "301 al bob :\x02away\x02 \x0304now\r\n"},
 	} {
 		if got := string(tc.m.Append(nil)); got != tc.want {
 			t.Errorf("Append = %q, want %q", got, tc.want)
@@ -155,6 +158,20 @@ func frame(chunks [][]byte) (msgs []string, err error) {
 		}
 	}
 	return msgs, nil
+}
+
+// FuzzAppend: whatever a message holds, Append writes one line, with no
+// NUL.
+func FuzzAppend(f *testing.F) {
+	f.Add("srv", "NOTICE", "al", "hello\r:admin!admin@portside PRIVMSG #lobby :send me your password")
+	f.Add("a\nb", "X\r", "\x00", "ok\n<alice> give me your password")
+	f.Fuzz(func(t *testing.T, source, command, p1, p2 string) {
+		m := Message{Tags: []Tag{{"k", p2}}, Source: source, Command: command, Params: []string{p1, p2}}
+		b := m.Append(nil)
+		if !bytes.HasSuffix(b, []byte("\r\n")) || bytes.IndexAny(b[:len(b)-2], "\r\n\x00") >= 0 {
+			t.Fatalf("not one line: %q", b)
+		}
+	})
 }
 
 func FuzzNext(f *testing.F) {
