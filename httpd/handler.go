@@ -3,10 +3,10 @@ package httpd
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -28,7 +28,10 @@ type Handler struct {
 	date     dateCache
 	common   []byte // fields every response carries
 	allow    string // methods files answer, for Allow
-	authWant []byte // the Authorization value that passes
+	authOn   bool
+	authWant [32]byte // authSum of the user:password that passes
+	throttle *authThrottle
+	log      *rateLog // for lines clients can provoke
 	alog     *accessLog
 	zipSlots chan struct{}
 	boundary string // of multipart/byteranges bodies
@@ -69,11 +72,14 @@ func New(o Options) (*Handler, error) {
 		h.root = root
 		h.files = newFileCache(root, &h.o)
 	}
+	h.log = newRateLog(o.Logger, 20)
 	if o.Auth != "" {
 		if !strings.Contains(o.Auth, ":") {
 			return nil, errors.New("httpd: auth must be user:password")
 		}
-		h.authWant = []byte("Basic " + base64.StdEncoding.EncodeToString([]byte(o.Auth)))
+		h.authOn = true
+		h.authWant = authSum([]byte(o.Auth))
+		h.throttle = newAuthThrottle(o.AuthDelay, h.log)
 	}
 	h.common = append(h.common, "Server: portside\r\n"...)
 	if o.CORS {
@@ -192,6 +198,14 @@ type conn struct {
 	user       string // authenticated user, for the access log
 	logStatus  int
 	logBytes   int64
+	unlogged   bool          // the request has no access log line yet
+	replyDelay time.Duration // how long an actReply waits
+	discarded  int64         // bytes of an unwanted body dropped
+
+	authFails int        // failed authentications on this connection
+	held      bool       // waits for its turn to be judged (authorize)
+	heldKey   netip.Addr // the address it waits for
+	dropInput bool       // the answer is decided and input unwanted
 
 	closing  bool // answer nothing more; close once flushed
 	async    bool // a blocking route runs
@@ -269,6 +283,9 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	}
 	defer cn.mu.Unlock()
 	if cn.async || cn.stalled {
+		if cn.dropInput {
+			return len(in), nil // a body refused, by an answer still to come
+		}
 		if len(cn.backlog)+len(in) > maxBacklog {
 			return 0, errBacklog
 		}
@@ -488,6 +505,65 @@ func (h *Handler) resumer() {
 	}
 }
 
+// later runs fn after d on a timer, holding the connection's input back
+// meanwhile as a blocking route does: the engine's goroutine never waits,
+// and requests pipelined behind wait in the backlog, so answers stay in
+// order.
+func (cn *conn) later(d time.Duration, fn func()) {
+	cn.async = true
+	cn.setPhase(phaseBusy)
+	time.AfterFunc(d, func() {
+		cn.mu.Lock()
+		defer cn.mu.Unlock()
+		cn.async = false
+		if cn.held {
+			cn.held = false
+			cn.h.throttle.unwait(cn.heldKey)
+		}
+		if cn.closed {
+			return
+		}
+		cn.tick()
+		fn()
+		cn.goOn()
+	})
+}
+
+// goOn goes on with the input that waited behind a blocking route or an
+// answer put off, once it is done.
+func (cn *conn) goOn() {
+	if cn.async {
+		return // put off again
+	}
+	if cn.phase.Load() == phaseBusy {
+		cn.setPhase(phaseIdle)
+	}
+	// On shutdown the connection closes after the response in flight;
+	// but a request partly read is read to its end, from what came.
+	if !cn.closing && (!cn.draining || cn.partial()) {
+		in := cn.backlog
+		cn.backlog = nil
+		cn.process(in)
+	}
+	cn.settle()
+}
+
+// partial reports whether a request has been partly read.
+func (cn *conn) partial() bool {
+	p := cn.phase.Load()
+	return p == phaseHead || p == phaseBody
+}
+
+// settle flushes a batch of answers. Once no more input will come (the
+// engine drains it, or the client shut its side) and nothing is pending,
+// the connection closes.
+func (cn *conn) settle() {
+	if (cn.draining || cn.eof) && !cn.async && !cn.stalled && !cn.closing {
+		cn.closing = true
+	}
+	cn.flush()
+}
+
 // resume goes on with the requests of a stalled connection.
 func (cn *conn) resume() {
 	cn.mu.Lock()
@@ -544,6 +620,7 @@ func (cn *conn) parseError(err error) {
 type reqHeaders struct {
 	ifMatch, ifNoneMatch, ifModSince, ifUnmodSince, ifRange, rng  []byte
 	acceptEnc, accept, auth, origin, acrMethod, acrHeaders, ctype []byte
+	authN                                                         int // Authorization fields
 }
 
 func (hd *reqHeaders) scan(f *http1.Fields) {
@@ -579,6 +656,7 @@ func (hd *reqHeaders) scan(f *http1.Fields) {
 				hd.ifNoneMatch = v
 			case equalFold(name, "authorization"):
 				hd.auth = v
+				hd.authN++
 			}
 		case 15:
 			if equalFold(name, "accept-encoding") {
@@ -617,7 +695,8 @@ func (cn *conn) onHead() {
 	cn.closeAfter = !r.KeepAlive() || cn.draining
 	cn.ka10 = r.KeepAlive() && r.ProtoMinor == 0
 	cn.act, cn.replyCode, cn.route, cn.user = actStatic, 0, nil, ""
-	cn.logStatus, cn.logBytes = 0, 0
+	cn.logStatus, cn.logBytes, cn.unlogged = 0, 0, true
+	cn.replyDelay, cn.discarded = 0, 0
 	cn.body = cn.body[:0]
 	if cap(cn.body) > 64<<10 {
 		cn.body = nil // a large route body; do not keep it
@@ -634,13 +713,14 @@ func (cn *conn) onHead() {
 		cn.pbuf, cn.pathSt = cleanPath(cn.pbuf, r.Path, h.o.Dotfiles)
 		cn.path = cn.pbuf
 	}
-	if cn.pathSt == pathBad {
+	if cn.pathSt == pathBad || cn.hd.authN > 1 {
+		// Two Authorization fields: which one would a proxy in front
+		// have judged?
 		cn.reject(400)
 		return
 	}
 	preflight := r.Method == http1.MethodOptions && h.o.CORS && cn.hd.origin != nil && cn.hd.acrMethod != nil
-	if h.o.AuthAll && !preflight && !cn.authorized() {
-		cn.reject(401)
+	if h.o.AuthAll && !preflight && !cn.authorize() {
 		return
 	}
 	if h.routes != nil && cn.path[0] == '/' {
@@ -670,8 +750,7 @@ func (cn *conn) onHead() {
 			cn.reject(405)
 			return
 		}
-		if !h.o.AuthAll && !cn.authorized() {
-			cn.reject(401)
+		if !h.o.AuthAll && !cn.authorize() {
 			return
 		}
 		if r.Method == http1.MethodPut {
@@ -718,6 +797,22 @@ func (cn *conn) reject(status int) {
 		return
 	}
 	cn.act, cn.replyCode = actReply, status
+}
+
+// rejectAfter is reject with the answer held back for d.
+func (cn *conn) rejectAfter(status int, d time.Duration) {
+	r := cn.p.Request()
+	if r.ContentLength != 0 && (r.Expect100() || r.Chunked || r.ContentLength > discardMax) {
+		// The body is not read: what arrives until the answer is
+		// dropped, and the connection closes after it.
+		cn.dropInput = true
+		cn.later(d, func() {
+			cn.dropInput = false
+			cn.replyNow(status)
+		})
+		return
+	}
+	cn.act, cn.replyCode, cn.replyDelay = actReply, status, d
 }
 
 func (cn *conn) replyAllow(allow string) {
@@ -783,41 +878,25 @@ func (cn *conn) onEnd() {
 	case actStatic:
 		cn.serveStatic(r)
 	case actReply:
+		if d := cn.replyDelay; d > 0 {
+			status := cn.replyCode
+			cn.later(d, func() {
+				cn.sendError(status)
+				if cn.closeAfter {
+					cn.closing = true
+				}
+			})
+			return
+		}
 		cn.sendError(cn.replyCode)
 	case actRoute:
 		cn.callRoute(r)
 	case actPut, actForm:
 		cn.finishUpload(r)
 	}
-	if cn.closeAfter {
-		cn.closing = true
+	if cn.closeAfter && !cn.async {
+		cn.closing = true // else once the answer put off is sent
 	}
-}
-
-// authorized checks HTTP basic authentication (RFC 7617) in constant time.
-func (cn *conn) authorized() bool {
-	want := cn.h.authWant
-	if want == nil {
-		return true
-	}
-	got := cn.hd.auth
-	ok := subtleEqual(got, want)
-	if ok {
-		user, _, _ := strings.Cut(cn.h.o.Auth, ":")
-		cn.user = user
-	}
-	return ok
-}
-
-func subtleEqual(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	var v byte
-	for i := range a {
-		v |= a[i] ^ b[i]
-	}
-	return v == 0
 }
 
 // startHead appends a response's status line, Date and the server's own
@@ -859,7 +938,7 @@ func (cn *conn) sendError(status int) {
 			allow = cn.route.allow
 		}
 		cn.out = http1.AppendHeader(cn.out, "Allow", allow)
-	case 503:
+	case 429, 503:
 		cn.out = append(cn.out, "Retry-After: 1\r\n"...)
 	}
 	cn.out = append(cn.out, "Content-Type: text/plain; charset=utf-8\r\n"...)

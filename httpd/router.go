@@ -208,17 +208,7 @@ func (cn *conn) callRoute(r *http1.Request) {
 		if cn.closeAfter {
 			cn.closing = true
 		}
-		// Requests that arrived meanwhile, in order; on shutdown the
-		// connection closes after the response in flight.
-		if !cn.closing && !cn.draining {
-			in := cn.backlog
-			cn.backlog = nil
-			cn.process(in)
-		}
-		if (cn.draining || cn.eof) && !cn.async && !cn.stalled {
-			cn.closing = true
-		}
-		cn.flush()
+		cn.goOn() // the requests that arrived meanwhile, in order
 	}()
 }
 

@@ -23,6 +23,9 @@ func (h *Handler) sweep() {
 		case <-t.C:
 		}
 		now := h.o.Now().UnixNano()
+		if h.throttle != nil {
+			h.throttle.prune(now)
+		}
 		h.mu.Lock()
 		list = list[:0]
 		for cn := range h.conns {
