@@ -209,8 +209,8 @@ type conn struct {
 
 	closing  bool // answer nothing more; close once flushed
 	async    bool // a blocking route runs
-	stalled  bool // waits for queued files to be sent
-	files    int  // files queued by the batch being processed
+	stalled  bool      // waits for queued output to be sent
+	sq       sendQueue // what was handed to the engine
 	gone     atomic.Bool
 	taken    Takeover // the protocol the connection was upgraded to
 	backlog  []byte   // input that arrived while it runs
@@ -385,13 +385,19 @@ func (cn *conn) setPhase(p int32) {
 }
 
 // process runs the parser over input until it is used up, the connection
-// is closing, or a blocking route starts or too many files are queued,
+// is closing, or a blocking route starts or too much output is queued,
 // either of which keeps the rest as backlog.
 func (cn *conn) process(in []byte) {
-	cn.files = 0
 	// Not just while there is input: End follows a body-less head with
 	// no more input needed.
 	for !cn.closing && !cn.async && !cn.stalled && cn.taken == nil {
+		if len(in) > 0 && cn.phase.Load() == phaseIdle && cn.queueFull() {
+			// A new request, with files or much output still queued:
+			// it waits for them to go (see sendQueue).
+			cn.stalled = true
+			cn.h.stall(cn)
+			break
+		}
 		n, ev, err := cn.p.Next(in)
 		in = in[n:]
 		if err != nil {
@@ -410,14 +416,6 @@ func (cn *conn) process(in []byte) {
 		case http1.End:
 			cn.setPhase(phaseIdle)
 			cn.onEnd()
-			if len(in) > 0 && !cn.closing && !cn.async &&
-				(cn.files >= maxFilesPerBatch || cn.c.Queued() > resumeBelow) {
-				// Each file queued holds a descriptor until it is sent,
-				// and the engine bounds what may be queued: a deep
-				// pipeline of large responses waits for them to go.
-				cn.stalled = true
-				cn.h.stall(cn)
-			}
 		case http1.NeedMore:
 			if n > 0 && cn.phase.Load() == phaseIdle {
 				cn.setPhase(phaseHead)
@@ -429,14 +427,6 @@ func (cn *conn) process(in []byte) {
 		cn.backlog = append(cn.backlog, in...)
 	}
 }
-
-// maxFilesPerBatch bounds the files one connection has queued from a batch
-// of pipelined requests; the rest wait until they are sent.
-const maxFilesPerBatch = 8
-
-// resumeBelow is the queued output below which a stalled connection goes
-// on with its pipelined requests.
-const resumeBelow = 1 << 20
 
 // stall registers a connection that waits for its queued files to go.
 func (h *Handler) stall(cn *conn) {
@@ -451,8 +441,9 @@ func (h *Handler) stall(cn *conn) {
 
 // resumer goes on with stalled connections once their output drained. It
 // polls, every millisecond or a little more, only while some connection is
-// stalled: there is no notification of a queue draining, and a deep
-// pipeline of large files is rare.
+// stalled: there is no notification of a queue draining (when there is,
+// it can call tryResume instead), and a deep pipeline of large files is
+// rare.
 func (h *Handler) resumer() {
 	defer close(h.resumeDone)
 	var keep []*conn
@@ -469,20 +460,18 @@ func (h *Handler) resumer() {
 			h.stalled = keep[:0]
 			h.stallMu.Unlock()
 			keep = list[:0]
-			resumed := false
+			progress := false
 			for _, cn := range list {
-				switch {
-				case cn.gone.Load():
-				case cn.c.Queued() > resumeBelow:
+				switch cn.tryResume() {
+				case stillStalled:
 					keep = append(keep, cn)
-				default:
-					cn.resume()
-					resumed = true
+				case resumed:
+					progress = true
 				}
 			}
 			// Back off while nothing drains: a client that does not
 			// read keeps its connection stalled until the idle timeout.
-			if resumed {
+			if progress {
 				wait = time.Millisecond
 			} else {
 				wait = min(2*wait, 20*time.Millisecond)
@@ -564,31 +553,41 @@ func (cn *conn) settle() {
 	cn.flush()
 }
 
-// resume goes on with the requests of a stalled connection.
-func (cn *conn) resume() {
+type resumeResult int
+
+const (
+	stillStalled resumeResult = iota
+	resumed
+	notStalled // closed meanwhile
+)
+
+// tryResume goes on with the requests of a stalled connection if its
+// output has drained enough.
+func (cn *conn) tryResume() resumeResult {
+	if cn.gone.Load() {
+		return notStalled
+	}
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	if cn.closed || !cn.stalled {
-		return
+		return notStalled
+	}
+	if cn.queueFull() {
+		return stillStalled
 	}
 	cn.stalled = false
 	in := cn.backlog
 	cn.backlog = nil
 	cn.tick()
 	cn.process(in)
-	if (cn.eof || cn.draining) && !cn.async && !cn.stalled {
-		cn.closing = true
-	}
-	cn.flush()
+	cn.settle()
+	return resumed
 }
 
 // flush writes the batch of responses, and closes the connection if it is
 // done.
 func (cn *conn) flush() {
-	if len(cn.out) > 0 {
-		cn.c.Write(cn.out)
-		cn.out = cn.out[:0]
-	}
+	cn.writeOut()
 	if cn.closing {
 		cn.c.Close()
 	}
@@ -974,20 +973,29 @@ func (cn *conn) writeBody(body []byte) {
 		cn.out = append(cn.out, body...)
 		return
 	}
-	cn.c.Write(cn.out)
-	cn.out = cn.out[:0]
-	cn.c.Write(body)
+	cn.writeOut()
+	if cn.c.Write(body) == nil {
+		cn.sq.wroteBytes(len(body))
+	}
+}
+
+// writeOut hands the batch built so far to the engine.
+func (cn *conn) writeOut() {
+	if len(cn.out) > 0 {
+		if cn.c.Write(cn.out) == nil {
+			cn.sq.wroteBytes(len(cn.out))
+		}
+		cn.out = cn.out[:0]
+	}
 }
 
 // writeFile sends n bytes of f from off after what is batched. It takes f.
 func (cn *conn) writeFile(f *os.File, off, n int64) {
-	if len(cn.out) > 0 {
-		cn.c.Write(cn.out)
-		cn.out = cn.out[:0]
-	}
+	cn.writeOut()
 	cn.logBytes += n
-	cn.files++
-	cn.c.WriteFile(f, off, n)
+	if cn.c.WriteFile(f, off, n) == nil && n > 0 {
+		cn.sq.wroteFile(n)
+	}
 }
 
 func (cn *conn) logDone() {

@@ -216,7 +216,7 @@ func (cn *conn) callRoute(r *http1.Request) {
 func (cn *conn) run(rt *route, ctx context.Context, w *ResponseWriter, req *Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			cn.h.o.Logger.Error("route panicked", "pattern", rt.pattern, "path", req.Path, "panic", v)
+			cn.h.log.error("route panicked", "pattern", rt.pattern, "path", req.Path, "panic", v)
 			*w = ResponseWriter{status: 500, body: []byte("Internal Server Error\n")}
 		}
 	}()
@@ -230,6 +230,7 @@ func (cn *conn) sendRoute(w *ResponseWriter, head bool) {
 		status = 200
 	}
 	if status > 999 {
+		cn.h.log.error("route answered an invalid status", "path", string(cn.path), "status", status)
 		status = 500
 	}
 	if w.takeover != nil && status == 101 {
@@ -244,6 +245,7 @@ func (cn *conn) sendRoute(w *ResponseWriter, head bool) {
 		*w = ResponseWriter{status: 400, body: []byte("cannot upgrade a connection that is closing\n")}
 		status = 400
 	} else if status < 200 {
+		cn.h.log.error("route answered an interim status", "path", string(cn.path), "status", status)
 		status = 500
 	}
 	cn.startHead(status)
