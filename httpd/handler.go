@@ -253,6 +253,12 @@ func (h *Handler) Close(c server.Conn, err error) {
 	cn.gone.Store(true)
 	cn.mu.Lock()
 	cn.closed = true
+	if cn.unlogged {
+		// A request read, in part or whole, and never answered: its
+		// client went away, or the server shut down before it was done.
+		cn.tick()
+		cn.logUnanswered(statusClosed)
+	}
 	if cn.up != nil {
 		cn.up.abort()
 		cn.up = nil
@@ -343,6 +349,9 @@ func (h *Handler) ReadEOF(c server.Conn, rest []byte) {
 
 // Drain implements server.Drainer: a response in progress is finished,
 // then the connection closes; an idle keep-alive connection closes now.
+// The engine reads no more input, so a request partly read cannot be
+// completed: it is answered 503 with Connection: close, and the client
+// may send it again to another server or once this one is back.
 func (h *Handler) Drain(c server.Conn) {
 	cn := c.Value().(*conn)
 	cn.mu.Lock()
@@ -354,8 +363,48 @@ func (h *Handler) Drain(c server.Conn) {
 		cn.mu.Lock()
 		return
 	}
-	if !cn.async {
-		c.Close()
+	if cn.async {
+		return // goOn finishes it, then closes
+	}
+	cn.tick()
+	if cn.partial() && !cn.closing {
+		cn.cutShort()
+	}
+	cn.closing = true
+	cn.flush()
+}
+
+// cutShort answers a request partly read that no more input will
+// complete, on shutdown: 503, and the connection closes.
+func (cn *conn) cutShort() {
+	if cn.up != nil {
+		cn.up.abort()
+		cn.up = nil
+	}
+	cn.closeAfter = true
+	if cn.unlogged {
+		// The head is in: answer it as the request it is.
+		cn.dropInput = false
+		cn.sendError(503)
+	} else {
+		cn.out = http1.AppendError(cn.out, 503, cn.now, "")
+		if cn.h.alog != nil {
+			cn.h.alog.logRaw(cn, 503)
+		}
+	}
+	cn.closing = true
+	cn.setPhase(phaseIdle)
+}
+
+// statusClosed is logged for a request never answered because its
+// connection closed first, as nginx does.
+const statusClosed = 499
+
+// logUnanswered logs the request being read, which gets no answer.
+func (cn *conn) logUnanswered(status int) {
+	cn.unlogged = false
+	if cn.h.alog != nil {
+		cn.h.alog.logRequest(cn, cn.p.Request(), status, 0)
 	}
 }
 
@@ -548,6 +597,9 @@ func (cn *conn) partial() bool {
 // the connection closes.
 func (cn *conn) settle() {
 	if (cn.draining || cn.eof) && !cn.async && !cn.stalled && !cn.closing {
+		if cn.draining && cn.partial() {
+			cn.cutShort()
+		}
 		cn.closing = true
 	}
 	cn.flush()
@@ -610,7 +662,19 @@ func (cn *conn) parseError(err error) {
 		cn.up.abort()
 		cn.up = nil
 	}
-	if cn.h.alog != nil {
+	cn.logRefused(status)
+}
+
+// logRefused logs a request answered status by the parser or a timeout,
+// with its method, target and fields if its head was read.
+func (cn *conn) logRefused(status int) {
+	switch {
+	case cn.unlogged: // refused in its body
+		cn.logUnanswered(status)
+	case cn.h.alog == nil:
+	case cn.p.RefusedHead() != nil:
+		cn.h.alog.logRequest(cn, cn.p.RefusedHead(), status, 0)
+	default:
 		cn.h.alog.logRaw(cn, status)
 	}
 }
@@ -776,13 +840,14 @@ func (cn *conn) continue100() {
 
 // unwantedBody deals with a body the server has no use for: a small one is
 // read and dropped; a large one, or one the client holds back until 100
-// Continue, is refused.
+// Continue, is refused. A chunked body is read and dropped while it stays
+// small (onBody): most are empty.
 func (cn *conn) unwantedBody() {
 	r := cn.p.Request()
 	if r.ContentLength == 0 {
 		return
 	}
-	if r.Expect100() || r.Chunked || r.ContentLength > discardMax {
+	if r.Expect100() || r.ContentLength > discardMax {
 		cn.replyNow(413)
 	}
 }
@@ -855,6 +920,10 @@ func (cn *conn) replyNow(status int) {
 
 func (cn *conn) onBody(b []byte) {
 	switch cn.act {
+	case actStatic, actReply:
+		if cn.discarded += int64(len(b)); cn.discarded > discardMax {
+			cn.replyNow(413)
+		}
 	case actRoute:
 		if int64(len(cn.body)+len(b)) > cn.h.o.MaxBody {
 			cn.replyNow(413)
@@ -999,6 +1068,7 @@ func (cn *conn) writeFile(f *os.File, off, n int64) {
 }
 
 func (cn *conn) logDone() {
+	cn.unlogged = false
 	if cn.h.alog != nil {
 		cn.h.alog.log(cn)
 	}

@@ -90,8 +90,6 @@ func (cn *conn) timeout(status int) {
 	}
 	cn.out = http1.AppendError(cn.out, status, cn.now, "")
 	cn.closing = true
-	if cn.h.alog != nil {
-		cn.h.alog.logRaw(cn, status)
-	}
+	cn.logRefused(status)
 	cn.flush()
 }
