@@ -197,7 +197,10 @@ func (cn *conn) authorize() bool {
 		return false
 	}
 	key := authKey(cn.c.RemoteAddr())
-	d, refuse := h.throttle.wait(key, cn.nowNs)
+	// The waits are timers, so they are measured by the real clock, not
+	// Options.Now.
+	now := time.Now().UnixNano()
+	d, refuse := h.throttle.wait(key, now)
 	if refuse {
 		cn.closeAfter = true
 		cn.reject(429)
@@ -214,7 +217,7 @@ func (cn *conn) authorize() bool {
 		cn.user = user
 		return true
 	}
-	d, n := h.throttle.fail(key, cn.nowNs)
+	d, n := h.throttle.fail(key, now)
 	cn.authFails++
 	if cn.authFails >= authConnFailures {
 		cn.closeAfter = true

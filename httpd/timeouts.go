@@ -24,7 +24,7 @@ func (h *Handler) sweep() {
 		}
 		now := h.o.Now().UnixNano()
 		if h.throttle != nil {
-			h.throttle.prune(now)
+			h.throttle.prune(time.Now().UnixNano())
 		}
 		h.mu.Lock()
 		list = list[:0]
