@@ -207,8 +207,8 @@ type conn struct {
 	heldKey   netip.Addr // the address it waits for
 	dropInput bool       // the answer is decided and input unwanted
 
-	closing  bool // answer nothing more; close once flushed
-	async    bool // a blocking route runs
+	closing  bool      // answer nothing more; close once flushed
+	async    bool      // a blocking route runs, or an answer is put off (later)
 	stalled  bool      // waits for queued output to be sent
 	sq       sendQueue // what was handed to the engine
 	gone     atomic.Bool
