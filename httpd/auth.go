@@ -40,7 +40,6 @@ const (
 // authThrottle keeps the failed authentications per client address.
 type authThrottle struct {
 	base time.Duration
-	log  *rateLog
 
 	mu        sync.Mutex
 	addrs     map[netip.Addr]*authRecord
@@ -54,8 +53,8 @@ type authRecord struct {
 	waiting int   // attempts held until next
 }
 
-func newAuthThrottle(base time.Duration, log *rateLog) *authThrottle {
-	return &authThrottle{base: base, log: log, addrs: make(map[netip.Addr]*authRecord)}
+func newAuthThrottle(base time.Duration) *authThrottle {
+	return &authThrottle{base: base, addrs: make(map[netip.Addr]*authRecord)}
 }
 
 // authKey is the address attempts are counted by: an IPv4 address, or the
@@ -77,38 +76,41 @@ func authKey(a net.Addr) netip.Addr {
 	return ip
 }
 
-// wait says how long an attempt from key must wait before it is judged,
-// or refuse if too many attempts from there wait already. A positive wait
-// is counted until unwait.
-func (t *authThrottle) wait(key netip.Addr, now int64) (d time.Duration, refuse bool) {
+// verdict is what becomes of one authentication attempt.
+type verdict struct {
+	ok     bool          // the credentials passed
+	wait   time.Duration // not judged yet: try again after this long
+	refuse bool          // too many attempts wait: refused unjudged
+	delay  time.Duration // failed: answer after this long
+	fails  int           // failed: the address's failures so far
+}
+
+// attempt judges an attempt from key with check, unless an earlier
+// failure's delay has not passed: then the attempt is to wait (counted
+// until unwait), or is refused if too many wait already. Judging and
+// recording happen under one lock, so attempts racing on other
+// connections cannot slip in between.
+func (t *authThrottle) attempt(key netip.Addr, now int64, check func() bool) verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r := t.addrs[key]
-	if r == nil || r.next <= now {
-		return 0, false
+	if r != nil && r.next > now {
+		if r.waiting >= authMaxWaiting {
+			return verdict{refuse: true}
+		}
+		r.waiting++
+		return verdict{wait: time.Duration(r.next - now)}
 	}
-	if r.waiting >= authMaxWaiting {
-		return 0, true
+	if check() {
+		if r != nil {
+			if r.waiting == 0 {
+				delete(t.addrs, key)
+			} else {
+				r.fails = 0 // the waiting still hold it
+			}
+		}
+		return verdict{ok: true}
 	}
-	r.waiting++
-	return time.Duration(r.next - now), false
-}
-
-// unwait ends a wait that wait counted.
-func (t *authThrottle) unwait(key netip.Addr) {
-	t.mu.Lock()
-	if r := t.addrs[key]; r != nil && r.waiting > 0 {
-		r.waiting--
-	}
-	t.mu.Unlock()
-}
-
-// fail records a failed attempt and returns how long its answer waits, and
-// the address's failures so far.
-func (t *authThrottle) fail(key netip.Addr, now int64) (time.Duration, int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r := t.addrs[key]
 	if r == nil {
 		if len(t.addrs) >= authMaxAddrs {
 			t.pruneLocked(now)
@@ -124,18 +126,16 @@ func (t *authThrottle) fail(key netip.Addr, now int64) (time.Duration, int) {
 	}
 	r.fails++
 	d := t.base << min(r.fails-1, authMaxDoublings)
-	r.next = max(r.next, now) + int64(d)
+	r.next = now + int64(d)
 	r.last = now
-	return time.Duration(r.next - now), r.fails
+	return verdict{delay: d, fails: r.fails}
 }
 
-// succeed forgets the address's failures.
-func (t *authThrottle) succeed(key netip.Addr) {
+// unwait ends a wait that attempt counted.
+func (t *authThrottle) unwait(key netip.Addr) {
 	t.mu.Lock()
-	if r := t.addrs[key]; r != nil && r.waiting == 0 {
-		delete(t.addrs, key)
-	} else if r != nil {
-		r.fails = 0
+	if r := t.addrs[key]; r != nil && r.waiting > 0 {
+		r.waiting--
 	}
 	t.mu.Unlock()
 }
@@ -199,33 +199,29 @@ func (cn *conn) authorize() bool {
 	key := authKey(cn.c.RemoteAddr())
 	// The waits are timers, so they are measured by the real clock, not
 	// Options.Now.
-	now := time.Now().UnixNano()
-	d, refuse := h.throttle.wait(key, now)
-	if refuse {
+	v := h.throttle.attempt(key, time.Now().UnixNano(), func() bool { return h.credentialsMatch(cn.hd.auth) })
+	switch {
+	case v.refuse:
 		cn.closeAfter = true
 		cn.reject(429)
 		return false
-	}
-	if d > 0 {
+	case v.wait > 0:
 		cn.held, cn.heldKey = true, key
-		cn.later(d, cn.headAgain)
+		cn.later(v.wait, cn.headAgain)
 		return false
-	}
-	if h.credentialsMatch(cn.hd.auth) {
-		h.throttle.succeed(key)
+	case v.ok:
 		user, _, _ := strings.Cut(h.o.Auth, ":")
 		cn.user = user
 		return true
 	}
-	d, n := h.throttle.fail(key, now)
 	cn.authFails++
 	if cn.authFails >= authConnFailures {
 		cn.closeAfter = true
 	}
-	if n&(n-1) == 0 { // the 1st, 2nd, 4th, 8th ... failure of an address
+	if n := v.fails; n&(n-1) == 0 { // the 1st, 2nd, 4th, 8th ... failure of an address
 		h.log.warn("authentication failed", "remote_addr", key.String(), "failures", n, "path", string(cn.path))
 	}
-	cn.rejectAfter(401, d)
+	cn.rejectAfter(401, v.delay)
 	return false
 }
 

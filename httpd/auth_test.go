@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -52,7 +54,9 @@ func TestAuthThrottle(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		const base = time.Millisecond
 		dir := tree(t, map[string]string{"a.txt": "A"})
-		addr := serve(t, name, httpd.Options{Root: dir, Auth: "ann:s3cret", AuthAll: true, AuthDelay: base})
+		var log testkit.SyncBuffer
+		addr := serve(t, name, httpd.Options{Root: dir, Auth: "ann:s3cret", AuthAll: true, AuthDelay: base,
+			Logger: slog.New(slog.NewTextHandler(&log, nil))})
 
 		// 50 wrong guesses: 10 clients at once, each on two connections,
 		// three guesses then two.
@@ -95,6 +99,17 @@ func TestAuthThrottle(t *testing.T) {
 			t.Errorf("50 wrong passwords answered in %v, want at least %v", elapsed, min)
 		}
 
+		// Failures are logged with the address: the 1st, 2nd, 4th, ...
+		var lines []string
+		for _, l := range strings.Split(log.String(), "\n") {
+			if strings.Contains(l, "authentication failed") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != 6 || !strings.Contains(lines[5], "remote_addr=127.0.0.1 failures=32") {
+			t.Errorf("want 6 lines for 50 failures, the last at 32 with the address:\n%s", strings.Join(lines, "\n"))
+		}
+
 		// The right password waits its turn, then passes.
 		if st, _ := guesses(t, addr, "s3cret"); len(st) != 1 || st[0] != 200 {
 			t.Errorf("right password after the wrong ones: %v, want [200]", st)
@@ -127,5 +142,46 @@ func TestAuthHeader(t *testing.T) {
 		if !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%s: %q, want %q...", tc.name, trunc(got), tc.want)
 		}
+	}
+}
+
+// TestAuthWaitingBounded: while a failure's delay runs, at most 16 attempts
+// from its address wait for their turn; the others are answered 429 at
+// once, without being judged.
+func TestAuthWaitingBounded(t *testing.T) {
+	dir := tree(t, map[string]string{"a.txt": "A"})
+	addr := serve(t, "goroutine", httpd.Options{Root: dir, Auth: "ann:s3cret", AuthAll: true, AuthDelay: 3 * time.Second})
+	const n = 21
+	cs := make([]net.Conn, n)
+	for i := range cs {
+		cs[i] = dial(t, addr)
+	}
+	req := "GET /a.txt HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + basic("ann:wrong") + "\r\n\r\n"
+	for _, c := range cs {
+		io.WriteString(c, req)
+	}
+	// One is judged and waits 3 s for its 401, 16 wait their turn behind
+	// it: the other 4 are answered at once.
+	got := make(chan int, n)
+	for _, c := range cs {
+		go func() {
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				got <- 0
+				return
+			}
+			resp.Body.Close()
+			got <- resp.StatusCode
+		}()
+	}
+	count := map[int]int{}
+	for range 5 {
+		count[<-got]++
+	}
+	if count[429] != 4 || count[401] != 1 {
+		t.Errorf("first 5 answers: %v, want four 429 and a 401", count)
+	}
+	for _, c := range cs {
+		c.Close()
 	}
 }

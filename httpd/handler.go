@@ -79,7 +79,7 @@ func New(o Options) (*Handler, error) {
 		}
 		h.authOn = true
 		h.authWant = authSum([]byte(o.Auth))
-		h.throttle = newAuthThrottle(o.AuthDelay, h.log)
+		h.throttle = newAuthThrottle(o.AuthDelay)
 	}
 	h.common = append(h.common, "Server: portside\r\n"...)
 	if o.CORS {
@@ -206,6 +206,8 @@ type conn struct {
 	held      bool       // waits for its turn to be judged (authorize)
 	heldKey   netip.Addr // the address it waits for
 	dropInput bool       // the answer is decided and input unwanted
+	laterFn   func()     // what later put off
+	laterGen  uint64     // counts later's calls
 
 	closing  bool      // answer nothing more; close once flushed
 	async    bool      // a blocking route runs, or an answer is put off (later)
@@ -364,7 +366,19 @@ func (h *Handler) Drain(c server.Conn) {
 		return
 	}
 	if cn.async {
-		return // goOn finishes it, then closes
+		switch {
+		case cn.held:
+			// Waiting for its turn to have its credentials judged:
+			// not worth waiting for now.
+			cn.endLater()
+			cn.tick()
+			cn.cutShort()
+			cn.flush()
+		case cn.laterFn != nil:
+			// An answer put off: it is decided, so it goes now.
+			cn.runLater(cn.laterGen)
+		}
+		return // else goOn finishes it, then closes
 	}
 	cn.tick()
 	if cn.partial() && !cn.closing {
@@ -550,21 +564,40 @@ func (h *Handler) resumer() {
 func (cn *conn) later(d time.Duration, fn func()) {
 	cn.async = true
 	cn.setPhase(phaseBusy)
+	cn.laterGen++
+	gen := cn.laterGen
+	cn.laterFn = fn
 	time.AfterFunc(d, func() {
 		cn.mu.Lock()
 		defer cn.mu.Unlock()
-		cn.async = false
-		if cn.held {
-			cn.held = false
-			cn.h.throttle.unwait(cn.heldKey)
-		}
-		if cn.closed {
-			return
-		}
-		cn.tick()
-		fn()
-		cn.goOn()
+		cn.runLater(gen)
 	})
+}
+
+// runLater runs what later put off, unless that is done already (on
+// shutdown, Drain does not wait).
+func (cn *conn) runLater(gen uint64) {
+	if gen != cn.laterGen || cn.laterFn == nil {
+		return
+	}
+	fn := cn.laterFn
+	cn.endLater()
+	if cn.closed || cn.closing {
+		return
+	}
+	cn.tick()
+	fn()
+	cn.goOn()
+}
+
+// endLater ends what later started, without running it.
+func (cn *conn) endLater() {
+	cn.laterFn = nil
+	cn.async = false
+	if cn.held {
+		cn.held = false
+		cn.h.throttle.unwait(cn.heldKey)
+	}
 }
 
 // goOn goes on with the input that waited behind a blocking route or an
