@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/portside/portside/proto/http1"
 )
 
 // accessLog buffers access log lines and writes them from its own
@@ -66,8 +68,13 @@ func (a *accessLog) close() {
 
 // log writes the line for the response cn just sent.
 func (a *accessLog) log(cn *conn) {
-	r := cn.p.Request()
-	a.line(cn, r.Method, r.Target, r.Proto, cn.logStatus, cn.logBytes, r.Header.Get("Referer"), r.Header.Get("User-Agent"))
+	a.logRequest(cn, cn.p.Request(), cn.logStatus, cn.logBytes)
+}
+
+// logRequest writes the line for r, answered with status and n bytes of
+// body.
+func (a *accessLog) logRequest(cn *conn, r *http1.Request, status int, n int64) {
+	a.line(cn, r.Method, r.Target, r.Proto, status, n, r.Header.Get("Referer"), r.Header.Get("User-Agent"))
 }
 
 // logRaw logs a request the parser refused, of which nothing is known.

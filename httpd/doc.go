@@ -38,6 +38,13 @@
 // written as they arrive, which applies TCP backpressure without holding
 // the body in memory, and are renamed into place only when complete.
 //
+// With Options.Auth, HTTP basic authentication guards uploads (or, with
+// Options.AuthAll, everything). Password guessing is slowed per client
+// address: a failure is answered after a delay that doubles with the
+// address's failures, no attempt from there is judged before it has
+// passed, and a connection closes after three failures. The waits are
+// timers: the engine never blocks.
+//
 // # Routes
 //
 // A Router adds a program's own handlers, matched before files. A handler

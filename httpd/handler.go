@@ -3,10 +3,10 @@ package httpd
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -28,7 +28,10 @@ type Handler struct {
 	date     dateCache
 	common   []byte // fields every response carries
 	allow    string // methods files answer, for Allow
-	authWant []byte // the Authorization value that passes
+	authOn   bool
+	authWant [32]byte // authSum of the user:password that passes
+	throttle *authThrottle
+	log      *rateLog // for lines clients can provoke
 	alog     *accessLog
 	zipSlots chan struct{}
 	boundary string // of multipart/byteranges bodies
@@ -69,11 +72,14 @@ func New(o Options) (*Handler, error) {
 		h.root = root
 		h.files = newFileCache(root, &h.o)
 	}
+	h.log = newRateLog(o.Logger, 20)
 	if o.Auth != "" {
 		if !strings.Contains(o.Auth, ":") {
 			return nil, errors.New("httpd: auth must be user:password")
 		}
-		h.authWant = []byte("Basic " + base64.StdEncoding.EncodeToString([]byte(o.Auth)))
+		h.authOn = true
+		h.authWant = authSum([]byte(o.Auth))
+		h.throttle = newAuthThrottle(o.AuthDelay)
 	}
 	h.common = append(h.common, "Server: portside\r\n"...)
 	if o.CORS {
@@ -192,11 +198,21 @@ type conn struct {
 	user       string // authenticated user, for the access log
 	logStatus  int
 	logBytes   int64
+	unlogged   bool          // the request has no access log line yet
+	replyDelay time.Duration // how long an actReply waits
+	discarded  int64         // bytes of an unwanted body dropped
 
-	closing  bool // answer nothing more; close once flushed
-	async    bool // a blocking route runs
-	stalled  bool // waits for queued files to be sent
-	files    int  // files queued by the batch being processed
+	authFails int        // failed authentications on this connection
+	held      bool       // waits for its turn to be judged (authorize)
+	heldKey   netip.Addr // the address it waits for
+	dropInput bool       // the answer is decided and input unwanted
+	laterFn   func()     // what later put off
+	laterGen  uint64     // counts later's calls
+
+	closing  bool      // answer nothing more; close once flushed
+	async    bool      // a blocking route runs, or an answer is put off (later)
+	stalled  bool      // waits for queued output to be sent
+	sq       sendQueue // what was handed to the engine
 	gone     atomic.Bool
 	taken    Takeover // the protocol the connection was upgraded to
 	backlog  []byte   // input that arrived while it runs
@@ -239,6 +255,12 @@ func (h *Handler) Close(c server.Conn, err error) {
 	cn.gone.Store(true)
 	cn.mu.Lock()
 	cn.closed = true
+	if cn.unlogged {
+		// A request read, in part or whole, and never answered: its
+		// client went away, or the server shut down before it was done.
+		cn.tick()
+		cn.logUnanswered(statusClosed)
+	}
 	if cn.up != nil {
 		cn.up.abort()
 		cn.up = nil
@@ -269,6 +291,9 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	}
 	defer cn.mu.Unlock()
 	if cn.async || cn.stalled {
+		if cn.dropInput {
+			return len(in), nil // a body refused, by an answer still to come
+		}
 		if len(cn.backlog)+len(in) > maxBacklog {
 			return 0, errBacklog
 		}
@@ -327,6 +352,9 @@ func (h *Handler) ReadEOF(c server.Conn, rest []byte) {
 
 // Drain implements server.Drainer: a response in progress is finished,
 // then the connection closes; an idle keep-alive connection closes now.
+// The engine reads no more input, so a request partly read cannot be
+// completed: it is answered 503 with Connection: close, and the client
+// may send it again to another server or once this one is back.
 func (h *Handler) Drain(c server.Conn) {
 	cn := c.Value().(*conn)
 	cn.mu.Lock()
@@ -338,8 +366,60 @@ func (h *Handler) Drain(c server.Conn) {
 		cn.mu.Lock()
 		return
 	}
-	if !cn.async {
-		c.Close()
+	if cn.async {
+		switch {
+		case cn.held:
+			// Waiting for its turn to have its credentials judged:
+			// not worth waiting for now.
+			cn.endLater()
+			cn.tick()
+			cn.cutShort()
+			cn.flush()
+		case cn.laterFn != nil:
+			// An answer put off: it is decided, so it goes now.
+			cn.runLater(cn.laterGen)
+		}
+		return // else goOn finishes it, then closes
+	}
+	cn.tick()
+	if cn.partial() && !cn.closing {
+		cn.cutShort()
+	}
+	cn.closing = true
+	cn.flush()
+}
+
+// cutShort answers a request partly read that no more input will
+// complete, on shutdown: 503, and the connection closes.
+func (cn *conn) cutShort() {
+	if cn.up != nil {
+		cn.up.abort()
+		cn.up = nil
+	}
+	cn.closeAfter = true
+	if cn.unlogged {
+		// The head is in: answer it as the request it is.
+		cn.dropInput = false
+		cn.sendError(503)
+	} else {
+		cn.out = http1.AppendError(cn.out, 503, cn.now, "")
+		if cn.h.alog != nil {
+			cn.h.alog.logRaw(cn, 503)
+		}
+	}
+	cn.closing = true
+	cn.setPhase(phaseIdle)
+}
+
+// statusClosed is logged for a request never answered because its
+// connection closed first, as nginx does.
+const statusClosed = 499
+
+// logUnanswered logs the request being read, which gets no answer.
+func (cn *conn) logUnanswered(status int) {
+	cn.unlogged = false
+	if cn.h.alog != nil {
+		cn.h.alog.logRequest(cn, cn.p.Request(), status, 0)
 	}
 }
 
@@ -369,13 +449,19 @@ func (cn *conn) setPhase(p int32) {
 }
 
 // process runs the parser over input until it is used up, the connection
-// is closing, or a blocking route starts or too many files are queued,
+// is closing, or a blocking route starts or too much output is queued,
 // either of which keeps the rest as backlog.
 func (cn *conn) process(in []byte) {
-	cn.files = 0
 	// Not just while there is input: End follows a body-less head with
 	// no more input needed.
 	for !cn.closing && !cn.async && !cn.stalled && cn.taken == nil {
+		if len(in) > 0 && cn.phase.Load() == phaseIdle && cn.queueFull() {
+			// A new request, with files or much output still queued:
+			// it waits for them to go (see sendQueue).
+			cn.stalled = true
+			cn.h.stall(cn)
+			break
+		}
 		n, ev, err := cn.p.Next(in)
 		in = in[n:]
 		if err != nil {
@@ -394,14 +480,6 @@ func (cn *conn) process(in []byte) {
 		case http1.End:
 			cn.setPhase(phaseIdle)
 			cn.onEnd()
-			if len(in) > 0 && !cn.closing && !cn.async &&
-				(cn.files >= maxFilesPerBatch || cn.c.Queued() > resumeBelow) {
-				// Each file queued holds a descriptor until it is sent,
-				// and the engine bounds what may be queued: a deep
-				// pipeline of large responses waits for them to go.
-				cn.stalled = true
-				cn.h.stall(cn)
-			}
 		case http1.NeedMore:
 			if n > 0 && cn.phase.Load() == phaseIdle {
 				cn.setPhase(phaseHead)
@@ -413,14 +491,6 @@ func (cn *conn) process(in []byte) {
 		cn.backlog = append(cn.backlog, in...)
 	}
 }
-
-// maxFilesPerBatch bounds the files one connection has queued from a batch
-// of pipelined requests; the rest wait until they are sent.
-const maxFilesPerBatch = 8
-
-// resumeBelow is the queued output below which a stalled connection goes
-// on with its pipelined requests.
-const resumeBelow = 1 << 20
 
 // stall registers a connection that waits for its queued files to go.
 func (h *Handler) stall(cn *conn) {
@@ -435,8 +505,9 @@ func (h *Handler) stall(cn *conn) {
 
 // resumer goes on with stalled connections once their output drained. It
 // polls, every millisecond or a little more, only while some connection is
-// stalled: there is no notification of a queue draining, and a deep
-// pipeline of large files is rare.
+// stalled: there is no notification of a queue draining (when there is,
+// it can call tryResume instead), and a deep pipeline of large files is
+// rare.
 func (h *Handler) resumer() {
 	defer close(h.resumeDone)
 	var keep []*conn
@@ -453,20 +524,18 @@ func (h *Handler) resumer() {
 			h.stalled = keep[:0]
 			h.stallMu.Unlock()
 			keep = list[:0]
-			resumed := false
+			progress := false
 			for _, cn := range list {
-				switch {
-				case cn.gone.Load():
-				case cn.c.Queued() > resumeBelow:
+				switch cn.tryResume() {
+				case stillStalled:
 					keep = append(keep, cn)
-				default:
-					cn.resume()
-					resumed = true
+				case resumed:
+					progress = true
 				}
 			}
 			// Back off while nothing drains: a client that does not
 			// read keeps its connection stalled until the idle timeout.
-			if resumed {
+			if progress {
 				wait = time.Millisecond
 			} else {
 				wait = min(2*wait, 20*time.Millisecond)
@@ -489,31 +558,122 @@ func (h *Handler) resumer() {
 	}
 }
 
-// resume goes on with the requests of a stalled connection.
-func (cn *conn) resume() {
+// later runs fn after d on a timer, holding the connection's input back
+// meanwhile as a blocking route does: the engine's goroutine never waits,
+// and requests pipelined behind wait in the backlog, so answers stay in
+// order.
+func (cn *conn) later(d time.Duration, fn func()) {
+	cn.async = true
+	cn.setPhase(phaseBusy)
+	cn.laterGen++
+	gen := cn.laterGen
+	cn.laterFn = fn
+	time.AfterFunc(d, func() {
+		cn.mu.Lock()
+		defer cn.mu.Unlock()
+		cn.runLater(gen)
+	})
+}
+
+// runLater runs what later put off, unless that is done already (on
+// shutdown, Drain does not wait).
+func (cn *conn) runLater(gen uint64) {
+	if gen != cn.laterGen || cn.laterFn == nil {
+		return
+	}
+	fn := cn.laterFn
+	cn.endLater()
+	if cn.closed || cn.closing {
+		return
+	}
+	cn.tick()
+	fn()
+	cn.goOn()
+}
+
+// endLater ends what later started, without running it.
+func (cn *conn) endLater() {
+	cn.laterFn = nil
+	cn.async = false
+	if cn.held {
+		cn.held = false
+		cn.h.throttle.unwait(cn.heldKey)
+	}
+}
+
+// goOn goes on with the input that waited behind a blocking route or an
+// answer put off, once it is done.
+func (cn *conn) goOn() {
+	if cn.async {
+		return // put off again
+	}
+	if cn.phase.Load() == phaseBusy {
+		cn.setPhase(phaseIdle)
+	}
+	// On shutdown the connection closes after the response in flight;
+	// but a request partly read is read to its end, from what came.
+	if !cn.closing && (!cn.draining || cn.partial()) {
+		in := cn.backlog
+		cn.backlog = nil
+		cn.process(in)
+	}
+	cn.settle()
+}
+
+// partial reports whether a request has been partly read.
+func (cn *conn) partial() bool {
+	p := cn.phase.Load()
+	return p == phaseHead || p == phaseBody
+}
+
+// settle flushes a batch of answers. Once no more input will come (the
+// engine drains it, or the client shut its side) and nothing is pending,
+// the connection closes.
+func (cn *conn) settle() {
+	if (cn.draining || cn.eof) && !cn.async && !cn.stalled && !cn.closing {
+		if cn.draining && cn.partial() {
+			cn.cutShort()
+		}
+		cn.closing = true
+	}
+	cn.flush()
+}
+
+type resumeResult int
+
+const (
+	stillStalled resumeResult = iota
+	resumed
+	notStalled // closed meanwhile
+)
+
+// tryResume goes on with the requests of a stalled connection if its
+// output has drained enough.
+func (cn *conn) tryResume() resumeResult {
+	if cn.gone.Load() {
+		return notStalled
+	}
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	if cn.closed || !cn.stalled {
-		return
+		return notStalled
+	}
+	if cn.queueFull() {
+		return stillStalled
 	}
 	cn.stalled = false
 	in := cn.backlog
 	cn.backlog = nil
 	cn.tick()
 	cn.process(in)
-	if (cn.eof || cn.draining) && !cn.async && !cn.stalled {
-		cn.closing = true
-	}
-	cn.flush()
+	cn.settle()
+	return resumed
 }
 
 // flush writes the batch of responses, and closes the connection if it is
 // done.
 func (cn *conn) flush() {
-	if len(cn.out) > 0 {
-		cn.c.Write(cn.out)
-		cn.out = cn.out[:0]
-	}
+	cn.writeOut()
 	if cn.closing {
 		cn.c.Close()
 	}
@@ -536,7 +696,19 @@ func (cn *conn) parseError(err error) {
 		cn.up.abort()
 		cn.up = nil
 	}
-	if cn.h.alog != nil {
+	cn.logRefused(status)
+}
+
+// logRefused logs a request answered status by the parser or a timeout,
+// with its method, target and fields if its head was read.
+func (cn *conn) logRefused(status int) {
+	switch {
+	case cn.unlogged: // refused in its body
+		cn.logUnanswered(status)
+	case cn.h.alog == nil:
+	case cn.p.RefusedHead() != nil:
+		cn.h.alog.logRequest(cn, cn.p.RefusedHead(), status, 0)
+	default:
 		cn.h.alog.logRaw(cn, status)
 	}
 }
@@ -545,6 +717,7 @@ func (cn *conn) parseError(err error) {
 type reqHeaders struct {
 	ifMatch, ifNoneMatch, ifModSince, ifUnmodSince, ifRange, rng  []byte
 	acceptEnc, accept, auth, origin, acrMethod, acrHeaders, ctype []byte
+	authN                                                         int // Authorization fields
 }
 
 func (hd *reqHeaders) scan(f *http1.Fields) {
@@ -580,6 +753,7 @@ func (hd *reqHeaders) scan(f *http1.Fields) {
 				hd.ifNoneMatch = v
 			case equalFold(name, "authorization"):
 				hd.auth = v
+				hd.authN++
 			}
 		case 15:
 			if equalFold(name, "accept-encoding") {
@@ -618,7 +792,8 @@ func (cn *conn) onHead() {
 	cn.closeAfter = !r.KeepAlive() || cn.draining
 	cn.ka10 = r.KeepAlive() && r.ProtoMinor == 0
 	cn.act, cn.replyCode, cn.route, cn.user = actStatic, 0, nil, ""
-	cn.logStatus, cn.logBytes = 0, 0
+	cn.logStatus, cn.logBytes, cn.unlogged = 0, 0, true
+	cn.replyDelay, cn.discarded = 0, 0
 	cn.body = cn.body[:0]
 	if cap(cn.body) > 64<<10 {
 		cn.body = nil // a large route body; do not keep it
@@ -635,13 +810,14 @@ func (cn *conn) onHead() {
 		cn.pbuf, cn.pathSt = cleanPath(cn.pbuf, r.Path, h.o.Dotfiles)
 		cn.path = cn.pbuf
 	}
-	if cn.pathSt == pathBad {
+	if cn.pathSt == pathBad || cn.hd.authN > 1 {
+		// Two Authorization fields: which one would a proxy in front
+		// have judged?
 		cn.reject(400)
 		return
 	}
 	preflight := r.Method == http1.MethodOptions && h.o.CORS && cn.hd.origin != nil && cn.hd.acrMethod != nil
-	if h.o.AuthAll && !preflight && !cn.authorized() {
-		cn.reject(401)
+	if h.o.AuthAll && !preflight && !cn.authorize() {
 		return
 	}
 	if h.routes != nil && cn.path[0] == '/' {
@@ -671,8 +847,7 @@ func (cn *conn) onHead() {
 			cn.reject(405)
 			return
 		}
-		if !h.o.AuthAll && !cn.authorized() {
-			cn.reject(401)
+		if !h.o.AuthAll && !cn.authorize() {
 			return
 		}
 		if r.Method == http1.MethodPut {
@@ -699,13 +874,14 @@ func (cn *conn) continue100() {
 
 // unwantedBody deals with a body the server has no use for: a small one is
 // read and dropped; a large one, or one the client holds back until 100
-// Continue, is refused.
+// Continue, is refused. A chunked body is read and dropped while it stays
+// small (onBody): most are empty.
 func (cn *conn) unwantedBody() {
 	r := cn.p.Request()
 	if r.ContentLength == 0 {
 		return
 	}
-	if r.Expect100() || r.Chunked || r.ContentLength > discardMax {
+	if r.Expect100() || r.ContentLength > discardMax {
 		cn.replyNow(413)
 	}
 }
@@ -719,6 +895,22 @@ func (cn *conn) reject(status int) {
 		return
 	}
 	cn.act, cn.replyCode = actReply, status
+}
+
+// rejectAfter is reject with the answer held back for d.
+func (cn *conn) rejectAfter(status int, d time.Duration) {
+	r := cn.p.Request()
+	if r.ContentLength != 0 && (r.Expect100() || r.Chunked || r.ContentLength > discardMax) {
+		// The body is not read: what arrives until the answer is
+		// dropped, and the connection closes after it.
+		cn.dropInput = true
+		cn.later(d, func() {
+			cn.dropInput = false
+			cn.replyNow(status)
+		})
+		return
+	}
+	cn.act, cn.replyCode, cn.replyDelay = actReply, status, d
 }
 
 func (cn *conn) replyAllow(allow string) {
@@ -762,6 +954,10 @@ func (cn *conn) replyNow(status int) {
 
 func (cn *conn) onBody(b []byte) {
 	switch cn.act {
+	case actStatic, actReply:
+		if cn.discarded += int64(len(b)); cn.discarded > discardMax {
+			cn.replyNow(413)
+		}
 	case actRoute:
 		if int64(len(cn.body)+len(b)) > cn.h.o.MaxBody {
 			cn.replyNow(413)
@@ -784,41 +980,25 @@ func (cn *conn) onEnd() {
 	case actStatic:
 		cn.serveStatic(r)
 	case actReply:
+		if d := cn.replyDelay; d > 0 {
+			status := cn.replyCode
+			cn.later(d, func() {
+				cn.sendError(status)
+				if cn.closeAfter {
+					cn.closing = true
+				}
+			})
+			return
+		}
 		cn.sendError(cn.replyCode)
 	case actRoute:
 		cn.callRoute(r)
 	case actPut, actForm:
 		cn.finishUpload(r)
 	}
-	if cn.closeAfter {
-		cn.closing = true
+	if cn.closeAfter && !cn.async {
+		cn.closing = true // else once the answer put off is sent
 	}
-}
-
-// authorized checks HTTP basic authentication (RFC 7617) in constant time.
-func (cn *conn) authorized() bool {
-	want := cn.h.authWant
-	if want == nil {
-		return true
-	}
-	got := cn.hd.auth
-	ok := subtleEqual(got, want)
-	if ok {
-		user, _, _ := strings.Cut(cn.h.o.Auth, ":")
-		cn.user = user
-	}
-	return ok
-}
-
-func subtleEqual(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	var v byte
-	for i := range a {
-		v |= a[i] ^ b[i]
-	}
-	return v == 0
 }
 
 // startHead appends a response's status line, Date and the server's own
@@ -860,7 +1040,7 @@ func (cn *conn) sendError(status int) {
 			allow = cn.route.allow
 		}
 		cn.out = http1.AppendHeader(cn.out, "Allow", allow)
-	case 503:
+	case 429, 503:
 		cn.out = append(cn.out, "Retry-After: 1\r\n"...)
 	}
 	cn.out = append(cn.out, "Content-Type: text/plain; charset=utf-8\r\n"...)
@@ -896,23 +1076,33 @@ func (cn *conn) writeBody(body []byte) {
 		cn.out = append(cn.out, body...)
 		return
 	}
-	cn.c.Write(cn.out)
-	cn.out = cn.out[:0]
-	cn.c.Write(body)
+	cn.writeOut()
+	if cn.c.Write(body) == nil {
+		cn.sq.wroteBytes(len(body))
+	}
+}
+
+// writeOut hands the batch built so far to the engine.
+func (cn *conn) writeOut() {
+	if len(cn.out) > 0 {
+		if cn.c.Write(cn.out) == nil {
+			cn.sq.wroteBytes(len(cn.out))
+		}
+		cn.out = cn.out[:0]
+	}
 }
 
 // writeFile sends n bytes of f from off after what is batched. It takes f.
 func (cn *conn) writeFile(f *os.File, off, n int64) {
-	if len(cn.out) > 0 {
-		cn.c.Write(cn.out)
-		cn.out = cn.out[:0]
-	}
+	cn.writeOut()
 	cn.logBytes += n
-	cn.files++
-	cn.c.WriteFile(f, off, n)
+	if cn.c.WriteFile(f, off, n) == nil && n > 0 {
+		cn.sq.wroteFile(n)
+	}
 }
 
 func (cn *conn) logDone() {
+	cn.unlogged = false
 	if cn.h.alog != nil {
 		cn.h.alog.log(cn)
 	}

@@ -84,7 +84,7 @@ func (cn *conn) serveListing(r *http1.Request, e *entry) {
 	q, _ := url.ParseQuery(string(r.Query))
 	l, err := h.readDir(e.name, string(cn.path))
 	if err != nil {
-		cn.sendError(fileErrorStatus(err))
+		cn.sendError(cn.errorStatus(err))
 		return
 	}
 	l.Sort, l.Desc = q.Get("sort"), q.Get("order") == "desc"
@@ -103,11 +103,12 @@ func (cn *conn) serveListing(r *http1.Request, e *entry) {
 			l.Entries = []dirEntry{}
 		}
 		if err := enc.Encode(l); err != nil {
+			h.log.error("listing", "path", string(cn.path), "status", 500, "err", err)
 			cn.sendError(500)
 			return
 		}
 	} else if err := listingTmpl.Execute(&body, l); err != nil {
-		h.o.Logger.Warn("listing", "err", err)
+		h.log.error("listing", "path", string(cn.path), "status", 500, "err", err)
 		cn.sendError(500)
 		return
 	}

@@ -59,6 +59,11 @@ type Options struct {
 	// uploads, or for every request with AuthAll.
 	Auth    string
 	AuthAll bool
+	// AuthDelay is how long the answer to a client address's first failed
+	// authentication waits; each further failure doubles it, up to 32
+	// times, and no attempt from that address is judged before the last
+	// failure's delay has passed. Default 200 ms.
+	AuthDelay time.Duration
 
 	// MaxBody bounds the body of a request to a route; default 1 MiB.
 	MaxBody int64
@@ -93,6 +98,7 @@ const (
 	defaultCacheFileMax = 16 << 10
 	defaultCacheBytes   = 64 << 20
 	defaultMaxUpload    = 1 << 30
+	defaultAuthDelay    = 200 * time.Millisecond
 	defaultMaxBody      = 1 << 20
 	defaultHeaderTime   = 10 * time.Second
 	defaultMinBodyRate  = 1 << 10
@@ -117,6 +123,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxUpload <= 0 {
 		o.MaxUpload = defaultMaxUpload
+	}
+	if o.AuthDelay <= 0 {
+		o.AuthDelay = defaultAuthDelay
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = defaultMaxBody

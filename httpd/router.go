@@ -210,17 +210,7 @@ func (cn *conn) callRoute(r *http1.Request) {
 		if cn.closeAfter {
 			cn.closing = true
 		}
-		// Requests that arrived meanwhile, in order; on shutdown the
-		// connection closes after the response in flight.
-		if !cn.closing && !cn.draining {
-			in := cn.backlog
-			cn.backlog = nil
-			cn.process(in)
-		}
-		if (cn.draining || cn.eof) && !cn.async && !cn.stalled {
-			cn.closing = true
-		}
-		cn.flush()
+		cn.goOn() // the requests that arrived meanwhile, in order
 	}()
 }
 
@@ -228,7 +218,7 @@ func (cn *conn) callRoute(r *http1.Request) {
 func (cn *conn) run(rt *route, ctx context.Context, w *ResponseWriter, req *Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			cn.h.o.Logger.Error("route panicked", "pattern", rt.pattern, "path", req.Path, "panic", v)
+			cn.h.log.error("route panicked", "pattern", rt.pattern, "path", req.Path, "panic", v)
 			*w = ResponseWriter{status: 500, body: []byte("Internal Server Error\n")}
 		}
 	}()
@@ -242,6 +232,7 @@ func (cn *conn) sendRoute(w *ResponseWriter, head bool) {
 		status = 200
 	}
 	if status > 999 {
+		cn.h.log.error("route answered an invalid status", "path", string(cn.path), "status", status)
 		status = 500
 	}
 	if w.takeover != nil && status == 101 {
@@ -256,6 +247,7 @@ func (cn *conn) sendRoute(w *ResponseWriter, head bool) {
 		*w = ResponseWriter{status: 400, body: []byte("cannot upgrade a connection that is closing\n")}
 		status = 400
 	} else if status < 200 {
+		cn.h.log.error("route answered an interim status", "path", string(cn.path), "status", status)
 		status = 500
 	}
 	cn.startHead(status)

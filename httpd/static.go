@@ -33,7 +33,7 @@ func (cn *conn) serveStatic(r *http1.Request) {
 				return
 			}
 		}
-		cn.sendError(fileErrorStatus(err))
+		cn.sendError(cn.errorStatus(err))
 		return
 	}
 	slash := cn.path[len(cn.path)-1] == '/'
@@ -77,6 +77,17 @@ func (cn *conn) wantsPage() bool {
 
 func isNotExist(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// errorStatus is fileErrorStatus for the request being answered: a
+// failure of the server's own (500, such as running out of descriptors) is
+// logged with its cause, since the client is told nothing about it.
+func (cn *conn) errorStatus(err error) int {
+	status := fileErrorStatus(err)
+	if status >= 500 {
+		cn.h.log.error("file system", "path", string(cn.path), "status", status, "err", err)
+	}
+	return status
 }
 
 // fileErrorStatus maps a file system error to a status. A symbolic link
@@ -291,7 +302,7 @@ func (cn *conn) open(e *entry) (*os.File, *entry, bool) {
 	for range 2 {
 		f, err := cn.h.files.root.Open(e.name)
 		if err != nil {
-			cn.sendError(fileErrorStatus(err))
+			cn.sendError(cn.errorStatus(err))
 			return nil, nil, false
 		}
 		fi, err := f.Stat()

@@ -23,6 +23,9 @@ func (h *Handler) sweep() {
 		case <-t.C:
 		}
 		now := h.o.Now().UnixNano()
+		if h.throttle != nil {
+			h.throttle.prune(time.Now().UnixNano())
+		}
 		h.mu.Lock()
 		list = list[:0]
 		for cn := range h.conns {
@@ -87,8 +90,6 @@ func (cn *conn) timeout(status int) {
 	}
 	cn.out = http1.AppendError(cn.out, status, cn.now, "")
 	cn.closing = true
-	if cn.h.alog != nil {
-		cn.h.alog.logRaw(cn, status)
-	}
+	cn.logRefused(status)
 	cn.flush()
 }

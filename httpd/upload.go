@@ -88,7 +88,7 @@ func (cn *conn) startPut(r *http1.Request) {
 		}
 		replaced = true
 	} else if !isNotExist(err) {
-		cn.reject(fileErrorStatus(err))
+		cn.reject(cn.errorStatus(err))
 		return
 	}
 	up := &upload{h: h, dir: dir, replaced: replaced}
@@ -139,7 +139,7 @@ func (cn *conn) checkDir(dir string) int {
 	case err != nil && isNotExist(err):
 		return 409
 	case err != nil:
-		return fileErrorStatus(err)
+		return cn.errorStatus(err)
 	case !fi.IsDir():
 		return 409
 	}
@@ -162,8 +162,9 @@ func (up *upload) open(name string) error {
 	up.final = path.Join(up.dir, name)
 	f, err := up.h.root.OpenFile(up.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		up.h.o.Logger.Warn("upload", "err", err)
-		return &uploadError{fileErrorStatus(err), "cannot create file"}
+		status := fileErrorStatus(err)
+		up.failed(status, err)
+		return &uploadError{status, "cannot create file"}
 	}
 	up.cur, up.n = f, 0
 	return nil
@@ -194,10 +195,11 @@ func (up *upload) data(b []byte) error {
 		return errTooLarge
 	}
 	if _, err := up.cur.Write(b); err != nil {
-		up.h.o.Logger.Warn("upload", "file", up.tmp, "err", err)
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			up.failed(errNoSpace.status, err)
 			return errNoSpace
 		}
+		up.failed(errWrite.status, err)
 		return errWrite
 	}
 	return nil
@@ -211,6 +213,7 @@ func (up *upload) commit() error {
 	up.cur = nil
 	if err := f.Close(); err != nil {
 		up.h.root.Remove(up.tmp)
+		up.failed(errWrite.status, err)
 		return errWrite
 	}
 	root := up.h.root
@@ -220,6 +223,7 @@ func (up *upload) commit() error {
 			if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 				return errExists
 			}
+			up.failed(errWrite.status, err)
 			return errWrite
 		}
 	} else {
@@ -229,11 +233,22 @@ func (up *upload) commit() error {
 			if errors.Is(err, fs.ErrExist) {
 				return errExists
 			}
+			up.failed(errWrite.status, err)
 			return errWrite
 		}
 	}
 	up.saved = append(up.saved, up.final)
 	return nil
+}
+
+// failed logs why storing the upload failed: at error level when the
+// fault is the server's (5xx), which the client is not told.
+func (up *upload) failed(status int, err error) {
+	if status >= 500 {
+		up.h.log.error("upload", "path", "/"+up.final, "status", status, "err", err)
+	} else {
+		up.h.log.warn("upload", "path", "/"+up.final, "status", status, "err", err)
+	}
 }
 
 // abort removes what is half written.

@@ -117,12 +117,15 @@ type Service struct {
 	// so engines that split connections over processes refuse it with
 	// ErrNoSharedState.
 	Shared bool
-	Logger *slog.Logger // nil discards
-	Stats  *Stats       // nil: counted into a private Stats
+	// Logger gets the engine's and the core's lines, each naming the
+	// service: give one that does not name it already. nil discards.
+	Logger *slog.Logger
+	Stats  *Stats // nil: counted into a private Stats
 
 	initOnce sync.Once
 	ipsOnce  sync.Once
 	ips      perIP
+	refusals refusalLog
 }
 
 // Engine runs a service's connections. Serve blocks until ctx is cancelled

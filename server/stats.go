@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats counts one service's connections. Engines update it through the
@@ -50,7 +51,7 @@ func ipOf(a net.Addr) string {
 // later; otherwise the error is the reason to give the peer (see Refusal).
 func (s *Service) Admit(remote net.Addr) error {
 	if s.Limits.MaxConns > 0 && s.Stats.ConnsOpen.Load() >= int64(s.Limits.MaxConns) {
-		s.Stats.ConnsRefused.Add(1)
+		s.refused(ErrServerFull, remote)
 		return ErrServerFull
 	}
 	if s.Limits.MaxConnsPerIP > 0 && remote != nil {
@@ -59,7 +60,7 @@ func (s *Service) Admit(remote net.Addr) error {
 		p.mu.Lock()
 		if p.n[ip] >= s.Limits.MaxConnsPerIP {
 			p.mu.Unlock()
-			s.Stats.ConnsRefused.Add(1)
+			s.refused(ErrTooManyFromIP, remote)
 			return ErrTooManyFromIP
 		}
 		p.n[ip]++
@@ -70,10 +71,36 @@ func (s *Service) Admit(remote net.Addr) error {
 	return nil
 }
 
+// refused counts a connection turned away, and logs it at warn level: at
+// most once a second, saying how many were refused since the last line, so
+// a flood of connections cannot flood the log.
+func (s *Service) refused(reason error, remote net.Addr) {
+	s.Stats.ConnsRefused.Add(1)
+	now := time.Now().UnixNano()
+	l := &s.refusals
+	l.mu.Lock()
+	l.n++
+	if l.last != 0 && now-l.last < int64(time.Second) {
+		l.mu.Unlock()
+		return
+	}
+	n := l.n
+	l.n, l.last = 0, now
+	l.mu.Unlock()
+	s.Logger.Warn("connection refused", "service", s.Name, "reason", reason,
+		"remote_addr", addrString(remote), "refused", n)
+}
+
+// refusalLog is the state of the refusals' log lines.
+type refusalLog struct {
+	mu   sync.Mutex
+	last int64 // unix ns of the last line
+	n    int64 // refused since
+}
+
 // Refusal is what to write to a peer turned away for reason before closing
 // it: the handler's words if it is a Refuser, else nothing.
 func (s *Service) Refusal(reason error) []byte {
-	s.Logger.Debug("connection refused", "service", s.Name, "reason", reason)
 	if r, ok := s.Handler.(Refuser); ok {
 		return r.Refuse(reason)
 	}

@@ -254,7 +254,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 		Handler: hub.Handler(),
 		Shared:  true,
 		Stats:   st,
-		Logger:  log,
+		Logger:  r.e.log, // the engine and the core name the service
 		Limits: server.Limits{
 			MaxConns:     c.maxConns,
 			MaxQueue:     c.sendQueue,

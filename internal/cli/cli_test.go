@@ -363,21 +363,30 @@ func startCmd(t *testing.T, want []string, args ...string) (*exec.Cmd, map[strin
 func startProcess(t *testing.T, want []string, args ...string) (map[string]string, func()) {
 	t.Helper()
 	cmd, addrs, errb := startCmd(t, want, args...)
-	stop := func() {
-		t.Helper()
-		cmd.Process.Signal(syscall.SIGTERM)
-		werr := make(chan error, 1)
-		go func() { werr <- cmd.Wait() }()
-		select {
-		case err := <-werr:
-			if err != nil {
-				t.Errorf("after SIGTERM: %v (want exit 0); stderr:\n%s", err, errb.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("still running 30s after SIGTERM")
+	return addrs, func() { t.Helper(); stopCmd(t, cmd, errb) }
+}
+
+// stopCmd sends SIGTERM to a command startCmd started and checks that it
+// exits 0.
+func stopCmd(t *testing.T, cmd *exec.Cmd, errb *testkit.SyncBuffer) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitExit(t, cmd, errb)
+}
+
+// waitExit waits for a command sent SIGTERM to exit 0.
+func waitExit(t *testing.T, cmd *exec.Cmd, errb *testkit.SyncBuffer) {
+	t.Helper()
+	werr := make(chan error, 1)
+	go func() { werr <- cmd.Wait() }()
+	select {
+	case err := <-werr:
+		if err != nil {
+			t.Errorf("after SIGTERM: %v (want exit 0); stderr:\n%s", err, errb.String())
 		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("still running 30s after SIGTERM")
 	}
-	return addrs, stop
 }
 
 // TestEchoUnderEveryEngine runs the real command under each engine and has

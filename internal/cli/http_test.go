@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,5 +121,103 @@ func TestHTTPUnderEveryEngine(t *testing.T) {
 			}
 			stop()
 		})
+	}
+}
+
+// TestHTTPShutdownDuringUpload: SIGTERM while an upload's body is coming.
+// The server reads no more once it shuts down, so the upload is answered
+// 503 with Connection: close rather than cut off without a word, the
+// access log has its line, and the process exits 0.
+func TestHTTPShutdownDuringUpload(t *testing.T) {
+	dir := t.TempDir()
+	alog := filepath.Join(t.TempDir(), "access.log")
+	cmd, addrs, errb := startCmd(t, []string{"http/http"}, "http", "--listen", "127.0.0.1:0", "--root", dir,
+		"--upload", "--access-log", alog, "--log-level", "warn", "--drain-timeout", "5s")
+	c, err := net.Dial("tcp", addrs["http/http"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, "PUT /up.bin HTTP/1.1\r\nHost: x\r\nUser-Agent: slow-uploader\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n")
+	br := bufio.NewReader(c)
+	// 100 Continue: the head passed, the body is being read.
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("want 100 Continue, got %q", line)
+	}
+	br.ReadString('\n')
+	io.WriteString(c, strings.Repeat("u", 10000))
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to the upload in flight: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !resp.Close {
+		t.Errorf("upload in flight at shutdown: %d, close %t; want 503 and close", resp.StatusCode, resp.Close)
+	}
+	waitExit(t, cmd, errb)
+	b, _ := os.ReadFile(alog)
+	if !strings.Contains(string(b), `"PUT /up.bin HTTP/1.1" 503 `) || !strings.Contains(string(b), `"slow-uploader"`) {
+		t.Errorf("access log:\n%s", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left in the root: %v", ents)
+	}
+}
+
+// TestHTTPRefusalLogged: connections turned away at --max-conns are
+// logged, naming the service once, and at most a line a second.
+func TestHTTPRefusalLogged(t *testing.T) {
+	dir := t.TempDir()
+	cmd, addrs, errb := startCmd(t, []string{"http/http"}, "http", "--listen", "127.0.0.1:0", "--root", dir,
+		"--max-conns", "1", "--access-log", "off", "--log-level", "warn")
+	addr := addrs["http/http"]
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	first.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(first, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(first), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	start := time.Now()
+	const refusals = 6
+	for i := range refusals {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.HasPrefix(string(b), "HTTP/1.1 503 ") {
+			t.Errorf("connection %d beyond --max-conns: %q", i, b)
+		}
+	}
+	elapsed := time.Since(start)
+	first.Close()
+	stopCmd(t, cmd, errb)
+	var lines []string
+	for _, l := range strings.Split(errb.String(), "\n") {
+		if strings.Contains(l, "connection refused") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		t.Fatalf("no line for the refusals; stderr:\n%s", errb.String())
+	}
+	if most := 1 + int(elapsed/time.Second); len(lines) > most {
+		t.Errorf("%d lines for %d refusals in %v, want at most %d:\n%s", len(lines), refusals, elapsed, most, strings.Join(lines, "\n"))
+	}
+	for _, l := range lines {
+		if n := strings.Count(l, "service=http"); n != 1 || !strings.Contains(l, "remote_addr=127.0.0.1:") {
+			t.Errorf("line %q: want service=http once and the remote address", l)
+		}
 	}
 }

@@ -53,7 +53,7 @@ func (r *runner) announce(service, what string) {
 // tcp listens for s on addr and serves it in the background. A failure to
 // listen is returned now; a failure later stops every service.
 func (r *runner) tcp(s *server.Service, addr string) (net.Addr, error) {
-	s.Logger = r.e.log.With("service", s.Name)
+	s.Logger = r.e.log // the engine and the core name the service in each line
 	s.Limits.DrainTimeout = r.e.g.drainTimeout
 	if s.Stats == nil {
 		s.Stats = new(server.Stats)

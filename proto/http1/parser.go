@@ -116,14 +116,16 @@ type fieldScan struct {
 type Parser struct {
 	Limits Limits
 
-	lim    Limits
-	init   bool
-	state  state
-	err    *Error
-	req    Request
-	body   []byte
-	remain int64 // bytes left in the Content-Length body or current chunk
-	total  int64 // chunked body bytes so far
+	lim   Limits
+	init  bool
+	state state
+	err   *Error
+	req   Request
+	// refusedHead: err refused a head read whole, which req holds.
+	refusedHead bool
+	body        []byte
+	remain      int64 // bytes left in the Content-Length body or current chunk
+	total       int64 // chunked body bytes so far
 
 	buf     []byte // the current request head
 	pending bool   // buf holds a partial head
@@ -168,6 +170,18 @@ func (p *Parser) Reset() {
 // Request returns the request whose head the last Head event reported. It
 // stays valid until the first call to Next after the request's End event.
 func (p *Parser) Request() *Request { return &p.req }
+
+// RefusedHead returns, after Next returned an error, the request whose
+// head was read whole and then refused (for its framing fields, its Host,
+// or a Content-Length above MaxBody), so that the refusal can be logged
+// with its method, target and fields; else nil, as when the error came
+// before the end of the head.
+func (p *Parser) RefusedHead() *Request {
+	if p.err != nil && p.refusedHead {
+		return &p.req
+	}
+	return nil
+}
 
 // Body returns the body bytes of the last Body event: a subslice of the
 // input given to that call of Next, valid only as long as that input.
@@ -321,6 +335,7 @@ func (p *Parser) head(in []byte) (used int, done bool, err *Error) {
 		p.buf = append(p.buf[:0], in[:end]...)
 	}
 	if err := p.finishHead(); err != nil {
+		p.refusedHead = true
 		return end - base, false, err
 	}
 	return end - base, true, nil

@@ -393,3 +393,50 @@ func TestValidValue(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedHead: a head refused once read whole is there for the log;
+// one refused before its end is not, nor is the last good request.
+func TestRefusedHead(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{"PUT /big HTTP/1.1\r\nHost: x\r\nUser-Agent: ua\r\nContent-Length: 101\r\n\r\n", "PUT /big ua"},
+		{"GET /te HTTP/1.1\r\nHost: x\r\nUser-Agent: ua\r\nTransfer-Encoding: gzip\r\n\r\n", "GET /te ua"},
+		{"GET /nohost HTTP/1.1\r\nUser-Agent: ua\r\n\r\n", "GET /nohost ua"},
+		{"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /bad\x01 HTTP/1.1\r\n\r\n", ""},
+		{"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nBad Name: x\r\n\r\n", ""},
+	} {
+		p := &Parser{Limits: Limits{MaxBody: 100}}
+		in := []byte(tc.in)
+		var err error
+		for err == nil && len(in) > 0 {
+			var n int
+			n, _, err = p.Next(in)
+			in = in[n:]
+		}
+		if err == nil {
+			t.Fatalf("%q: no error", tc.in)
+		}
+		got := ""
+		if r := p.RefusedHead(); r != nil {
+			got = fmt.Sprintf("%s %s %s", r.Method, r.Target, r.Header.Get("User-Agent"))
+		}
+		if got != tc.want {
+			t.Errorf("%q: RefusedHead %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	var p Parser
+	if p.RefusedHead() != nil {
+		t.Error("RefusedHead before any error")
+	}
+}
+
+// TestChunkedEmptyBody: a chunked request with no data is a request with
+// an empty body, whatever its method.
+func TestChunkedEmptyBody(t *testing.T) {
+	tr := feed(t, Limits{}, [][]byte{[]byte("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")})
+	want := "GET / HTTP/1.1 host=x path=/ cl=-1 ka=true chunked\nend body=\"\"\nGET /next HTTP/1.1 host=x path=/next cl=0 ka=true\nend body=\"\""
+	if got := tr.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
