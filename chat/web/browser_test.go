@@ -176,12 +176,12 @@ func (b box) inside(w, h float64) bool {
 
 // layout is what the page looks like, measured in the browser.
 type layout struct {
-	Width, Height, ScrollWidth float64
-	Say, Send, Messages        box
-	RoomsShown, MembersShown   bool     // the panel is visible, in the viewport, and on top
-	RoomsGone, MembersGone     bool     // no part of the panel is visible
-	RoomsToggle, MembersToggle bool     // the button that opens it is shown
-	Overflowing                []string // messages wider than the list
+	Width, Height, ScrollWidth  float64
+	Say, Send, Messages, Status box
+	RoomsShown, MembersShown    bool     // the panel is visible, in the viewport, and on top
+	RoomsGone, MembersGone      bool     // no part of the panel is visible
+	RoomsToggle, MembersToggle  bool     // the button that opens it is shown
+	Overflowing                 []string // messages wider than the list
 }
 
 const layoutJS = `(() => {
@@ -190,7 +190,7 @@ const layoutJS = `(() => {
 	const list = $('messages');
 	return {
 		Width: innerWidth, Height: innerHeight, ScrollWidth: document.scrollingElement.scrollWidth,
-		Say: box($('say')), Send: box(document.querySelector('#say-form button')), Messages: box(list),
+		Say: box($('say')), Send: box(document.querySelector('#say-form button')), Messages: box(list), Status: box($('status')),
 		RoomsShown: onTop($('rooms-panel')), MembersShown: onTop($('members-panel')),
 		RoomsGone: gone($('rooms-panel')), MembersGone: gone($('members-panel')),
 		RoomsToggle: $('rooms-toggle').offsetParent !== null, MembersToggle: $('members-toggle').offsetParent !== null,
@@ -246,6 +246,7 @@ func TestBrowserLayout(t *testing.T) {
 	oz.Send("oz", "/join web-room")
 	oz.Expect("said in web-room before")
 
+	const bea = "beatrix_has_a_long_name_too" // and the header has to show it
 	ctx := testkit.Browser(t, 1280, 800, 120*time.Second)
 	run := func(what string, actions ...chromedp.Action) {
 		t.Helper()
@@ -268,7 +269,7 @@ func TestBrowserLayout(t *testing.T) {
 		if l.ScrollWidth > l.Width {
 			t.Errorf("%s: the page scrolls sideways: %v wide in %v", at, l.ScrollWidth, l.Width)
 		}
-		for name, b := range map[string]box{"message input": l.Say, "send button": l.Send} {
+		for name, b := range map[string]box{"message input": l.Say, "send button": l.Send, "status badge": l.Status} {
 			if !b.inside(l.Width, l.Height) {
 				t.Errorf("%s: the %s is not wholly in the %vx%v viewport: %+v", at, name, l.Width, l.Height, b)
 			}
@@ -330,11 +331,11 @@ func TestBrowserLayout(t *testing.T) {
 	screenshot("login-360")
 	run("back to the desktop", chromedp.EmulateViewport(1280, 800))
 	run("logging in",
-		chromedp.SendKeys(`#nick`, "bea", chromedp.ByID),
+		chromedp.SendKeys(`#nick`, bea, chromedp.ByID),
 		chromedp.Click(`#login button`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#chat`, chromedp.ByID),
 		chromedp.WaitVisible(`#status.on`, chromedp.ByQuery),
-		shown("bea joined lobby"),
+		shown(bea+" joined lobby"),
 		shown(said[len(said)-1]),
 		chromedp.WaitVisible(`//ul[@id="members"]/li[.="lina"]`, chromedp.BySearch),
 	)
@@ -345,7 +346,7 @@ func TestBrowserLayout(t *testing.T) {
 			t.Errorf("on the way in, the badge showed %q; all: %q", b, badges)
 		}
 	}
-	lina.Expect("* bea joined lobby")
+	lina.Expect("* " + bea + " joined lobby")
 
 	// History above the line saying the page joined.
 	inOrder := func(room string, want ...string) {
@@ -363,7 +364,7 @@ func TestBrowserLayout(t *testing.T) {
 			t.Errorf("%s: want %q in this order; %q is missing or out of order in %s", room, want, want[at], b)
 		}
 	}
-	inOrder("lobby", append(said, "bea joined lobby")...)
+	inOrder("lobby", append(said, bea+" joined lobby")...)
 
 	// The desktop: three columns, no buttons for them.
 	l := measure("1280 px")
@@ -398,7 +399,7 @@ func TestBrowserLayout(t *testing.T) {
 			chromedp.Click(`#members-toggle`, chromedp.ByID),
 			chromedp.Evaluate(onTopJS, nil),
 			poll(`onTop(document.getElementById('members-panel'))`),
-			poll(`[...document.querySelectorAll('#members li')].some((li) => li.innerText === 'bea' && onTop(li))`),
+			poll(`[...document.querySelectorAll('#members li')].some((li) => li.innerText === '`+bea+`' && onTop(li))`),
 		)
 		screenshot("chat-" + strconv.Itoa(int(w)) + "-members")
 		run(at+": closing the members",
@@ -427,12 +428,12 @@ func TestBrowserLayout(t *testing.T) {
 		chromedp.SendKeys(`#say`, "/join web-room", chromedp.ByID),
 		chromedp.Click(`#say-form button`, chromedp.ByQuery),
 		poll(`document.querySelector('#rooms li.active')?.dataset.room === 'web-room'`),
-		shown("bea joined web-room"),
+		shown(bea+" joined web-room"),
 		shown("said in web-room before"),
 		chromedp.WaitVisible(`//ul[@id="members"]/li[.="oz"]`, chromedp.BySearch),
 	)
-	oz.Expect("* bea joined web-room")
-	inOrder("web-room", "said in web-room before", "bea joined web-room")
+	oz.Expect("* " + bea + " joined web-room")
+	inOrder("web-room", "said in web-room before", bea+" joined web-room")
 	var input string
 	run("the input after /join", chromedp.Value(`#say`, &input, chromedp.ByID))
 	if input != "" {
@@ -443,4 +444,19 @@ func TestBrowserLayout(t *testing.T) {
 	screenshot("chat-420-web-room")
 
 	phone(360, 740)
+
+	// Said in a room not shown: counted on the rooms button.
+	lina.Send("said in lobby meanwhile")
+	run("the unread count", poll(`document.getElementById('unread').innerText === '1' && onTop(document.getElementById('unread'))`))
+	screenshot("chat-360-unread")
+	// Leaving the room shown shows the one left.
+	run("leaving web-room",
+		chromedp.SendKeys(`#say`, "/part", chromedp.ByID),
+		chromedp.Click(`#say-form button`, chromedp.ByQuery),
+		poll(`document.querySelector('#rooms li.active')?.dataset.room === 'lobby' && document.querySelectorAll('#rooms li').length === 1`),
+		shown("said in lobby meanwhile"),
+	)
+	oz.Expect("* " + bea + " left web-room")
+	measure("360 px, back in lobby")
+	screenshot("chat-360-lobby")
 }
