@@ -459,4 +459,15 @@ func TestBrowserLayout(t *testing.T) {
 	oz.Expect("* " + bea + " left web-room")
 	measure("360 px, back in lobby")
 	screenshot("chat-360-lobby")
+
+	// Joining from the box in the rooms panel: the room is shown, the
+	// panel closes.
+	run("joining from the rooms panel",
+		chromedp.Click(`#rooms-toggle`, chromedp.ByID),
+		poll(`onTop(document.getElementById('join-room'))`),
+		chromedp.SendKeys(`#join-room`, "Quiet-Room\r", chromedp.ByID),
+		poll(`document.querySelector('#rooms li.active')?.dataset.room === 'quiet-room'`),
+		poll(`gone(document.getElementById('rooms-panel'))`),
+		shown(bea+" joined quiet-room"),
+	)
 }

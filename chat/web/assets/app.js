@@ -8,6 +8,7 @@ const state = {
   nick: "", password: "", ws: null, welcomed: false, wanted: false,
   attempt: 0, timer: null, rooms: new Map(), active: "", keepalive: null,
   switchTo: "", // a room asked to join: shown once joined
+  sliding: null, // the timer ending the panels' slide
 };
 
 function room(name) {
@@ -173,9 +174,6 @@ function handle(m) {
   }
 }
 
-// addMessage files a kept message by its sequence number: one seen before
-// (a replay after a reconnect) is dropped, one that fills a gap goes in its
-// place.
 // addMessage files a kept message by its sequence number: one seen before
 // (a replay after a reconnect) is dropped, one that fills a gap goes in its
 // place, and history goes above the line saying we joined.
@@ -402,6 +400,7 @@ function joinRequest(arg) {
 
 $("join-form").onsubmit = (e) => {
   e.preventDefault();
+  if (!$("join-room").value.trim()) return;
   const req = joinRequest($("join-room").value);
   if (req && !send(req)) addItem(state.active, { kind: "error", text: "Not connected: that was not sent." });
   $("join-room").value = "";
