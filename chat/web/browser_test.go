@@ -373,6 +373,13 @@ func TestBrowserLayout(t *testing.T) {
 			l.RoomsShown, l.MembersShown, l.RoomsToggle, l.MembersToggle)
 	}
 	screenshot("chat-1280")
+	// The narrowest screen with the three columns.
+	run("resizing to 780 px", chromedp.EmulateViewport(780, 800))
+	if l := measure("780 px"); !l.RoomsShown || !l.MembersShown || l.RoomsToggle || l.MembersToggle {
+		t.Errorf("780 px: rooms shown %v, members shown %v, their buttons shown %v, %v; want the panels and no buttons",
+			l.RoomsShown, l.MembersShown, l.RoomsToggle, l.MembersToggle)
+	}
+	screenshot("chat-780")
 
 	// A phone: the conversation, the panels behind their buttons.
 	phone := func(w, h int64) {
