@@ -136,6 +136,37 @@ func TestLineTranscript(t *testing.T) {
 	})
 }
 
+// TestLineMove: /join on the line door leaves the room the person is in
+// before entering the new one, for them and for the rooms' members; a
+// join that fails leaves them where they were. /rooms separates rooms with
+// commas; /history in a room with nothing said says so.
+func TestLineMove(t *testing.T) {
+	addr, _ := startChat(t, engine.Default, chat.Options{GreetDelay: -1, MaxRoomMembers: 1}, server.Limits{})
+	bob := dial(t, addr, "bob")
+	bob.Send("bob")
+	bob.Expect("* You are in lobby with 1: bob\r\n")
+	bob.Send("/join dev")
+	bob.Expect("* bob left lobby\r\n* bob joined dev\r\n* You are in dev with 1: bob\r\n")
+	bob.Send("/history")
+	bob.Expect("* No messages in dev yet.\r\n")
+
+	ann := dial(t, addr, "ann")
+	ann.Send("ann")
+	ann.Expect("* You are in lobby with 1: ann\r\n")
+	ann.Send("/rooms")
+	ann.Expect("* Rooms: dev (1), lobby (1)\r\n")
+	ann.Send("/join dev") // full: one member a room
+	ann.Expect("! dev is full.\r\n")
+	ann.Send("/who", "one line")
+	ann.Expect("* In lobby (1): ann\r\n")
+	ann.Send("/history")
+	ann.Expect("* The last message of lobby:\r\n")
+	ann.Expect("<ann> one line\r\n* End of history.\r\n")
+	if bob.Has("ann") {
+		t.Errorf("bob, in dev, heard of ann:\n%s", bob.Transcript())
+	}
+}
+
 func TestIRCTranscript(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		addr, _ := startChat(t, name, chat.Options{GreetDelay: time.Hour, MOTD: []string{"Be kind."}, MaxRooms: 3}, server.Limits{})

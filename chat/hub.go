@@ -731,6 +731,7 @@ const (
 // joinReq is a Join waiting for its room to catch up.
 type joinReq struct {
 	m      *Member
+	leave  string // a room to leave first, if m is in it
 	joined func(*Room)
 	done   func(error)
 }
@@ -1030,6 +1031,15 @@ func (h *Hub) toMembersLocked(rooms []*Room, ev *Msg, enc *encodings, seen map[*
 // and calls done with its outcome, from another goroutine and without the
 // hub's locks. Otherwise it returns the outcome and never calls done.
 func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error)) error {
+	return h.join(m, name, "", joined, done)
+}
+
+// join is Join that, once the join can go ahead, first takes m out of the
+// room called leave (if m is in it): the line door's move from one room to
+// another. Both happen under the hub's lock, so m and the room left hear
+// of the parting before the joining, and a join that fails leaves m where
+// it was.
+func (h *Hub) join(m *Member, name, leave string, joined func(r *Room), done func(error)) error {
 	if !ValidRoom(name) {
 		return ErrBadRoom
 	}
@@ -1039,7 +1049,7 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error
 	if r != nil && slices.Contains(m.rooms, r) {
 		return nil
 	}
-	if len(m.rooms) >= h.o.MaxRooms {
+	if len(m.rooms)-h.leaving(m, leave, r) >= h.o.MaxRooms {
 		return ErrTooMany
 	}
 	r = h.roomLocked(name)
@@ -1049,7 +1059,7 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error
 		return ErrRoomFull
 	}
 	if h.follower != nil && r.follow != followLive {
-		w := &joinReq{m, joined, done}
+		w := &joinReq{m, leave, joined, done}
 		r.waiting = append(r.waiting, w)
 		time.AfterFunc(h.o.JoinTimeout, func() { h.joinTimedOut(r, w) })
 		if r.follow == followNone {
@@ -1063,8 +1073,26 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error
 		}
 		return ErrPending
 	}
+	h.leaveLocked(m, leave, r)
 	h.joinLocked(m, r, joined)
 	return nil
+}
+
+// leaving is 1 if m is in the room called leave, other than r, else 0.
+// h.mu is held.
+func (h *Hub) leaving(m *Member, leave string, r *Room) int {
+	if old := h.rooms[leave]; leave != "" && old != nil && old != r && slices.Contains(m.rooms, old) {
+		return 1
+	}
+	return 0
+}
+
+// leaveLocked takes m out of the room called leave, telling its members, if
+// m is in it and it is not r. h.mu is held.
+func (h *Hub) leaveLocked(m *Member, leave string, r *Room) {
+	if h.leaving(m, leave, r) == 1 {
+		h.partLocked(m, h.rooms[leave], "", true)
+	}
 }
 
 // joinLocked puts m in r. h.mu and r.mu are held.
@@ -1116,11 +1144,12 @@ func (h *Hub) caughtUp(mark *Msg) {
 			case h.closed.Load() || w.m.quit || h.nicks[foldNick(w.m.nick)] != w.m:
 				err = ErrClosed // quit while waiting
 			case slices.Contains(w.m.rooms, r):
-			case len(w.m.rooms) >= h.o.MaxRooms:
+			case len(w.m.rooms)-h.leaving(w.m, w.leave, r) >= h.o.MaxRooms:
 				err = ErrTooMany
 			case len(r.members) >= h.o.MaxRoomMembers:
 				err = ErrRoomFull
 			default:
+				h.leaveLocked(w.m, w.leave, r)
 				h.joinLocked(w.m, r, w.joined)
 			}
 			if w.done != nil {

@@ -278,9 +278,12 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 			return false
 		}
 		var b strings.Builder
-		b.WriteString("* Rooms:")
-		for _, r := range rooms {
-			fmt.Fprintf(&b, " %s (%d)", r.Name, r.Members)
+		b.WriteString("* Rooms: ")
+		for i, r := range rooms {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s (%d)", r.Name, r.Members)
 		}
 		l.say(b.String())
 	case chatline.Msg:
@@ -313,7 +316,15 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 				c.Write([]byte("! History is not available: " + err.Error() + "\r\n"))
 				return
 			}
-			buf := []byte("* The last " + strconv.Itoa(len(msgs)) + " messages of " + room + ":\r\n")
+			if len(msgs) == 0 {
+				c.Write([]byte("* No messages in " + room + " yet.\r\n"))
+				return
+			}
+			head := "* The last " + strconv.Itoa(len(msgs)) + " messages of " + room + ":\r\n"
+			if len(msgs) == 1 {
+				head = "* The last message of " + room + ":\r\n"
+			}
+			buf := []byte(head)
 			for _, m := range msgs {
 				buf = encodeLine(buf, m, true)
 			}
@@ -354,7 +365,10 @@ func (l *lineConn) join(room string) {
 		l.say("* You are already in " + room + ".")
 		return
 	}
-	err := h.Join(&l.Member, room, func(r *Room) {
+	// The room the person is in is left as the join goes ahead, not after:
+	// they see "left lobby" before "joined dev", and stay where they were
+	// if the join fails.
+	err := h.join(&l.Member, room, l.room, func(r *Room) {
 		nicks := r.Nicks() // other nodes' members too, in a cluster
 		slices.Sort(nicks)
 		msg := fmt.Sprintf("* You are in %s with %d: %s", room, len(nicks), strings.Join(nicks, ", "))
@@ -374,9 +388,8 @@ func (l *lineConn) join(room string) {
 	l.joined(room, err)
 }
 
-// joined finishes a join: the person leaves the room they were in.
+// joined finishes a join: the room joined is now the person's room.
 func (l *lineConn) joined(room string, err error) {
-	h := l.hub
 	switch {
 	case errors.Is(err, ErrBadRoom):
 		l.say("! A room name is 1 to 50 letters, digits or -_.+")
@@ -387,9 +400,6 @@ func (l *lineConn) joined(room string, err error) {
 	case err != nil:
 		l.sayErr(err)
 		return
-	}
-	if old := l.room; old != "" && old != room {
-		h.Part(&l.Member, old, "")
 	}
 	l.room = room
 }

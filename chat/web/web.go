@@ -124,19 +124,33 @@ func (d *Door) named(cl *client, old, nick string) {
 }
 
 // Mount routes the page (/chat, and its files under /chat/) and the
-// WebSocket (/chat/ws) on rt.
+// WebSocket (/chat/ws) on rt. HEAD is answered as GET without the body
+// (httpd leaves it out), so checkers and proxies see the page is there.
 func (d *Door) Mount(rt *httpd.Router) {
-	rt.Handle("GET", "/chat", func(_ context.Context, w *httpd.ResponseWriter, _ *httpd.Request) {
+	page := func(_ context.Context, w *httpd.ResponseWriter, _ *httpd.Request) {
 		d.serve(w, "index.html")
-	})
-	rt.Handle("GET", "/chat/", func(_ context.Context, w *httpd.ResponseWriter, r *httpd.Request) {
+	}
+	files := func(_ context.Context, w *httpd.ResponseWriter, r *httpd.Request) {
 		name := strings.TrimPrefix(r.Path, "/chat/")
 		if name == "" {
 			name = "index.html"
 		}
 		d.serve(w, name)
-	})
+	}
+	for _, m := range []string{"GET", "HEAD"} {
+		rt.Handle(m, "/chat", page)
+		rt.Handle(m, "/chat/", files)
+	}
 	rt.Handle("GET", "/chat/ws", d.upgrade)
+	rt.Handle("HEAD", "/chat/ws", notUpgraded)
+}
+
+// notUpgraded answers a HEAD of the WebSocket as a GET that asks for no
+// upgrade is: there is no WebSocket without one.
+func notUpgraded(_ context.Context, w *httpd.ResponseWriter, _ *httpd.Request) {
+	w.Header("Upgrade", "websocket")
+	w.WriteHeader(426)
+	w.Write([]byte("This is a WebSocket: open /chat in a browser.\n"))
 }
 
 func (d *Door) serve(w *httpd.ResponseWriter, name string) {

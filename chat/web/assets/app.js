@@ -7,21 +7,28 @@ const $ = (id) => document.getElementById(id);
 const state = {
   nick: "", password: "", ws: null, welcomed: false, wanted: false,
   attempt: 0, timer: null, rooms: new Map(), active: "", keepalive: null,
+  switchTo: "", // a room asked to join: shown once joined
+  sliding: null, // the timer ending the panels' slide
 };
 
 function room(name) {
   let r = state.rooms.get(name);
   if (!r) {
-    r = { name, items: [], seqs: new Set(), lastSeq: 0, members: new Set(), topic: "", unread: 0, joined: false };
+    // joinMark: the line saying we joined. The server sends it before the
+    // room's replay; replayed (history) messages go above it.
+    r = { name, items: [], seqs: new Set(), lastSeq: 0, members: new Set(), topic: "", unread: 0, joined: false, joinMark: null };
     state.rooms.set(name, r);
   }
   return r;
 }
 
+// setStatus shows the connection's state; the badge is hidden until the
+// first attempt. on: true (online), false (offline), null (neither yet).
 function setStatus(text, on) {
   const s = $("status");
+  s.hidden = false;
   s.textContent = text;
-  s.className = "status " + (on ? "on" : "off");
+  s.className = "status" + (on === true ? " on" : on === false ? " off" : "");
 }
 
 function connect() {
@@ -29,7 +36,7 @@ function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(proto + "//" + location.host + "/chat/ws");
   state.ws = ws;
-  setStatus(state.attempt ? "reconnecting…" : "connecting…", false);
+  setStatus(state.attempt ? "reconnecting…" : "connecting…", null);
   ws.onopen = () => send({ type: "hello", nick: state.nick, password: state.password });
   ws.onmessage = (ev) => {
     let m;
@@ -89,8 +96,12 @@ function handle(m) {
       r.joined = true;
       r.members = new Set(m.members);
       r.topic = m.topic || "";
-      if (!state.active || !state.rooms.get(state.active)?.joined) state.active = m.room;
-      render();
+      if (state.switchTo === m.room || !state.active || !state.rooms.get(state.active)?.joined) {
+        state.switchTo = "";
+        show(m.room);
+      } else {
+        renderSide();
+      }
       break;
     }
     case "members":
@@ -104,15 +115,27 @@ function handle(m) {
       }
       addMessage(m);
       break;
-    case "join":
-      room(m.room).members.add(m.nick);
-      addItem(m.room, { kind: "event", time: m.time, text: m.nick + " joined " + m.room });
+    case "join": {
+      const r = room(m.room);
+      r.members.add(m.nick);
+      const item = { kind: "event", time: m.time, text: m.nick + " joined " + m.room };
+      if (m.nick === state.nick) r.joinMark = item;
+      addItem(m.room, item);
       break;
+    }
     case "part": {
       const r = room(m.room);
       r.members.delete(m.nick);
-      if (m.nick === state.nick) r.joined = false;
       addItem(m.room, { kind: "event", time: m.time, text: m.nick + " left " + m.room + (m.text ? " (" + m.text + ")" : "") });
+      if (m.nick === state.nick) {
+        r.joined = false;
+        if (state.active === m.room) {
+          // Show another room we are in, if any; else this one stays.
+          const next = [...state.rooms.values()].find((o) => o.joined);
+          if (next) show(next.name);
+        }
+        renderSide();
+      }
       break;
     }
     case "quit":
@@ -143,14 +166,17 @@ function handle(m) {
         if (m.code !== "password") { state.ws && state.ws.close(); }
         break;
       }
-      addItem(m.room || state.active, { kind: "error", text: m.text });
+      if (m.room && m.room === state.switchTo) state.switchTo = "";
+      // An error about a room we are not in (a join that failed) is
+      // shown where we are.
+      addItem(m.room && state.rooms.get(m.room)?.joined ? m.room : state.active, { kind: "error", text: m.text });
       break;
   }
 }
 
 // addMessage files a kept message by its sequence number: one seen before
 // (a replay after a reconnect) is dropped, one that fills a gap goes in its
-// place.
+// place, and history goes above the line saying we joined.
 function addMessage(m) {
   const r = room(m.room);
   if (r.seqs.has(m.seq)) return;
@@ -165,26 +191,34 @@ function addMessage(m) {
       return;
     }
   }
-  const item = { kind: m.type, ...m };
-  if (m.seq > r.lastSeq) {
-    r.lastSeq = m.seq;
-    addItem(m.room, item);
-    return;
+  let at = r.items.length;
+  if (m.history && r.joinMark) {
+    const j = r.items.indexOf(r.joinMark);
+    if (j >= 0) at = j;
   }
-  let i = r.items.findIndex((it) => it.seq && it.seq > m.seq);
-  if (i < 0) i = r.items.length;
-  r.items.splice(i, 0, item);
-  if (m.room === state.active) renderMessages();
+  if (m.seq <= r.lastSeq) {
+    const k = r.items.findIndex((it) => it.seq && it.seq > m.seq);
+    if (k >= 0) at = Math.min(at, k);
+  }
+  r.lastSeq = Math.max(r.lastSeq, m.seq);
+  addItem(m.room, { kind: m.type, ...m }, at);
 }
 
-function addItem(name, item) {
+// addItem puts item in the room called name, at index at (default: last).
+function addItem(name, item, at) {
   const r = room(name);
-  r.items.push(item);
-  if (r.items.length > 2000) r.items.splice(0, r.items.length - 2000);
+  if (at === undefined || at > r.items.length) at = r.items.length;
+  r.items.splice(at, 0, item);
+  let cut = 0;
+  if (r.items.length > 2000) {
+    cut = r.items.length - 2000;
+    r.items.splice(0, cut);
+  }
   if (name === state.active) {
     const list = $("messages");
     const stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 30;
-    list.appendChild(itemElement(item));
+    for (let i = 0; i < cut && list.firstChild; i++) list.firstChild.remove();
+    list.insertBefore(itemElement(item), list.children[at - cut] || null);
     if (stick) list.scrollTop = list.scrollHeight;
   } else if (item.kind !== "event") {
     r.unread++;
@@ -239,6 +273,13 @@ function render() {
   renderMessages();
 }
 
+// show makes the room called name the one shown.
+function show(name) {
+  state.active = name;
+  closePanels();
+  render();
+}
+
 function renderMessages() {
   const r = state.rooms.get(state.active);
   const list = $("messages");
@@ -265,9 +306,13 @@ function renderSide() {
       u.textContent = r.unread;
       li.appendChild(u);
     }
-    li.onclick = () => { state.active = r.name; render(); };
+    li.onclick = () => show(r.name);
     ul.appendChild(li);
   }
+  // The rooms button (narrow screens) counts what is unread elsewhere.
+  const unread = [...state.rooms.values()].reduce((n, o) => n + (o.joined && o.name !== state.active ? o.unread : 0), 0);
+  $("unread").textContent = unread;
+  $("unread").hidden = unread === 0;
   const r = state.rooms.get(state.active);
   const ml = $("members");
   ml.replaceChildren();
@@ -279,6 +324,7 @@ function renderSide() {
     ml.appendChild(li);
   }
   $("count").textContent = names.length ? "(" + names.length + ")" : "";
+  $("members-count").textContent = names.length ? names.length : "";
   if (r) $("topic").textContent = r.topic ? r.topic : "#" + r.name;
 }
 
@@ -287,7 +333,11 @@ function command(line) {
   const arg = rest.join(" ");
   switch (cmd.toLowerCase()) {
     case "me": return { type: "action", room: state.active, text: arg };
-    case "join": return { type: "join", room: arg.replace(/^#/, "") };
+    case "join": {
+      const req = joinRequest(arg);
+      if (!req) $("say").value = ""; // a room we are in: shown
+      return req;
+    }
     case "part": return { type: "part", room: state.active, text: arg };
     case "nick": return { type: "nick", nick: arg };
     case "msg": {
@@ -336,9 +386,56 @@ $("say-form").onsubmit = (e) => {
   }
 };
 
+// joinRequest asks to join a room, and to show it once joined; one we are
+// in is shown at once.
+function joinRequest(arg) {
+  const name = arg.trim().replace(/^#/, "").toLowerCase();
+  if (state.rooms.get(name)?.joined) {
+    show(name);
+    return null;
+  }
+  state.switchTo = name;
+  return { type: "join", room: name };
+}
+
 $("join-form").onsubmit = (e) => {
   e.preventDefault();
-  const name = $("join-room").value.trim().replace(/^#/, "").toLowerCase();
-  if (name) send({ type: "join", room: name });
+  if (!$("join-room").value.trim()) return;
+  const req = joinRequest($("join-room").value);
+  if (req && !send(req)) addItem(state.active, { kind: "error", text: "Not connected: that was not sent." });
   $("join-room").value = "";
 };
+
+// The rooms and members panels: beside the conversation on a wide screen,
+// drawers over it on a narrow one, opened by the buttons in the room's bar.
+function togglePanel(which) {
+  const panel = $(which + "-panel");
+  const open = !panel.classList.contains("open");
+  slide();
+  closePanels();
+  if (!open) return;
+  panel.classList.add("open");
+  $(which + "-toggle").setAttribute("aria-expanded", "true");
+  $("scrim").hidden = false;
+}
+
+function closePanels() {
+  for (const which of ["rooms", "members"]) {
+    $(which + "-panel").classList.remove("open");
+    $(which + "-toggle").setAttribute("aria-expanded", "false");
+  }
+  $("scrim").hidden = true;
+}
+
+// slide animates the panels' next move, and only that one: a window
+// narrowing to a phone's width does not show them sliding away.
+function slide() {
+  $("chat").classList.add("sliding");
+  clearTimeout(state.sliding);
+  state.sliding = setTimeout(() => $("chat").classList.remove("sliding"), 400);
+}
+
+$("rooms-toggle").onclick = () => togglePanel("rooms");
+$("members-toggle").onclick = () => togglePanel("members");
+$("scrim").onclick = () => { slide(); closePanels(); };
+document.addEventListener("keydown", (e) => { if (e.key === "Escape") { slide(); closePanels(); } });
