@@ -41,6 +41,9 @@ type Handler interface {
 // handler's own calls.
 type Conn interface {
 	ID() uint64
+	// LocalAddr and RemoteAddr are never nil: an address the engine could
+	// not learn (the peer reset the connection before it was asked) is
+	// UnknownAddr.
 	LocalAddr() net.Addr
 	RemoteAddr() net.Addr
 	// Write queues a copy of b for sending; the caller keeps b. It never

@@ -53,7 +53,7 @@ func (s *Service) Admit(remote net.Addr) error {
 		s.Stats.ConnsRefused.Add(1)
 		return ErrServerFull
 	}
-	if s.Limits.MaxConnsPerIP > 0 && remote != nil {
+	if s.Limits.MaxConnsPerIP > 0 && known(remote) {
 		p := s.perIP()
 		ip := ipOf(remote)
 		p.mu.Lock()
@@ -84,7 +84,7 @@ func (s *Service) Refusal(reason error) []byte {
 // is gone: it counts and logs the reason and calls Handler.Close.
 func (s *Service) Closed(c Conn, err error) {
 	s.Stats.ConnsOpen.Add(-1)
-	if s.Limits.MaxConnsPerIP > 0 && c.RemoteAddr() != nil {
+	if s.Limits.MaxConnsPerIP > 0 && known(c.RemoteAddr()) {
 		p := s.perIP()
 		ip := ipOf(c.RemoteAddr())
 		p.mu.Lock()
@@ -126,7 +126,7 @@ func (e *HandlerError) Unwrap() error { return e.Err }
 
 func addrString(a net.Addr) string {
 	if a == nil {
-		return ""
+		return UnknownAddr.String()
 	}
 	return a.String()
 }
@@ -151,11 +151,30 @@ type ConnBase struct {
 	value         any
 }
 
-// InitBase sets the identity of a new connection.
+// InitBase sets the identity of a new connection. A nil address, which is
+// what a socket reset by its peer before it was asked reports, is replaced
+// by UnknownAddr, so that handlers can always call String.
 func (b *ConnBase) InitBase(local, remote net.Addr) {
 	b.id = NextID()
+	if local == nil {
+		local = UnknownAddr
+	}
+	if remote == nil {
+		remote = UnknownAddr
+	}
 	b.local, b.remote = local, remote
 }
+
+// UnknownAddr stands for an address an engine could not learn.
+var UnknownAddr net.Addr = unknownAddr{}
+
+type unknownAddr struct{}
+
+func (unknownAddr) Network() string { return "tcp" }
+func (unknownAddr) String() string  { return "unknown" }
+
+// known reports whether a is a real address, one a per-IP limit can count.
+func known(a net.Addr) bool { return a != nil && a != UnknownAddr }
 
 func (b *ConnBase) ID() uint64           { return b.id }
 func (b *ConnBase) LocalAddr() net.Addr  { return b.local }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portside/portside/echo"
 	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/server"
 	"github.com/portside/portside/server/enginetest"
@@ -49,15 +51,21 @@ func childMain() int {
 	defer stop()
 	eng := new(fork.Engine)
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, name := range []string{"echo", "other"} {
+	errs := make(chan error, 3)
+	// Logs go to standard error, which the parent reads.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	for _, name := range []string{"echo", "other", "realecho"} {
 		ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", name)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		var h server.Handler = lineHandler{}
+		if name == "realecho" {
+			h = echo.New(echo.Options{Logger: logger})
+		}
 		wg.Go(func() {
-			if err := eng.Serve(ctx, ln, &server.Service{Name: name, Handler: lineHandler{}}); err != nil {
+			if err := eng.Serve(ctx, ln, &server.Service{Name: name, Handler: h, Logger: logger}); err != nil {
 				errs <- err
 			}
 		})
@@ -120,13 +128,18 @@ type running struct {
 
 func start(t *testing.T, eng *fork.Engine, lim server.Limits) *running {
 	t.Helper()
+	return startService(t, eng, &server.Service{Name: "echo", Handler: lineHandler{}, Limits: lim, Stats: new(server.Stats)})
+}
+
+// startService serves svc, whose name is one childMain builds.
+func startService(t *testing.T, eng *fork.Engine, svc *server.Service) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", "echo")
+	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", svc.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{addr: ln.Addr().String(), stop: cancel, done: make(chan error, 1),
-		svc: &server.Service{Name: "echo", Handler: lineHandler{}, Limits: lim, Stats: new(server.Stats)}}
+	r := &running{addr: ln.Addr().String(), stop: cancel, done: make(chan error, 1), svc: svc}
 	go func() { r.done <- eng.Serve(ctx, ln, r.svc) }()
 	t.Cleanup(func() {
 		cancel()

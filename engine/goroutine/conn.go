@@ -92,8 +92,10 @@ func newConn(nc net.Conn, s *server.Service) *conn {
 		wakeWriter: make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		c.raw, _ = tc.SyscallConn()
+	// Any plain socket: a *net.TCPConn, or one wrapped to carry an
+	// address (the fork engine's inherited connection). Not TLS.
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
 	}
 	c.InitBase(nc.LocalAddr(), nc.RemoteAddr())
 	c.touch()
@@ -495,8 +497,8 @@ func (c *conn) writeErr(err error) error {
 }
 
 func (c *conn) writeFile(g seg) (int, error) {
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		return c.sendfile(tc, g)
+	if c.raw != nil {
+		return c.sendfile(c.raw, g)
 	}
 	// TLS: the bytes must pass through user space anyway.
 	n, err := io.Copy(writerFunc(func(p []byte) (int, error) { return c.writeBytes(p) }),
@@ -514,11 +516,7 @@ func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
 // sendfile sends a file range with sendfile(2), waiting on the netpoller
 // when the socket is full. It leaves the file's own offset alone, so one
 // *os.File could serve several connections.
-func (c *conn) sendfile(tc *net.TCPConn, g seg) (int, error) {
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
+func (c *conn) sendfile(rc syscall.RawConn, g seg) (int, error) {
 	fc, err := g.f.SyscallConn()
 	if err != nil {
 		return 0, err

@@ -89,8 +89,8 @@ func Refuse(nc net.Conn, s *server.Service, reason error) {
 	if msg := s.Refusal(reason); len(msg) > 0 && s.TLS == nil {
 		nc.SetWriteDeadline(time.Now().Add(time.Second))
 		nc.Write(msg)
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.CloseWrite()
+		if cw, ok := nc.(closeWriter); ok {
+			cw.CloseWrite()
 		}
 	}
 	nc.Close()

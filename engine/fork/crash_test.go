@@ -1,0 +1,129 @@
+package fork_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portside/portside/echo"
+	"github.com/portside/portside/engine/fork"
+	"github.com/portside/portside/server"
+)
+
+// logBuffer collects log lines from several goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func debugLogger(w *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestResetStorm checks the echo service under fork survives peers that
+// reset their connection at once: the child, whose socket no longer has a
+// peer address, must not crash, and the parent keeps answering.
+func TestResetStorm(t *testing.T) {
+	var log, stderr logBuffer
+	eng := &fork.Engine{Stderr: &stderr}
+	r := startService(t, eng, &server.Service{Name: "realecho", Handler: echo.New(echo.Options{}),
+		Logger: debugLogger(&log), Stats: new(server.Stats)})
+	const n = 300
+	for i := range n {
+		nc, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		nc.(*net.TCPConn).SetLinger(0) // close sends RST
+		nc.Close()
+	}
+	nc, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	c := &client{Conn: nc, r: bufio.NewReader(nc)}
+	c.echo(t, "still answering")
+	c.Close()
+	waitFor(t, "every child to be reaped", func() bool { return r.svc.Stats.ConnsOpen.Load() == 0 })
+	if got := r.svc.Stats.ConnsTotal.Load(); got < n/2 {
+		t.Errorf("%d connections served, want most of the %d reset ones to reach a child", got, n+1)
+	}
+	if strings.Contains(log.String(), "child failed") {
+		t.Errorf("children failed on reset connections:\n%s", firstLines(log.String(), 10))
+	}
+	// The parent passed each child its peer's address, which a reset
+	// socket no longer gives.
+	sessions := 0
+	for line := range strings.Lines(stderr.String()) {
+		if strings.Contains(line, "echo session") {
+			sessions++
+			if !strings.Contains(line, "remote_addr=127.0.0.1:") {
+				t.Errorf("child logged a session without its peer's address: %s", line)
+				break
+			}
+		}
+	}
+	if sessions == 0 {
+		t.Errorf("no child logged its echo session")
+	}
+	if strings.Contains(stderr.String(), "panic") {
+		t.Errorf("children's standard error mentions a panic:\n%s", firstLines(stderr.String(), 10))
+	}
+}
+
+// TestChildPanicOneErrorLine checks that a handler's panic in a child costs
+// one error line, not a stack on standard error.
+func TestChildPanicOneErrorLine(t *testing.T) {
+	var log, stderr logBuffer
+	eng := &fork.Engine{Stderr: &stderr}
+	r := startService(t, eng, &server.Service{Name: "echo", Handler: lineHandler{},
+		Logger: debugLogger(&log), Stats: new(server.Stats)})
+	c := connect(t, r.addr)
+	fmt.Fprintf(c, "panic\n")
+	c.eof(t)
+	waitFor(t, "the child to be reaped", func() bool { return r.svc.Stats.ConnsOpen.Load() == 0 })
+	var errorLines []string
+	for _, out := range []string{log.String(), stderr.String()} {
+		for line := range strings.Lines(out) {
+			if strings.Contains(line, "level=ERROR") {
+				errorLines = append(errorLines, line)
+			}
+		}
+	}
+	if len(errorLines) != 1 || !strings.Contains(errorLines[0], "asked to") {
+		t.Errorf("error lines: %q; want one naming the panic %q", errorLines, "asked to")
+	}
+	if strings.Contains(stderr.String(), "goroutine ") {
+		t.Errorf("a stack reached standard error:\n%s", firstLines(stderr.String(), 10))
+	}
+}
+
+func firstLines(s string, n int) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if len(out) == n {
+			break
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "")
+}
