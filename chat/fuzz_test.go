@@ -35,6 +35,11 @@ func (c *fakeConn) Write(b []byte) error {
 func (c *fakeConn) WriteFile(f *os.File, off, n int64) error { f.Close(); return nil }
 func (c *fakeConn) Close() error                             { c.closed = true; return nil }
 func (c *fakeConn) Queued() int                              { return 0 }
+func (c *fakeConn) WriteString(s string) error               { return c.Write([]byte(s)) }
+func (c *fakeConn) SetTimer(time.Duration)                   {}
+func (c *fakeConn) PauseRead()                               {}
+func (c *fakeConn) ResumeRead()                              {}
+func (c *fakeConn) NotifyDrained()                           {}
 func (c *fakeConn) SetValue(v any)                           { c.value = v }
 func (c *fakeConn) Value() any                               { return c.value }
 

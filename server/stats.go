@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -18,6 +20,7 @@ type Stats struct {
 	BytesIn        atomic.Int64
 	BytesOut       atomic.Int64
 	HandlerErrors  atomic.Int64 // closes caused by an error from Handler.Data
+	HandlerPanics  atomic.Int64 // closes caused by a panic in a handler callback
 	SlowConsumers  atomic.Int64 // closed for exceeding MaxQueue
 	InputOverflows atomic.Int64 // closed for exceeding MaxInput
 	IdleTimeouts   atomic.Int64
@@ -72,12 +75,21 @@ func (s *Service) Admit(remote net.Addr) error {
 
 // Refusal is what to write to a peer turned away for reason before closing
 // it: the handler's words if it is a Refuser, else nothing.
-func (s *Service) Refusal(reason error) []byte {
+func (s *Service) Refusal(reason error) (msg []byte) {
 	s.Logger.Debug("connection refused", "service", s.Name, "reason", reason)
-	if r, ok := s.Handler.(Refuser); ok {
-		return r.Refuse(reason)
+	r, ok := s.Handler.(Refuser)
+	if !ok {
+		return nil
 	}
-	return nil
+	defer func() {
+		if v := recover(); v != nil {
+			s.Stats.HandlerPanics.Add(1)
+			s.Logger.Error("handler panic in Refuse", "service", s.Name, "panic", fmt.Sprint(v))
+			s.Logger.Debug("handler panic in Refuse: stack", "service", s.Name, "stack", string(debug.Stack()))
+			msg = nil
+		}
+	}()
+	return r.Refuse(reason)
 }
 
 // Closed is called by an engine exactly once per admitted connection, when it
@@ -108,12 +120,48 @@ func (s *Service) Closed(c Conn, err error) {
 	case errors.As(err, new(*HandlerError)):
 		s.Stats.HandlerErrors.Add(1)
 		level = slog.LevelInfo
+	case errors.As(err, new(*PanicError)):
+		s.Stats.HandlerPanics.Add(1)
+		level = slog.LevelError
 	}
 	if s.Logger.Enabled(context.Background(), level) {
 		s.Logger.Log(context.Background(), level, "connection closed", "service", s.Name,
 			"conn_id", c.ID(), "remote_addr", addrString(c.RemoteAddr()), "reason", reasonString(err))
 	}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		s.logStack(c, pe.Stack)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.Stats.HandlerPanics.Add(1)
+			s.Logger.Error("handler panic in Close", "service", s.Name, "conn_id", c.ID(),
+				"panic", fmt.Sprint(v))
+			s.logStack(c, debug.Stack())
+		}
+	}()
 	s.Handler.Close(c, err)
+}
+
+func (s *Service) logStack(c Conn, stack []byte) {
+	s.Logger.Debug("handler panic: stack", "service", s.Name, "conn_id", c.ID(), "stack", string(stack))
+}
+
+// PanicError is the close reason of a connection whose handler panicked in
+// a callback. Engines make it with Recovered.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the panicking goroutine's stack
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("server: handler panic: %v", e.Value) }
+
+// Recovered turns a value recovered from a handler callback into the close
+// reason an engine gives Closed, which logs it (one error line; the stack at
+// debug level) and counts it. Call it in the deferred function that
+// recovered, so that the stack is the panic's.
+func Recovered(v any) error {
+	return &PanicError{Value: v, Stack: debug.Stack()}
 }
 
 // HandlerError wraps an error returned by Handler.Data, so that it is counted

@@ -45,7 +45,7 @@ func TestResetStorm(t *testing.T) {
 	var log, stderr logBuffer
 	eng := &fork.Engine{Stderr: &stderr}
 	r := startService(t, eng, &server.Service{Name: "realecho", Handler: echo.New(echo.Options{}),
-		Logger: debugLogger(&log), Stats: new(server.Stats)})
+		Logger: debugLogger(&log), Stats: new(server.Stats), Stateless: true})
 	const n = 300
 	for i := range n {
 		nc, err := net.Dial("tcp", r.addr)
@@ -96,7 +96,7 @@ func TestChildPanicOneErrorLine(t *testing.T) {
 	var log, stderr logBuffer
 	eng := &fork.Engine{Stderr: &stderr}
 	r := startService(t, eng, &server.Service{Name: "echo", Handler: lineHandler{},
-		Logger: debugLogger(&log), Stats: new(server.Stats)})
+		Logger: debugLogger(&log), Stats: new(server.Stats), Stateless: true})
 	c := connect(t, r.addr)
 	fmt.Fprintf(c, "panic\n")
 	c.eof(t)

@@ -21,11 +21,14 @@
 // parent reads each child's standard error, passes its lines on (see
 // Engine.Stderr) and turns a Go crash report into that line, with the stack
 // at debug level. What it costs: a process start per connection, and no
-// memory shared between connections, so services with Shared set are refused
-// with server.ErrNoSharedState. TLS works: each child does its own handshake.
+// memory shared between connections, so it runs only services marked
+// server.Service.Stateless and refuses others with server.ErrNoSharedState.
+// A handler's panic in a child is recovered as under any engine: the child
+// logs it, closes its connection and exits cleanly; the count reaches the
+// parent with the child's other counters. TLS works: each child does its own handshake.
 //
 // Counting: the parent counts connections (open, total, refused). Bytes,
-// handler errors, slow consumers, input overflows and idle timeouts are
+// handler errors and panics, slow consumers, input overflows and idle timeouts are
 // counted in the child and added to the parent's Stats when the child exits;
 // a child that crashes reports nothing.
 package fork
@@ -166,9 +169,10 @@ var (
 // serves the inherited connection and returns when it is closed.
 func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) error {
 	s.Init()
-	if s.Shared {
+	if !s.Stateless {
 		ln.Close()
-		return fmt.Errorf("fork: service %s: %w", s.Name, server.ErrNoSharedState)
+		return fmt.Errorf("fork: service %s: %w; the epoll, goroutine and iterative engines can run it",
+			s.Name, server.ErrNoSharedState)
 	}
 	if IsChild() {
 		return serveChild(ctx, ln, s)
@@ -210,7 +214,7 @@ func serveChild(ctx context.Context, ln net.Listener, s *server.Service) error {
 
 // counters is what a child reports to the parent when it is done.
 type counters struct {
-	BytesIn, BytesOut, HandlerErrors, SlowConsumers, InputOverflows, IdleTimeouts int64
+	BytesIn, BytesOut, HandlerErrors, HandlerPanics, SlowConsumers, InputOverflows, IdleTimeouts int64
 }
 
 func report(st *server.Stats) {
@@ -221,7 +225,8 @@ func report(st *server.Stats) {
 	defer f.Close()
 	json.NewEncoder(f).Encode(counters{
 		BytesIn: st.BytesIn.Load(), BytesOut: st.BytesOut.Load(),
-		HandlerErrors: st.HandlerErrors.Load(), SlowConsumers: st.SlowConsumers.Load(),
+		HandlerErrors: st.HandlerErrors.Load(), HandlerPanics: st.HandlerPanics.Load(),
+		SlowConsumers:  st.SlowConsumers.Load(),
 		InputOverflows: st.InputOverflows.Load(), IdleTimeouts: st.IdleTimeouts.Load(),
 	})
 }
@@ -230,6 +235,7 @@ func (c counters) addTo(st *server.Stats) {
 	st.BytesIn.Add(c.BytesIn)
 	st.BytesOut.Add(c.BytesOut)
 	st.HandlerErrors.Add(c.HandlerErrors)
+	st.HandlerPanics.Add(c.HandlerPanics)
 	st.SlowConsumers.Add(c.SlowConsumers)
 	st.InputOverflows.Add(c.InputOverflows)
 	st.IdleTimeouts.Add(c.IdleTimeouts)
@@ -475,7 +481,12 @@ func (p *parent) signal(sig os.Signal) {
 // child is a connection as the parent sees it: served elsewhere.
 type child struct{ server.ConnBase }
 
-func (*child) Write([]byte) error { return server.ErrClosed }
+func (*child) Write([]byte) error       { return server.ErrClosed }
+func (*child) WriteString(string) error { return server.ErrClosed }
+func (*child) SetTimer(time.Duration)   {}
+func (*child) PauseRead()               {}
+func (*child) ResumeRead()              {}
+func (*child) NotifyDrained()           {}
 func (*child) WriteFile(f *os.File, _, _ int64) error {
 	f.Close()
 	return server.ErrClosed

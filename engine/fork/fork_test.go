@@ -65,7 +65,7 @@ func childMain() int {
 			h = echo.New(echo.Options{Logger: logger})
 		}
 		wg.Go(func() {
-			if err := eng.Serve(ctx, ln, &server.Service{Name: name, Handler: h, Logger: logger}); err != nil {
+			if err := eng.Serve(ctx, ln, &server.Service{Name: name, Handler: h, Logger: logger, Stateless: true}); err != nil {
 				errs <- err
 			}
 		})
@@ -128,7 +128,7 @@ type running struct {
 
 func start(t *testing.T, eng *fork.Engine, lim server.Limits) *running {
 	t.Helper()
-	return startService(t, eng, &server.Service{Name: "echo", Handler: lineHandler{}, Limits: lim, Stats: new(server.Stats)})
+	return startService(t, eng, &server.Service{Name: "echo", Handler: lineHandler{}, Limits: lim, Stats: new(server.Stats), Stateless: true})
 }
 
 // startService serves svc, whose name is one childMain builds.
@@ -392,14 +392,21 @@ func TestShutdownKillsStubbornChild(t *testing.T) {
 	}
 }
 
+// TestSharedStateRefused checks that a service is run only if it says it
+// keeps nothing between connections: the safe case is the default.
 func TestSharedStateRefused(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = new(fork.Engine).Serve(t.Context(), ln, &server.Service{Name: "chat", Handler: lineHandler{}, Shared: true})
+	err = new(fork.Engine).Serve(t.Context(), ln, &server.Service{Name: "chat", Handler: lineHandler{}})
 	if !errors.Is(err, server.ErrNoSharedState) {
-		t.Fatalf("Serve of a shared-state service: got %v, want %v", err, server.ErrNoSharedState)
+		t.Fatalf("Serve of a service not marked Stateless: got %v, want %v", err, server.ErrNoSharedState)
+	}
+	for _, name := range []string{"epoll", "goroutine", "iterative"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name the %s engine, which can run the service", err, name)
+		}
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Error("listener left open")

@@ -113,7 +113,8 @@ func Start(t *testing.T, eng server.Engine, s *server.Service) *Env {
 }
 
 func service(name string, h server.Handler, l server.Limits) *server.Service {
-	return &server.Service{Name: name, Handler: h, Limits: l}
+	// The suite's handlers keep nothing one connection needs of another.
+	return &server.Service{Name: name, Handler: h, Limits: l, Stateless: true}
 }
 
 // Tests lists the suite.
