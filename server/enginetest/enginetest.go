@@ -10,6 +10,7 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -147,6 +148,12 @@ func Tests() []Test {
 		{"ShutdownFlushes", svc("ShutdownFlushes", &lines{}, server.Limits{MaxQueue: 8 << 20}), testShutdownFlushes},
 		{"DrainTimeout", svc("DrainTimeout", &drainer{stuck: true}, server.Limits{DrainTimeout: 200 * time.Millisecond}), testDrainTimeout},
 		{"Stats", svc("Stats", &echo{}, server.Limits{}), testStats},
+		{"Timer", svc("Timer", &contract{}, server.Limits{}), testTimer},
+		{"TimerNeverDuringData", svc("TimerNeverDuringData", &contract{}, server.Limits{}), testTimerNeverDuringData},
+		{"PauseRead", svc("PauseRead", &contract{}, server.Limits{MaxQueue: 64 << 20}), testPauseRead},
+		{"Drained", svc("Drained", &contract{}, server.Limits{MaxQueue: 64 << 20}), testDrained},
+		{"HandlerPanic", svc("HandlerPanic", &contract{}, server.Limits{}), testHandlerPanic},
+		{"WriteString", svc("WriteString", &contract{}, server.Limits{}), testWriteString},
 	}
 }
 
@@ -162,8 +169,13 @@ func svc(name string, h withRecorder, l server.Limits) func() *server.Service {
 	return func() *server.Service {
 		// Each call gets a fresh handler: copy the prototype's settings.
 		h := clone(h)
-		h.setRecorder(newRecorder())
-		return service(name, h, l)
+		rec := newRecorder()
+		h.setRecorder(rec)
+		s := service(name, h, l)
+		if _, ok := h.(*contract); ok {
+			s.Logger = slog.New(slog.NewTextHandler(&rec.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		return s
 	}
 }
 
@@ -183,6 +195,8 @@ func clone(h withRecorder) withRecorder {
 		return &asyncEcho{ch: map[uint64]chan []byte{}}
 	case *pusher:
 		return &pusher{count: h.count, flood: h.flood}
+	case *contract:
+		return &contract{}
 	}
 	panic("enginetest: unknown handler")
 }
