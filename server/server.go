@@ -81,7 +81,9 @@ type Conn interface {
 	// they can (epoll files them on its loop's wheel).
 	SetTimer(d time.Duration)
 	// PauseRead stops reading the connection until ResumeRead: no Data
-	// call begins meanwhile, and what the peer sends waits in the kernel,
+	// call begins meanwhile (called from another goroutine, a Data call
+	// already on its way may still come), and what the peer sends waits in
+	// the kernel,
 	// so TCP flow control pushes back on it. Unconsumed input is kept and
 	// handed, with what follows, once reading resumes. The idle timeout
 	// still applies. Pausing does not stack: one ResumeRead undoes any

@@ -540,6 +540,14 @@ func (l *loop) handle(c *conn, ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 		return
 	}
+	if c.flags.Load()&flagControl != 0 {
+		// A pause asked from another goroutine is honoured before
+		// this read, not after it.
+		l.settle(c)
+		if c.done {
+			return
+		}
+	}
 	if c.reading() {
 		l.read(c, ev)
 		return

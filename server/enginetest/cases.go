@@ -817,3 +817,30 @@ func testWriteString(t *testing.T, e *Env) {
 	write(t, c, "ws hello\nws world\n")
 	expect(t, c, "hello\nworld\n")
 }
+
+// testResetPeers resets connections as soon as they are made: by the time
+// the engine asks, such a socket may have no peer address left, and a
+// handler that logs its peer's address must still not crash.
+func testResetPeers(t *testing.T, e *Env) {
+	const n = 100
+	for range n {
+		c := dial(t, e.Addr)
+		c.SetLinger(0) // close sends RST
+		c.Close()
+	}
+	c := dial(t, e.Addr)
+	write(t, c, "ws still here\n")
+	expect(t, c, "still here\n")
+	c.Close()
+	st := e.Service.Stats
+	deadline := time.Now().Add(wait)
+	for st.ConnsOpen.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open", st.ConnsOpen.Load())
+		}
+		time.Sleep(10 * time.Millisecond) // counters, not events: poll
+	}
+	if got := st.HandlerPanics.Load(); got != 0 {
+		t.Errorf("Stats.HandlerPanics = %d after peers reset, want 0", got)
+	}
+}

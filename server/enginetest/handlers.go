@@ -373,6 +373,8 @@ func (h *contract) Open(c server.Conn) {
 	st := h.enter(c)
 	defer st.exit()
 	h.base.Open(c)
+	// As a handler that logs its peers does: the addresses are never nil.
+	_ = c.LocalAddr().String() + c.RemoteAddr().String()
 }
 
 func (h *contract) Data(c server.Conn, in []byte) (int, error) {
@@ -491,6 +493,7 @@ func (h *contract) Close(c server.Conn, err error) {
 	st := h.enter(c)
 	defer st.exit()
 	st.closed.Store(true)
+	_ = c.LocalAddr().String() + c.RemoteAddr().String()
 	h.base.Close(c, err)
 	if st.panicIn == "close" {
 		panic(panicValue)
