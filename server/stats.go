@@ -20,7 +20,7 @@ type Stats struct {
 	BytesIn        atomic.Int64
 	BytesOut       atomic.Int64
 	HandlerErrors  atomic.Int64 // closes caused by an error from Handler.Data
-	HandlerPanics  atomic.Int64 // closes caused by a panic in a handler callback
+	HandlerPanics  atomic.Int64 // panics recovered from handler callbacks; each closed its connection
 	SlowConsumers  atomic.Int64 // closed for exceeding MaxQueue
 	InputOverflows atomic.Int64 // closed for exceeding MaxInput
 	IdleTimeouts   atomic.Int64

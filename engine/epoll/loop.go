@@ -957,11 +957,12 @@ func (l *loop) finish(c *conn, err error, graceful bool) {
 	c.mu.Lock()
 	c.closeReq = true
 	c.releaseOutLocked()
+	tm := c.tm // SetTimer may make it from another goroutine
 	c.mu.Unlock()
 	c.releaseInput()
 	l.wheel.remove(&c.idle)
-	if c.tm != nil {
-		l.twheel.remove(&c.tm.node)
+	if tm != nil {
+		l.twheel.remove(&tm.node)
 	}
 	l.live--
 	l.r.s.Closed(c, err)

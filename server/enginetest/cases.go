@@ -844,3 +844,39 @@ func testResetPeers(t *testing.T, e *Env) {
 		t.Errorf("Stats.HandlerPanics = %d after peers reset, want 0", got)
 	}
 }
+
+// testFromGoroutine asks for a timer, Drained and a pause from a goroutine
+// of the handler's own, not from a callback.
+func testFromGoroutine(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	r := newLineReader(c)
+	write(t, c, "go-timer a 50\n")
+	r.expect(t, "armed a\n")
+	r.expect(t, "fired a\n")
+
+	write(t, c, "go-notify\n")
+	r.expect(t, "drained 0\n")
+
+	write(t, c, "go-pause 300\n")
+	r.expect(t, "paused\n")
+	const total = 8 << 20
+	payload := patternBytes(total)
+	werr := make(chan error, 1)
+	go func() {
+		c.SetWriteDeadline(time.Now().Add(2 * wait))
+		_, err := c.Write(payload)
+		werr <- err
+	}()
+	r.expect(t, "resumed\n") // and no "data while paused" before it
+	c.SetReadDeadline(time.Now().Add(2 * wait))
+	got := make([]byte, total)
+	if _, err := io.ReadFull(r.r, got); err != nil {
+		t.Fatalf("read the echo after resuming: %v", err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("the echo after resuming differs from what was sent")
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}

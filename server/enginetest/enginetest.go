@@ -154,6 +154,7 @@ func Tests() []Test {
 		{"Drained", svc("Drained", &contract{}, server.Limits{MaxQueue: 64 << 20}), testDrained},
 		{"HandlerPanic", svc("HandlerPanic", &contract{}, server.Limits{}), testHandlerPanic},
 		{"WriteString", svc("WriteString", &contract{}, server.Limits{}), testWriteString},
+		{"FromGoroutine", svc("FromGoroutine", &contract{}, server.Limits{MaxQueue: 64 << 20}), testFromGoroutine},
 		{"ResetPeers", svc("ResetPeers", &contract{}, server.Limits{}), testResetPeers},
 	}
 }

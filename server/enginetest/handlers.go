@@ -351,6 +351,9 @@ type cstate struct {
 	raw      bool // echo bytes as they come, after a pause
 	// panicIn names the callback that is to panic next: "timer", "close".
 	panicIn string
+	// goPaused is set while the handler's own goroutine holds reading
+	// paused.
+	goPaused atomic.Bool
 }
 
 const panicValue = "enginetest: asked to panic"
@@ -381,7 +384,7 @@ func (h *contract) Data(c server.Conn, in []byte) (int, error) {
 	st := h.enter(c)
 	defer st.exit()
 	h.rec.dataCall(c, len(in))
-	if st.paused {
+	if st.paused || st.goPaused.Load() {
 		c.WriteString("data while paused\n")
 	}
 	if st.raw {
@@ -435,6 +438,27 @@ func (h *contract) command(c server.Conn, st *cstate, line string) {
 		c.NotifyDrained()
 	case "ws":
 		c.WriteString(arg + "\n")
+	// The same requests from a goroutine of the handler's own.
+	case "go-timer": // go-timer LABEL MS
+		label, ms, _ := strings.Cut(arg, " ")
+		n, _ := strconv.Atoi(ms)
+		st.label, st.armedAt, st.armedFor = label, time.Now(), time.Duration(n)*time.Millisecond
+		c.WriteString("armed " + label + "\n")
+		go c.SetTimer(st.armedFor)
+	case "go-notify":
+		go c.NotifyDrained()
+	case "go-pause": // go-pause MS: pause, and resume MS later
+		n, _ := strconv.Atoi(arg)
+		st.raw = true
+		go func() {
+			c.PauseRead()
+			st.goPaused.Store(true)
+			c.WriteString("paused\n")
+			time.Sleep(time.Duration(n) * time.Millisecond)
+			st.goPaused.Store(false)
+			c.ResumeRead()
+			c.WriteString("resumed\n")
+		}()
 	case "panic":
 		panic(panicValue)
 	case "timer-panic":
