@@ -25,6 +25,9 @@ type wheel struct {
 	mask  int64
 	cur   int64 // the last tick processed
 	n     int   // nodes filed
+	// first caches nextTick while known, since the loop asks on every
+	// turn: the bitmap scan covers up to a whole turn of the wheel.
+	first int64 // -1: unknown
 }
 
 // wnode is one entry of a wheel, embedded in what it times.
@@ -57,13 +60,14 @@ func makeWheel(tick, n int64) wheel {
 	for size < n {
 		size <<= 1
 	}
-	return wheel{tick: tick, slots: make([]*wnode, size), bits: make([]uint64, size/64), mask: size - 1}
+	return wheel{tick: tick, slots: make([]*wnode, size), bits: make([]uint64, size/64), mask: size - 1, first: -1}
 }
 
 // add files x under deadline (loop time, ns).
 func (w *wheel) add(x *wnode, deadline, now int64) {
 	if w.n == 0 {
 		w.cur = now / w.tick
+		w.first = -1
 	}
 	t := (deadline + w.tick - 1) / w.tick
 	if t <= w.cur {
@@ -79,6 +83,11 @@ func (w *wheel) add(x *wnode, deadline, now int64) {
 	w.slots[s] = x
 	w.bits[s>>6] |= 1 << (s & 63)
 	w.n++
+	if w.first >= 0 {
+		// The tick at which slot s next comes round.
+		at := w.cur + 1 + (s-(w.cur+1))&w.mask
+		w.first = min(w.first, at)
+	}
 }
 
 func (w *wheel) remove(x *wnode) {
@@ -91,6 +100,7 @@ func (w *wheel) remove(x *wnode) {
 		w.slots[x.slot] = x.next
 		if x.next == nil {
 			w.bits[x.slot>>6] &^= 1 << (x.slot & 63)
+			w.first = -1
 		}
 	}
 	if x.next != nil {
@@ -106,6 +116,14 @@ func (w *wheel) nextTick() int64 {
 	if w.n == 0 {
 		return -1
 	}
+	if w.first < 0 {
+		w.first = w.scan()
+	}
+	return w.first
+}
+
+// scan finds nextTick in the bitmap.
+func (w *wheel) scan() int64 {
 	start := w.cur + 1
 	size := int64(len(w.slots))
 	for k := int64(0); k < size; {
@@ -138,11 +156,12 @@ func (w *wheel) advance(now int64, due func(x *wnode)) {
 	}
 	if t-w.cur > int64(len(w.slots)) {
 		w.cur = t - int64(len(w.slots))
+		w.first = -1
 	}
 	for {
 		nt := w.nextTick()
 		if nt < 0 || nt > t {
-			w.cur = t
+			w.cur = t // nothing occupied up to t: first stays right
 			return
 		}
 		w.cur = nt
@@ -150,6 +169,7 @@ func (w *wheel) advance(now int64, due func(x *wnode)) {
 		x := w.slots[s]
 		w.slots[s] = nil
 		w.bits[s>>6] &^= 1 << (s & 63)
+		w.first = -1
 		for x != nil {
 			next := x.next
 			x.prev, x.next, x.slot = nil, nil, -1
