@@ -761,9 +761,10 @@ func testDrained(t *testing.T, e *Env) {
 }
 
 func testHandlerPanic(t *testing.T, e *Env) {
-	// A panic in Data, in Timer and in Close: each closes its own
+	// A panic in Data, Timer, Drained and Close: each closes its own
 	// connection only, and the service goes on.
-	for _, cmd := range []string{"panic", "timer-panic", "close-panic"} {
+	cmds := []string{"panic", "timer-panic", "drained-panic", "close-panic"}
+	for _, cmd := range cmds {
 		c := dial(t, e.Addr)
 		r := newLineReader(c)
 		write(t, c, "ws before "+cmd+"\n")
@@ -778,17 +779,7 @@ func testHandlerPanic(t *testing.T, e *Env) {
 		newLineReader(c2).expect(t, "after "+cmd+"\n")
 		c2.Close()
 	}
-	st := e.Service.Stats
-	deadline := time.Now().Add(wait)
-	for st.HandlerPanics.Load() < 3 || st.ConnsOpen.Load() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("Stats.HandlerPanics = %d, want 3", st.HandlerPanics.Load())
-		}
-		time.Sleep(10 * time.Millisecond) // counters, not events: poll
-	}
-	if got := st.HandlerPanics.Load(); got != 3 {
-		t.Errorf("Stats.HandlerPanics = %d, want 3", got)
-	}
+	waitPanics(t, e, int64(len(cmds)))
 	rec := e.rec()
 	if !rec.local() {
 		return // the log is the child process's
@@ -799,7 +790,7 @@ func testHandlerPanic(t *testing.T, e *Env) {
 			errorLines = append(errorLines, line)
 		}
 	}
-	if len(errorLines) != 3 {
+	if len(errorLines) != len(cmds) {
 		t.Errorf("%d error lines, want one per panic:\n%s", len(errorLines), strings.Join(errorLines, ""))
 	}
 	for _, line := range errorLines {
@@ -809,6 +800,44 @@ func testHandlerPanic(t *testing.T, e *Env) {
 	}
 	if !strings.Contains(rec.log.String(), "level=DEBUG msg=\"handler panic: stack\"") {
 		t.Errorf("no stack logged at debug level:\n%s", rec.log.String())
+	}
+}
+
+// waitPanics waits for every connection to be gone and checks n panics
+// were counted.
+func waitPanics(t *testing.T, e *Env, n int64) {
+	t.Helper()
+	st := e.Service.Stats
+	deadline := time.Now().Add(wait)
+	for st.HandlerPanics.Load() < n || st.ConnsOpen.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats.HandlerPanics = %d, want %d", st.HandlerPanics.Load(), n)
+		}
+		time.Sleep(10 * time.Millisecond) // counters, not events: poll
+	}
+	if got := st.HandlerPanics.Load(); got != n {
+		t.Errorf("Stats.HandlerPanics = %d, want %d", got, n)
+	}
+}
+
+// testOpenPanic serves with a handler whose Open panics: each connection
+// is closed, Close still comes once, and the next is accepted.
+func testOpenPanic(t *testing.T, e *Env) {
+	for range 2 {
+		expectEnd(t, dial(t, e.Addr))
+	}
+	waitPanics(t, e, 2)
+	rec := e.rec()
+	if !rec.local() {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for id, errs := range rec.closes {
+		var pe *server.PanicError
+		if len(errs) != 1 || !errors.As(errs[0], &pe) {
+			t.Errorf("conn %d: Close reasons %v, want one *server.PanicError", id, errs)
+		}
 	}
 }
 

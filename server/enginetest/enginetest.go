@@ -153,6 +153,7 @@ func Tests() []Test {
 		{"PauseRead", svc("PauseRead", &contract{}, server.Limits{MaxQueue: 64 << 20}), testPauseRead},
 		{"Drained", svc("Drained", &contract{}, server.Limits{MaxQueue: 64 << 20}), testDrained},
 		{"HandlerPanic", svc("HandlerPanic", &contract{}, server.Limits{}), testHandlerPanic},
+		{"OpenPanic", svc("OpenPanic", &contract{openPanic: true}, server.Limits{}), testOpenPanic},
 		{"WriteString", svc("WriteString", &contract{}, server.Limits{}), testWriteString},
 		{"FromGoroutine", svc("FromGoroutine", &contract{}, server.Limits{MaxQueue: 64 << 20}), testFromGoroutine},
 		{"ResetPeers", svc("ResetPeers", &contract{}, server.Limits{}), testResetPeers},
@@ -198,7 +199,7 @@ func clone(h withRecorder) withRecorder {
 	case *pusher:
 		return &pusher{count: h.count, flood: h.flood}
 	case *contract:
-		return &contract{}
+		return &contract{openPanic: h.openPanic}
 	}
 	panic("enginetest: unknown handler")
 }

@@ -335,7 +335,10 @@ func (h *asyncEcho) Close(c server.Conn, err error) {
 // connection's other callbacks is running, and what it finds reaches the
 // peer, so that the tests see it under engines that run handlers in another
 // process.
-type contract struct{ base }
+type contract struct {
+	base
+	openPanic bool // every Open panics
+}
 
 // cstate is one connection's state; callbacks alone touch its plain fields.
 type cstate struct {
@@ -349,7 +352,8 @@ type cstate struct {
 	spin     bool // re-arm the timer at once each time it fires
 	paused   bool // the handler paused reading and has not resumed
 	raw      bool // echo bytes as they come, after a pause
-	// panicIn names the callback that is to panic next: "timer", "close".
+	// panicIn names the callback that is to panic next: "timer",
+	// "drained", "close".
 	panicIn string
 	// goPaused is set while the handler's own goroutine holds reading
 	// paused.
@@ -378,6 +382,9 @@ func (h *contract) Open(c server.Conn) {
 	h.base.Open(c)
 	// As a handler that logs its peers does: the addresses are never nil.
 	_ = c.LocalAddr().String() + c.RemoteAddr().String()
+	if h.openPanic {
+		panic(panicValue)
+	}
 }
 
 func (h *contract) Data(c server.Conn, in []byte) (int, error) {
@@ -464,6 +471,9 @@ func (h *contract) command(c server.Conn, st *cstate, line string) {
 	case "timer-panic":
 		st.panicIn = "timer"
 		c.SetTimer(time.Millisecond)
+	case "drained-panic":
+		st.panicIn = "drained"
+		c.NotifyDrained()
 	case "close-panic":
 		st.panicIn = "close"
 		c.WriteString("bye\n")
@@ -510,6 +520,9 @@ func (st *cstate) early() string {
 func (h *contract) Drained(c server.Conn) {
 	st := h.enter(c)
 	defer st.exit()
+	if st.panicIn == "drained" {
+		panic(panicValue)
+	}
 	c.WriteString("drained " + strconv.Itoa(c.Queued()) + "\n")
 }
 
