@@ -594,10 +594,10 @@ func (l *lineReader) expect(t *testing.T, want string) {
 	l.c.SetReadDeadline(time.Now().Add(wait))
 	got, err := l.r.ReadString('\n')
 	if err != nil {
-		t.Fatalf("read %q: %v (got %q)", want, err, got)
+		t.Fatalf("read %q: %v (got %q)", want, err, trunc(got))
 	}
 	if got != want {
-		t.Fatalf("read %q, want %q", got, want)
+		t.Fatalf("read %q, want %q", trunc(got), want)
 	}
 }
 
@@ -606,7 +606,7 @@ func (l *lineReader) line(t *testing.T) string {
 	l.c.SetReadDeadline(time.Now().Add(wait))
 	got, err := l.r.ReadString('\n')
 	if err != nil {
-		t.Fatalf("read a line: %v (got %q)", err, got)
+		t.Fatalf("read a line: %v (got %q)", err, trunc(got))
 	}
 	return got
 }

@@ -463,8 +463,8 @@ func (h *contract) command(c server.Conn, st *cstate, line string) {
 			c.WriteString("paused\n")
 			time.Sleep(time.Duration(n) * time.Millisecond)
 			st.goPaused.Store(false)
+			c.WriteString("resumed\n") // before the echo that may follow at once
 			c.ResumeRead()
-			c.WriteString("resumed\n")
 		}()
 	case "panic":
 		panic(panicValue)
