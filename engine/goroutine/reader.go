@@ -32,21 +32,19 @@ func (c *conn) run() {
 	pending := 0
 	unhanded := false // buf[:pending] holds bytes Data has not seen
 	for {
-		switch c.readState() {
+		st, resumed := c.readState()
+		switch st {
 		case closing:
 			return
 		case draining:
 			c.waitClose()
 			return
 		}
-		c.mu.Lock()
-		if c.resumed {
-			// Reading resumed: the handler gets its kept input again
+		if resumed {
+			// The handler resumed reading: it gets its kept input again
 			// without waiting for more.
-			c.resumed = false
 			unhanded = unhanded || pending > 0
 		}
-		c.mu.Unlock()
 		var n int
 		var err error
 		if !unhanded {
@@ -113,23 +111,26 @@ func (c *conn) readingPaused() bool {
 	return c.readPaused
 }
 
-// readState reports the state, and pauses while output is above the
-// high-water mark: a client that sends but never reads stops being read,
-// and TCP flow control pushes back on it.
-func (c *conn) readState() state {
+// readState reports the state, and whether the handler resumed reading
+// since last asked. It pauses while output is above the high-water mark (a
+// client that sends but never reads stops being read, and TCP flow control
+// pushes back on it) and while the handler has paused reading.
+func (c *conn) readState() (state, bool) {
 	for {
 		c.mu.Lock()
 		st := c.st
 		if st != open || c.queued <= c.s.Limits.HighWater && !c.readPaused {
 			c.paused = false
+			resumed := c.resumed
+			c.resumed = false
 			c.mu.Unlock()
-			return st
+			return st, resumed
 		}
 		c.paused = true
 		c.mu.Unlock()
 		if !c.wait() {
 			c.abort(server.ErrIdleTimeout)
-			return closing
+			return closing, false
 		}
 	}
 }
