@@ -643,7 +643,7 @@ func (l *loop) data(c *conn, b []byte) {
 func (l *loop) readEOF(c *conn) {
 	c.eof = true
 	if h := l.r.eofh; h != nil && !c.closing {
-		if !l.call(c, func(c server.Conn) { h.ReadEOF(c, c.(*conn).in) }) {
+		if !l.call(c, func(server.Conn) { h.ReadEOF(c, c.in) }) {
 			return
 		}
 		c.releaseInput()

@@ -127,3 +127,45 @@ func firstLines(s string, n int) string {
 	}
 	return strings.Join(out, "")
 }
+
+// TestCrashStorm makes many children die of a panic the engine cannot
+// recover (in a goroutine of the handler's own): each costs one error line
+// in the parent's log, with the runtime's report of the crash at debug
+// level and none of it on standard error, and the parent keeps accepting
+// throughout.
+func TestCrashStorm(t *testing.T) {
+	var log, stderr logBuffer
+	eng := &fork.Engine{Stderr: &stderr}
+	r := startService(t, eng, &server.Service{Name: "echo", Handler: lineHandler{},
+		Logger: debugLogger(&log), Stats: new(server.Stats), Stateless: true})
+	const n = 100
+	for i := range n {
+		c := connect(t, r.addr)
+		fmt.Fprintf(c, "crash\n")
+		if i%10 == 0 {
+			// Mid-storm, a new connection is served.
+			connect(t, r.addr).echo(t, fmt.Sprintf("during the storm, %d", i))
+		}
+	}
+	waitFor(t, "every crashed child to be reaped", func() bool { return r.svc.Stats.ConnsOpen.Load() <= 10 })
+	connect(t, r.addr).echo(t, "after the storm")
+	var failed, stacks int
+	for line := range strings.Lines(log.String()) {
+		switch {
+		case strings.Contains(line, "level=ERROR"):
+			if !strings.Contains(line, `msg="child failed"`) || !strings.Contains(line, "asked to crash") {
+				t.Errorf("error line not a child's crash: %s", line)
+			}
+			failed++
+		case strings.Contains(line, "level=DEBUG") && strings.Contains(line, "stack=") &&
+			strings.Contains(line, "goroutine "):
+			stacks++
+		}
+	}
+	if failed != n || stacks != n {
+		t.Errorf("%d error lines and %d stacks at debug level for %d crashed children, want one of each per child", failed, stacks, n)
+	}
+	if strings.Contains(stderr.String(), "goroutine ") || strings.Contains(stderr.String(), "asked to crash") {
+		t.Errorf("a crash report reached standard error:\n%s", firstLines(stderr.String(), 10))
+	}
+}

@@ -94,6 +94,8 @@ func (lineHandler) Data(c server.Conn, in []byte) (int, error) {
 		switch strings.TrimSpace(line) {
 		case "panic":
 			panic("asked to")
+		case "crash": // a panic no engine can recover: the child dies
+			go panic("asked to crash")
 		case "exit":
 			os.Exit(3)
 		case "ignore-term":
