@@ -77,6 +77,7 @@ type Conn interface {
 	// calls the handler's Timer method (see TimerHandler) in the
 	// connection's order of callbacks. Arming again replaces the deadline;
 	// d <= 0 cancels. Timer is not called once the connection is closing.
+	// For a handler without a Timer method it does nothing.
 	// Engines keep timers without a goroutine or time.Timer each where
 	// they can (epoll files them on its loop's wheel).
 	SetTimer(d time.Duration)
@@ -94,6 +95,7 @@ type Conn interface {
 	// (see DrainedHandler) once Queued() is at or below
 	// Limits.LowWater(): at once, after the current callback, if it
 	// already is. Asking again before the call is the same as asking once.
+	// For a handler without a Drained method it does nothing.
 	NotifyDrained()
 	// SetValue and Value hold per-connection protocol state.
 	SetValue(v any)

@@ -375,6 +375,7 @@ func (p *parent) forward(r io.Reader) crash {
 	var cr crash
 	br := bufio.NewReaderSize(r, 4096)
 	crashing := false
+	lineStart := true // line begins a line, not a long line's continuation
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
@@ -383,7 +384,7 @@ func (p *parent) forward(r io.Reader) crash {
 				if room := maxStack - len(cr.stack); room > 0 {
 					cr.stack = append(cr.stack, line[:min(len(line), room)]...)
 				}
-			case bytes.HasPrefix(line, []byte("panic: ")) || bytes.HasPrefix(line, []byte("fatal error: ")):
+			case lineStart && (bytes.HasPrefix(line, []byte("panic: ")) || bytes.HasPrefix(line, []byte("fatal error: "))):
 				crashing = true
 				cr.what = strings.TrimSpace(string(line))
 			default:
@@ -392,6 +393,7 @@ func (p *parent) forward(r io.Reader) crash {
 				p.e.errMu.Unlock()
 			}
 		}
+		lineStart = err == nil
 		if err != nil && err != bufio.ErrBufferFull {
 			return cr
 		}
