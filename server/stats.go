@@ -75,12 +75,16 @@ func (s *Service) Admit(remote net.Addr) error {
 
 // Refusal is what to write to a peer turned away for reason before closing
 // it: the handler's words if it is a Refuser, else nothing.
-func (s *Service) Refusal(reason error) (msg []byte) {
+func (s *Service) Refusal(reason error) []byte {
 	s.Logger.Debug("connection refused", "service", s.Name, "reason", reason)
-	r, ok := s.Handler.(Refuser)
-	if !ok {
-		return nil
+	if r, ok := s.Handler.(Refuser); ok {
+		return s.refuse(r, reason)
 	}
+	return nil
+}
+
+// refuse calls Refuse, for whose panic the peer gets no words.
+func (s *Service) refuse(r Refuser, reason error) (msg []byte) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.Stats.HandlerPanics.Add(1)

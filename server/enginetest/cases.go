@@ -820,6 +820,23 @@ func waitPanics(t *testing.T, e *Env, n int64) {
 	}
 }
 
+// testRefusePanic turns a peer away at the connection limit with a handler
+// whose Refuse panics.
+func testRefusePanic(t *testing.T, e *Env) {
+	a := dial(t, e.Addr)
+	write(t, a, "ws first\n")
+	expect(t, a, "first\n")
+	b := dial(t, e.Addr)
+	expectEOF(t, b) // refused, without words
+	write(t, a, "ws still here\n")
+	expect(t, a, "still here\n")
+	a.Close()
+	waitPanics(t, e, 1)
+	if got := e.Service.Stats.ConnsRefused.Load(); got != 1 {
+		t.Errorf("Stats.ConnsRefused = %d, want 1", got)
+	}
+}
+
 // testOpenPanic serves with a handler whose Open panics: each connection
 // is closed, Close still comes once, and the next is accepted.
 func testOpenPanic(t *testing.T, e *Env) {

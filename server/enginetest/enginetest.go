@@ -153,6 +153,7 @@ func Tests() []Test {
 		{"PauseRead", svc("PauseRead", &contract{}, server.Limits{MaxQueue: 64 << 20}), testPauseRead},
 		{"Drained", svc("Drained", &contract{}, server.Limits{MaxQueue: 64 << 20}), testDrained},
 		{"HandlerPanic", svc("HandlerPanic", &contract{}, server.Limits{}), testHandlerPanic},
+		{"RefusePanic", svc("RefusePanic", &contract{}, server.Limits{MaxConns: 1}), testRefusePanic},
 		{"OpenPanic", svc("OpenPanic", &contract{openPanic: true}, server.Limits{}), testOpenPanic},
 		{"WriteString", svc("WriteString", &contract{}, server.Limits{}), testWriteString},
 		{"FromGoroutine", svc("FromGoroutine", &contract{}, server.Limits{MaxQueue: 64 << 20}), testFromGoroutine},

@@ -537,7 +537,11 @@ func (h *contract) Close(c server.Conn, err error) {
 	}
 }
 
+// Refuse panics: a peer turned away gets no words, and the service goes on.
+func (h *contract) Refuse(error) []byte { panic(panicValue) }
+
 var (
 	_ server.TimerHandler   = (*contract)(nil)
 	_ server.DrainedHandler = (*contract)(nil)
+	_ server.Refuser        = (*contract)(nil)
 )
