@@ -24,7 +24,7 @@ func startChat(t *testing.T) string {
 	t.Helper()
 	hub := chat.New(chat.Options{FloodRate: -1})
 	testkit.Background(t, "hub", hub.Run)
-	return testkit.Serve(t, "epoll", &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true})
+	return testkit.Serve(t, "epoll", &server.Service{Name: "chat", Handler: hub.Handler()})
 }
 
 func chatConfig(addr string) bench.ChatConfig {

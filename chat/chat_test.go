@@ -55,7 +55,7 @@ func startChat(t *testing.T, name string, o chat.Options, lim server.Limits) (st
 	}
 	hub := chat.New(o)
 	testkit.Background(t, "hub", hub.Run)
-	return testkit.Serve(t, name, &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true, Limits: lim}), hub
+	return testkit.Serve(t, name, &server.Service{Name: "chat", Handler: hub.Handler(), Limits: lim}), hub
 }
 
 // peer is one test client.
@@ -535,7 +535,7 @@ func TestDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
-		s := &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true}
+		s := &server.Service{Name: "chat", Handler: hub.Handler()}
 		ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", "chat")
 		if err != nil {
 			t.Fatal(err)

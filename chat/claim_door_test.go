@@ -47,7 +47,7 @@ func startOneLoop(t *testing.T, r *registry) (string, *chat.Hub, chan struct{}) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server.Service{Name: "chat", Handler: closeSignal{hub.Handler(), closed}, Shared: true}
+	s := &server.Service{Name: "chat", Handler: closeSignal{hub.Handler(), closed}}
 	testkit.Background(t, "chat: Serve", func(ctx context.Context) error { return eng.Serve(ctx, ln, s) })
 	return ln.Addr().String(), hub, closed
 }

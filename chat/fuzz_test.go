@@ -49,9 +49,14 @@ func (c *fakeConn) isClosed() bool {
 	defer c.mu.Unlock()
 	return c.closed
 }
-func (c *fakeConn) Queued() int    { return 0 }
-func (c *fakeConn) SetValue(v any) { c.value = v }
-func (c *fakeConn) Value() any     { return c.value }
+func (c *fakeConn) Queued() int                { return 0 }
+func (c *fakeConn) WriteString(s string) error { return c.Write([]byte(s)) }
+func (c *fakeConn) SetTimer(time.Duration)     {}
+func (c *fakeConn) PauseRead()                 {}
+func (c *fakeConn) ResumeRead()                {}
+func (c *fakeConn) NotifyDrained()             {}
+func (c *fakeConn) SetValue(v any)             { c.value = v }
+func (c *fakeConn) Value() any                 { return c.value }
 
 // feed hands in to h as an engine would, in chunks of size bytes, and
 // closes the connection at the end.

@@ -20,8 +20,8 @@ type Handler struct {
 }
 
 // Handler returns the server.Handler of the hub's line and IRC doors. Its
-// service must set server.Service.Shared: members of one room talk through
-// the hub's memory.
+// service must not be marked server.Service.Stateless: members of one room
+// talk through the hub's memory.
 func (h *Hub) Handler() *Handler { return &Handler{hub: h} }
 
 // maxLine bounds one line of either door: IRC's tags and body.

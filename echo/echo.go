@@ -165,9 +165,18 @@ func (h *Handler) Close(c server.Conn, err error) {
 	if s == nil {
 		return
 	}
-	h.o.Logger.Info("echo session", "conn_id", c.ID(), "remote_addr", c.RemoteAddr().String(),
+	h.o.Logger.Info("echo session", "conn_id", c.ID(), "remote_addr", addr(c.RemoteAddr()),
 		"mode", h.o.Mode.String(), "bytes_in", s.in, "bytes_out", s.out, "messages", s.msgs,
 		"duration", h.o.Now().Sub(s.start).Round(time.Millisecond).String(), "reason", reason(err))
+}
+
+// addr names a peer for the log. Engines give a placeholder for an address
+// they could not learn, but a handler must not crash on one that did not.
+func addr(a net.Addr) string {
+	if a == nil {
+		return "unknown"
+	}
+	return a.String()
 }
 
 func reason(err error) string {

@@ -4,6 +4,7 @@ package engine
 
 import (
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/portside/portside/engine/epoll"
@@ -15,8 +16,9 @@ import (
 
 // Options tune the engines that have knobs; each engine ignores the rest.
 type Options struct {
-	Loops       int // epoll: event loops; 0 means one per CPU
-	MaxChildren int // fork: concurrent child processes; 0 means the default
+	Loops       int       // epoll: event loops; 0 means one per CPU
+	MaxChildren int       // fork: concurrent child processes; 0 means the default
+	Stderr      io.Writer // fork: where children's standard error (their logs) goes; nil means os.Stderr
 }
 
 // Default is the engine used when none is named: epoll spends the least CPU
@@ -31,7 +33,7 @@ const ForTLS = "goroutine"
 var engines = map[string]func(Options) server.Engine{
 	"goroutine": func(Options) server.Engine { return goroutine.New() },
 	"iterative": func(Options) server.Engine { return iterative.New() },
-	"fork":      func(o Options) server.Engine { return &fork.Engine{MaxChildren: o.MaxChildren} },
+	"fork":      func(o Options) server.Engine { return &fork.Engine{MaxChildren: o.MaxChildren, Stderr: o.Stderr} },
 	"epoll":     func(o Options) server.Engine { return epoll.New(epoll.Options{Loops: o.Loops}) },
 }
 

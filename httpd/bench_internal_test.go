@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portside/portside/server"
 )
@@ -24,6 +25,12 @@ func (c *discardConn) WriteFile(f *os.File, off, n int64) error {
 }
 func (c *discardConn) Close() error { return nil }
 func (c *discardConn) Queued() int  { return 0 }
+
+func (c *discardConn) WriteString(s string) error { return c.Write([]byte(s)) }
+func (c *discardConn) SetTimer(time.Duration)     {}
+func (c *discardConn) PauseRead()                 {}
+func (c *discardConn) ResumeRead()                {}
+func (c *discardConn) NotifyDrained()             {}
 
 // BenchmarkStatic is the handler's cost per keep-alive GET of a file, from
 // request bytes to response bytes handed to the engine: parsing, lookup in

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/portside/portside/server"
 )
@@ -47,6 +48,12 @@ func (c *fakeConn) Close() error {
 }
 
 func (c *fakeConn) Queued() int { return 0 }
+
+func (c *fakeConn) WriteString(s string) error { return c.Write([]byte(s)) }
+func (c *fakeConn) SetTimer(time.Duration)     {}
+func (c *fakeConn) PauseRead()                 {}
+func (c *fakeConn) ResumeRead()                {}
+func (c *fakeConn) NotifyDrained()             {}
 
 func (c *fakeConn) take() string {
 	c.mu.Lock()

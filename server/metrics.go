@@ -41,6 +41,7 @@ var metrics = []metric{
 	{prometheus.NewDesc("portside_received_bytes_total", "Bytes read from peers.", labels, nil), prometheus.CounterValue, func(s *Stats) int64 { return s.BytesIn.Load() }},
 	{prometheus.NewDesc("portside_sent_bytes_total", "Bytes written to peers.", labels, nil), prometheus.CounterValue, func(s *Stats) int64 { return s.BytesOut.Load() }},
 	{prometheus.NewDesc("portside_handler_errors_total", "Connections closed by a protocol error.", labels, nil), prometheus.CounterValue, func(s *Stats) int64 { return s.HandlerErrors.Load() }},
+	{prometheus.NewDesc("portside_handler_panics_total", "Panics recovered from handler callbacks, each closing its connection.", labels, nil), prometheus.CounterValue, func(s *Stats) int64 { return s.HandlerPanics.Load() }},
 	{prometheus.NewDesc("portside_slow_consumers_total", "Connections closed for exceeding the send queue.", labels, nil), prometheus.CounterValue, func(s *Stats) int64 { return s.SlowConsumers.Load() }},
 	{prometheus.NewDesc("portside_input_overflows_total", "Connections closed for too much unconsumed input.", labels, nil), prometheus.CounterValue, func(s *Stats) int64 { return s.InputOverflows.Load() }},
 	{prometheus.NewDesc("portside_idle_timeouts_total", "Connections closed for being idle.", labels, nil), prometheus.CounterValue, func(s *Stats) int64 { return s.IdleTimeouts.Load() }},

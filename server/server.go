@@ -15,13 +15,21 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 )
 
 // Handler is one service's reaction to its connections. An engine calls the
-// methods for one connection from one goroutine at a time, in order: Open,
-// then Data any number of times, then Close exactly once. Handlers must not
-// block: a handler that needs to wait hands the work to its own goroutine and
-// answers later with Conn.Write.
+// methods for one connection one at a time, never two at once, in order:
+// Open, then Data (and the optional callbacks below: Timer, Drained,
+// ReadEOF, Drain) any number of times, then Close exactly once. That order
+// of callbacks is the connection's own: a handler needs no lock for state
+// only its callbacks touch. Handlers must not block: a handler that needs to
+// wait hands the work to its own goroutine and answers later with
+// Conn.Write.
+//
+// A panic in any callback closes that connection at once (queued output is
+// dropped) with a *PanicError, logged and counted in Stats.HandlerPanics;
+// the service goes on serving the others.
 type Handler interface {
 	// Open is called once a connection is accepted. It may write a banner.
 	Open(c Conn)
@@ -36,11 +44,15 @@ type Handler interface {
 	Close(c Conn, err error)
 }
 
-// Conn is one connection as a handler sees it. Write, Close and Queued are
-// safe to call from any goroutine; the other methods are meant for the
-// handler's own calls.
+// Conn is one connection as a handler sees it. Write, WriteString, Close,
+// Queued, SetTimer, PauseRead, ResumeRead and NotifyDrained are safe to call
+// from any goroutine; the other methods are meant for the handler's own
+// calls.
 type Conn interface {
 	ID() uint64
+	// LocalAddr and RemoteAddr are never nil: an address the engine could
+	// not learn (the peer reset the connection before it was asked) is
+	// UnknownAddr.
 	LocalAddr() net.Addr
 	RemoteAddr() net.Addr
 	// Write queues a copy of b for sending; the caller keeps b. It never
@@ -48,6 +60,8 @@ type Conn interface {
 	// Limits.MaxQueue queued bytes the connection is closed as a slow
 	// consumer.
 	Write(b []byte) error
+	// WriteString is Write for a string.
+	WriteString(s string) error
 	// WriteFile queues n bytes of f from offset off, sent after what is
 	// already queued, with sendfile(2) where the engine can. It takes
 	// ownership of f: the engine closes it once the bytes are sent or the
@@ -59,6 +73,30 @@ type Conn interface {
 	Close() error
 	// Queued reports the bytes queued but not yet sent.
 	Queued() int
+	// SetTimer arms the connection's one timer: d from now the engine
+	// calls the handler's Timer method (see TimerHandler) in the
+	// connection's order of callbacks. Arming again replaces the deadline;
+	// d <= 0 cancels. Timer is not called once the connection is closing.
+	// For a handler without a Timer method it does nothing.
+	// Engines keep timers without a goroutine or time.Timer each where
+	// they can (epoll files them on its loop's wheel).
+	SetTimer(d time.Duration)
+	// PauseRead stops reading the connection until ResumeRead: no Data
+	// call begins meanwhile (called from another goroutine, a Data call
+	// already on its way may still come), and what the peer sends waits in
+	// the kernel,
+	// so TCP flow control pushes back on it. Unconsumed input is kept and
+	// handed, with what follows, once reading resumes. The idle timeout
+	// still applies. Pausing does not stack: one ResumeRead undoes any
+	// number of PauseRead calls.
+	PauseRead()
+	ResumeRead()
+	// NotifyDrained asks for one call of the handler's Drained method
+	// (see DrainedHandler) once Queued() is at or below
+	// Limits.LowWater(): at once, after the current callback, if it
+	// already is. Asking again before the call is the same as asking once.
+	// For a handler without a Drained method it does nothing.
+	NotifyDrained()
 	// SetValue and Value hold per-connection protocol state.
 	SetValue(v any)
 	Value() any
@@ -84,6 +122,28 @@ type Drainer interface {
 	Drain(c Conn)
 }
 
+// TimerHandler is implemented by handlers that arm Conn.SetTimer. Timer is
+// called once per arming, when its deadline has passed, in the connection's
+// order of callbacks (never during Data).
+type TimerHandler interface {
+	Timer(c Conn)
+}
+
+// DrainedHandler is implemented by handlers that ask Conn.NotifyDrained to
+// be told when queued output has drained: to go on producing output they
+// held back (a stalled pipeline, a slow member's backlog), or to resume
+// reading they paused.
+type DrainedHandler interface {
+	Drained(c Conn)
+}
+
+// Base gives a handler that embeds it Open and Close that do nothing, for
+// protocols that only need Data.
+type Base struct{}
+
+func (Base) Open(Conn)         {}
+func (Base) Close(Conn, error) {}
+
 // Refuser is implemented by protocols that can tell a peer why it is turned
 // away (server full, too many connections from one address). The engine
 // writes the returned bytes, if any, before closing the refused connection.
@@ -102,7 +162,7 @@ var (
 	ErrServerFull    = errors.New("server: too many connections")
 	ErrTooManyFromIP = errors.New("server: too many connections from this address")
 	ErrNoTLS         = errors.New("server: engine cannot serve TLS")
-	ErrNoSharedState = errors.New("server: service needs shared state, which this engine cannot offer")
+	ErrNoSharedState = errors.New("server: service may keep shared state between connections (it is not marked Stateless), which this engine cannot offer")
 )
 
 // Service is everything an engine needs to run one listener's connections.
@@ -113,10 +173,12 @@ type Service struct {
 	// TLS, if set, wraps every connection. Engines that cannot serve TLS
 	// refuse to start with ErrNoTLS.
 	TLS *tls.Config
-	// Shared says the handler keeps state across connections in memory,
-	// so engines that split connections over processes refuse it with
-	// ErrNoSharedState.
-	Shared bool
+	// Stateless declares that the handler keeps nothing in memory across
+	// connections (no rooms, caches or counters that one connection must
+	// see of another), so that engines that split connections over
+	// processes may run it; they refuse a service without it with
+	// ErrNoSharedState. The default is the safe case: shared memory.
+	Stateless bool
 	// Logger gets the engine's and the core's lines, each naming the
 	// service: give one that does not name it already. nil discards.
 	Logger *slog.Logger

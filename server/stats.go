@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,7 @@ type Stats struct {
 	BytesIn        atomic.Int64
 	BytesOut       atomic.Int64
 	HandlerErrors  atomic.Int64 // closes caused by an error from Handler.Data
+	HandlerPanics  atomic.Int64 // panics recovered from handler callbacks; each closed its connection
 	SlowConsumers  atomic.Int64 // closed for exceeding MaxQueue
 	InputOverflows atomic.Int64 // closed for exceeding MaxInput
 	IdleTimeouts   atomic.Int64
@@ -54,7 +57,7 @@ func (s *Service) Admit(remote net.Addr) error {
 		s.refused(ErrServerFull, remote)
 		return ErrServerFull
 	}
-	if s.Limits.MaxConnsPerIP > 0 && remote != nil {
+	if s.Limits.MaxConnsPerIP > 0 && known(remote) {
 		p := s.perIP()
 		ip := ipOf(remote)
 		p.mu.Lock()
@@ -102,16 +105,29 @@ type refusalLog struct {
 // it: the handler's words if it is a Refuser, else nothing.
 func (s *Service) Refusal(reason error) []byte {
 	if r, ok := s.Handler.(Refuser); ok {
-		return r.Refuse(reason)
+		return s.refuse(r, reason)
 	}
 	return nil
+}
+
+// refuse calls Refuse, for whose panic the peer gets no words.
+func (s *Service) refuse(r Refuser, reason error) (msg []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.Stats.HandlerPanics.Add(1)
+			s.Logger.Error("handler panic in Refuse", "service", s.Name, "panic", fmt.Sprint(v))
+			s.Logger.Debug("handler panic in Refuse: stack", "service", s.Name, "stack", string(debug.Stack()))
+			msg = nil
+		}
+	}()
+	return r.Refuse(reason)
 }
 
 // Closed is called by an engine exactly once per admitted connection, when it
 // is gone: it counts and logs the reason and calls Handler.Close.
 func (s *Service) Closed(c Conn, err error) {
 	s.Stats.ConnsOpen.Add(-1)
-	if s.Limits.MaxConnsPerIP > 0 && c.RemoteAddr() != nil {
+	if s.Limits.MaxConnsPerIP > 0 && known(c.RemoteAddr()) {
 		p := s.perIP()
 		ip := ipOf(c.RemoteAddr())
 		p.mu.Lock()
@@ -135,12 +151,48 @@ func (s *Service) Closed(c Conn, err error) {
 	case errors.As(err, new(*HandlerError)):
 		s.Stats.HandlerErrors.Add(1)
 		level = slog.LevelInfo
+	case errors.As(err, new(*PanicError)):
+		s.Stats.HandlerPanics.Add(1)
+		level = slog.LevelError
 	}
 	if s.Logger.Enabled(context.Background(), level) {
 		s.Logger.Log(context.Background(), level, "connection closed", "service", s.Name,
 			"conn_id", c.ID(), "remote_addr", addrString(c.RemoteAddr()), "reason", reasonString(err))
 	}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		s.logStack(c, pe.Stack)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.Stats.HandlerPanics.Add(1)
+			s.Logger.Error("handler panic in Close", "service", s.Name, "conn_id", c.ID(),
+				"panic", fmt.Sprint(v))
+			s.logStack(c, debug.Stack())
+		}
+	}()
 	s.Handler.Close(c, err)
+}
+
+func (s *Service) logStack(c Conn, stack []byte) {
+	s.Logger.Debug("handler panic: stack", "service", s.Name, "conn_id", c.ID(), "stack", string(stack))
+}
+
+// PanicError is the close reason of a connection whose handler panicked in
+// a callback. Engines make it with Recovered.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the panicking goroutine's stack
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("server: handler panic: %v", e.Value) }
+
+// Recovered turns a value recovered from a handler callback into the close
+// reason an engine gives Closed, which logs it (one error line; the stack at
+// debug level) and counts it. Call it in the deferred function that
+// recovered, so that the stack is the panic's.
+func Recovered(v any) error {
+	return &PanicError{Value: v, Stack: debug.Stack()}
 }
 
 // HandlerError wraps an error returned by Handler.Data, so that it is counted
@@ -153,7 +205,7 @@ func (e *HandlerError) Unwrap() error { return e.Err }
 
 func addrString(a net.Addr) string {
 	if a == nil {
-		return ""
+		return UnknownAddr.String()
 	}
 	return a.String()
 }
@@ -178,11 +230,30 @@ type ConnBase struct {
 	value         any
 }
 
-// InitBase sets the identity of a new connection.
+// InitBase sets the identity of a new connection. A nil address, which is
+// what a socket reset by its peer before it was asked reports, is replaced
+// by UnknownAddr, so that handlers can always call String.
 func (b *ConnBase) InitBase(local, remote net.Addr) {
 	b.id = NextID()
+	if local == nil {
+		local = UnknownAddr
+	}
+	if remote == nil {
+		remote = UnknownAddr
+	}
 	b.local, b.remote = local, remote
 }
+
+// UnknownAddr stands for an address an engine could not learn.
+var UnknownAddr net.Addr = unknownAddr{}
+
+type unknownAddr struct{}
+
+func (unknownAddr) Network() string { return "tcp" }
+func (unknownAddr) String() string  { return "unknown" }
+
+// known reports whether a is a real address, one a per-IP limit can count.
+func known(a net.Addr) bool { return a != nil && a != UnknownAddr }
 
 func (b *ConnBase) ID() uint64           { return b.id }
 func (b *ConnBase) LocalAddr() net.Addr  { return b.local }

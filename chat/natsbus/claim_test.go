@@ -65,7 +65,7 @@ func serveOneLoop(t *testing.T, n *node) (string, chan struct{}) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server.Service{Name: "chat", Handler: closeSignal{n.hub.Handler(), closed}, Shared: true}
+	s := &server.Service{Name: "chat", Handler: closeSignal{n.hub.Handler(), closed}}
 	testkit.Background(t, "chat: Serve", func(ctx context.Context) error { return eng.Serve(ctx, ln, s) })
 	return ln.Addr().String(), closed
 }

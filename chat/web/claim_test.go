@@ -51,7 +51,7 @@ func TestClaimWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server.Service{Name: "web", Handler: h, Shared: true}
+	s := &server.Service{Name: "web", Handler: h}
 	testkit.Background(t, "web: Serve", func(ctx context.Context) error { return eng.Serve(ctx, ln, s) })
 	addr := ln.Addr().String()
 

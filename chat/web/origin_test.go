@@ -122,7 +122,7 @@ func TestBrowserOtherOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Stop() })
-	evil := testkit.Serve(t, engine.Default, &server.Service{Name: "evil", Handler: h, Shared: true})
+	evil := testkit.Serve(t, engine.Default, &server.Service{Name: "evil", Handler: h})
 
 	// open tries the chat's WebSocket from the page loaded; the outcome,
 	// "open" or "refused", is left in window.outcome.

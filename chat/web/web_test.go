@@ -57,8 +57,8 @@ func startWeb(t *testing.T, name string, o chat.Options, wo web.Options) servers
 	testkit.Background(t, "hub", hub.Run)
 	t.Cleanup(func() { h.Stop() }) // after the engines have stopped
 	return servers{
-		chat: testkit.Serve(t, name, &server.Service{Name: "chat", Handler: hub.Handler(), Shared: true}),
-		web:  testkit.Serve(t, name, &server.Service{Name: "web", Handler: h, Shared: true}),
+		chat: testkit.Serve(t, name, &server.Service{Name: "chat", Handler: hub.Handler()}),
+		web:  testkit.Serve(t, name, &server.Service{Name: "web", Handler: h}),
 		hub:  hub, door: door,
 	}
 }

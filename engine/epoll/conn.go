@@ -23,39 +23,63 @@ import (
 type conn struct {
 	// loop only
 	fd        int32
-	events    uint32      // registered epoll interest
-	notified  atomic.Bool // in the loop's pending list (shared)
-	added     bool        // registered with epoll
-	eof       bool        // the peer shut its write side
-	paused    bool        // reading paused: output above the high-water mark
-	draining  bool        // shutting down: reading stopped, handler's Drain called
-	closing   bool        // closing once the queue is flushed, with reason err
-	done      bool        // server.Service.Closed has been called
-	lingering bool        // write side shut, discarding input until EOF
-	refused   bool        // never admitted: no handler calls
-	wantOut   bool        // the socket buffer was full: EPOLLOUT armed
+	events    uint32        // registered epoll interest
+	flags     atomic.Uint32 // flagNotified, flagControl (shared)
+	added     bool          // registered with epoll
+	eof       bool          // the peer shut its write side
+	paused    bool          // reading paused: output above the high-water mark
+	draining  bool          // shutting down: reading stopped, handler's Drain called
+	closing   bool          // closing once the queue is flushed, with reason err
+	done      bool          // server.Service.Closed has been called
+	lingering bool          // write side shut, discarding input until EOF
+	refused   bool          // never admitted: no handler calls
+	wantOut   bool          // the socket buffer was full: EPOLLOUT armed
+	upaused   bool          // reading paused by the handler (PauseRead)
+	drainWait bool          // Drained is due once the queue is low
 	l         *loop
 	active    int64  // loop time of the last input or output progress
 	in        []byte // unconsumed input, from inPool; nil when there is none
 
-	mu       sync.Mutex
-	closeReq bool  // no more writes: Close was called or the engine is closing
-	slow     bool  // Write went above MaxQueue: close as a slow consumer
-	head     int   // out[head:] is queued
-	out      []seg // the queue
-	mem      int   // bytes of out held in memory; what the limits count
-	queued   int64 // bytes of out, memory and files
+	mu          sync.Mutex
+	closeReq    bool  // no more writes: Close was called or the engine is closing
+	slow        bool  // Write went above MaxQueue: close as a slow consumer
+	readPaused  bool  // PauseRead asked, ResumeRead not yet
+	wantDrained bool  // NotifyDrained asked
+	timerSet    bool  // SetTimer asked: tm.want holds the deadline
+	head        int   // out[head:] is queued
+	out         []seg // the queue
+	mem         int   // bytes of out held in memory; what the limits count
+	queued      int64 // bytes of out, memory and files
 
 	// loop only, and cold
 	inb       *[]byte // the pooled buffer behind in
 	err       error   // close reason
 	lingerEnd int64
-	wprev     *conn // timer wheel links
-	wnext     *conn
-	wslot     int32 // -1 when not in the wheel
+	idle      wnode   // in the idle-timeout wheel
+	tm        *ctimer // the handler's timer, once it has set one
 
 	server.ConnBase
-	_ [12]byte
+}
+
+// Bits of conn.flags.
+const (
+	flagNotified = 1 << iota // in the loop's pending list
+	flagControl              // the handler changed its timer, pause or Drained request
+)
+
+// ctimer is a connection's timer (Conn.SetTimer), on its loop's timer
+// wheel. Allocated on first use, so connections that never set one pay a
+// pointer.
+type ctimer struct {
+	node wnode
+	at   int64 // loop only: the deadline filed, loop time
+	want int64 // under conn.mu: the deadline asked for, -1 to cancel
+}
+
+func newConn(l *loop, fd int) *conn {
+	c := &conn{l: l, fd: int32(fd)}
+	c.idle = wnode{c: c, slot: -1}
+	return c
 }
 
 // seg is one piece of queued output: bytes in a pooled chunk, or a range of
@@ -203,7 +227,7 @@ func (c *conn) notify() {
 	if l.cur.Load() == c.token() {
 		return
 	}
-	if !c.notified.CompareAndSwap(false, true) {
+	if c.flags.Or(flagNotified)&flagNotified != 0 {
 		return
 	}
 	l.mu.Lock()

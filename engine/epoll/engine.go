@@ -4,9 +4,12 @@
 // No goroutine is started per connection. Each loop owns one read buffer, so
 // an idle connection owns none; output is queued per connection and flushed
 // with writev (sendfile for WriteFile), with EPOLLOUT armed only while output
-// is pending. Idle timeouts run on a timer wheel per loop. Writes and closes
-// from other goroutines wake the owning loop through an eventfd; writes a
-// handler makes inside its own callback cost no wake-up at all.
+// is pending. Idle timeouts and the handlers' connection timers
+// (Conn.SetTimer) run on timer wheels per loop, with no goroutine or
+// time.Timer per connection. Writes, closes and a handler's requests (timer,
+// pause, Drained) from other goroutines wake the owning loop through an
+// eventfd; those a handler makes inside its own callback cost no wake-up at
+// all.
 //
 // The engine cannot serve TLS: Serve returns server.ErrNoTLS for a service
 // that asks for it.

@@ -62,6 +62,8 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) 
 	}
 	r.eofh, _ = s.Handler.(server.EOFHandler)
 	r.drainer, _ = s.Handler.(server.Drainer)
+	r.th, _ = s.Handler.(server.TimerHandler)
+	r.dh, _ = s.Handler.(server.DrainedHandler)
 	if ta, ok := laddr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
 		r.local = ta
 	}
@@ -110,6 +112,8 @@ type run struct {
 	h       server.Handler
 	eofh    server.EOFHandler
 	drainer server.Drainer
+	th      server.TimerHandler
+	dh      server.DrainedHandler
 	lim     server.Limits
 	local   *net.TCPAddr // the listener's address, when it is a specific one
 	start   time.Time

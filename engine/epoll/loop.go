@@ -44,8 +44,10 @@ type loop struct {
 	conns    []*conn // by descriptor
 	live     int     // admitted connections not yet closed
 	now      int64   // ns since r.start, read once per wake-up
-	wheel    wheel
-	idle     int64 // the idle timeout in ns, 0 for none
+	wheel    wheel   // idle timeouts
+	twheel   wheel   // the handlers' connection timers, made on first use
+	later    []*conn // connections to settle again on the next turn (see settle)
+	idle     int64   // the idle timeout in ns, 0 for none
 	maxQueue int
 
 	lingerQ    []*conn // closing connections discarding input, in deadline order
@@ -258,12 +260,16 @@ func (l *loop) flushStats() {
 
 // pollTimeout is how long epoll_wait may sleep, in ms: until the next timer.
 func (l *loop) pollTimeout() int {
+	if len(l.later) > 0 {
+		return 0
+	}
 	next := l.wheel.next()
 	min := func(t int64) {
 		if t > 0 && (next < 0 || t < next) {
 			next = t
 		}
 	}
+	min(l.twheel.next())
 	if l.lingerHd < len(l.lingerQ) {
 		min(l.lingerQ[l.lingerHd].lingerEnd)
 	}
@@ -291,7 +297,7 @@ func (l *loop) runPending() {
 		l.open(c)
 	}
 	for _, c := range pend {
-		c.notified.Store(false)
+		c.flags.And(^uint32(flagNotified))
 		if !c.done {
 			l.settle(c)
 		}
@@ -317,6 +323,16 @@ func (l *loop) timers() {
 	now := l.now
 	if l.idle > 0 && l.wheel.n > 0 && now >= l.wheel.next() {
 		l.wheel.advance(now, l.due)
+	}
+	if l.twheel.n > 0 && now >= l.twheel.next() {
+		l.twheel.advance(now, l.fire)
+	}
+	if len(l.later) > 0 {
+		later := l.later
+		l.later = nil
+		for _, c := range later {
+			l.settle(c)
+		}
 	}
 	for l.lingerHd < len(l.lingerQ) {
 		c := l.lingerQ[l.lingerHd]
@@ -348,13 +364,14 @@ func (l *loop) timers() {
 }
 
 // due is called by the wheel for a connection whose deadline may be past.
-func (l *loop) due(c *conn) {
+func (l *loop) due(x *wnode) {
+	c := x.c
 	if c.done {
 		return
 	}
 	deadline := c.active + l.idle
 	if deadline > l.now {
-		l.wheel.add(c, deadline, l.now)
+		l.wheel.add(x, deadline, l.now)
 		return
 	}
 	err := c.err
@@ -398,12 +415,13 @@ func (l *loop) admit(fd int, sa unix.Sockaddr) {
 		if msg := r.s.Refusal(err); len(msg) > 0 {
 			unix.Write(fd, msg)
 		}
-		c := &conn{l: l, fd: int32(fd), refused: true, wslot: -1, done: true}
+		c := newConn(l, fd)
+		c.refused, c.done = true, true
 		l.setConn(c)
 		l.linger(c)
 		return
 	}
-	c := &conn{fd: int32(fd), wslot: -1}
+	c := newConn(nil, fd)
 	var local net.Addr
 	if r.local != nil {
 		local = r.local
@@ -457,11 +475,11 @@ func (l *loop) open(c *conn) {
 	}
 	c.added, c.events = true, evRead
 	if l.idle > 0 {
-		l.wheel.add(c, c.active+l.idle, l.now)
+		l.wheel.add(&c.idle, c.active+l.idle, l.now)
 	}
-	l.cur.Store(c.token())
-	l.r.h.Open(c)
-	l.cur.Store(0)
+	if !l.callOpen(c) {
+		return
+	}
 	if l.stopping {
 		l.drain(c)
 		return
@@ -494,10 +512,9 @@ func (l *loop) drain(c *conn) {
 	}
 	if d := l.r.drainer; d != nil {
 		c.draining = true
-		l.cur.Store(c.token())
-		d.Drain(c)
-		l.cur.Store(0)
-		l.settle(c)
+		if l.call(c, d.Drain) {
+			l.settle(c)
+		}
 		return
 	}
 	l.beginClose(c, nil)
@@ -522,6 +539,14 @@ func (l *loop) handle(c *conn, ev uint32) {
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 		return
+	}
+	if c.flags.Load()&flagControl != 0 {
+		// A pause asked from another goroutine is honoured before
+		// this read, not after it.
+		l.settle(c)
+		if c.done {
+			return
+		}
 	}
 	if c.reading() {
 		l.read(c, ev)
@@ -551,7 +576,7 @@ func sockError(fd int) error {
 }
 
 func (c *conn) reading() bool {
-	return !c.eof && !c.closing && !c.draining && !c.paused && !c.done
+	return !c.eof && !c.closing && !c.draining && !c.paused && !c.upaused && !c.done
 }
 
 // read reads once into the loop's buffer and hands the input to the
@@ -590,9 +615,10 @@ func (l *loop) data(c *conn, b []byte) {
 		c.in = append(c.in, b...)
 		in = c.in
 	}
-	l.cur.Store(c.token())
-	k, err := l.r.h.Data(c, in)
-	l.cur.Store(0)
+	k, err, ok := l.callData(c, in)
+	if !ok {
+		return
+	}
 	if err == nil && (k < 0 || k > len(in)) {
 		err = fmt.Errorf("epoll: Data consumed %d of %d bytes", k, len(in))
 	}
@@ -617,9 +643,9 @@ func (l *loop) data(c *conn, b []byte) {
 func (l *loop) readEOF(c *conn) {
 	c.eof = true
 	if h := l.r.eofh; h != nil && !c.closing {
-		l.cur.Store(c.token())
-		h.ReadEOF(c, c.in)
-		l.cur.Store(0)
+		if !l.call(c, func(server.Conn) { h.ReadEOF(c, c.in) }) {
+			return
+		}
 		c.releaseInput()
 		l.settle(c)
 		return
@@ -642,13 +668,19 @@ func (l *loop) beginClose(c *conn, err error) {
 	l.settle(c)
 }
 
-// settle brings c up to date after a callback or a wake-up: it acts on a
-// close asked for, flushes, and sets the epoll interest to match.
+// settle brings c up to date after a callback or a wake-up: it applies
+// what the handler asked (timer, pause, Drained), acts on a close asked
+// for, flushes, calls Drained if it is due, and sets the epoll interest to
+// match.
 func (l *loop) settle(c *conn) {
 	if c.done {
 		return
 	}
-	empty, mem, closeReq, abort, err := l.flush(c)
+	if c.flags.Load()&flagControl != 0 && l.applyControl(c) {
+		l.data(c, nil) // reading resumed: the kept input again
+		return
+	}
+	empty, mem, queued, closeReq, abort, err := l.flush(c)
 	if abort != nil {
 		l.finish(c, abort, false)
 		return
@@ -673,6 +705,16 @@ func (l *loop) settle(c *conn) {
 		c.paused = true
 	} else if c.paused && mem <= l.r.lim.LowWater() {
 		c.paused = false
+	}
+	if c.drainWait && queued <= int64(l.r.lim.LowWater()) && !c.closing {
+		c.drainWait = false
+		if l.call(c, l.r.dh.Drained) {
+			// Settled again after this turn's events, so that a
+			// handler asking for Drained from Drained cannot hold
+			// the loop.
+			l.later = append(l.later, c)
+		}
+		return
 	}
 	l.interest(c)
 }
@@ -703,7 +745,7 @@ func (l *loop) interest(c *conn) {
 // flush sends as much queued output as the socket takes, without blocking.
 // It reports whether the queue is now empty, the bytes still held in
 // memory, and the close state writers have set.
-func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err error) {
+func (l *loop) flush(c *conn) (empty bool, mem int, queued int64, closeReq bool, abort, err error) {
 	c.mu.Lock()
 	closeReq = c.closeReq
 	if c.slow {
@@ -761,12 +803,12 @@ func (l *loop) flush(c *conn) (empty bool, mem int, closeReq bool, abort, err er
 			break
 		}
 	}
-	empty, mem = len(c.out) == 0, c.mem
+	empty, mem, queued = len(c.out) == 0, c.mem, c.queued
 	c.mu.Unlock()
 	if empty {
 		c.wantOut = false
 	}
-	return empty, mem, closeReq, nil, err
+	return empty, mem, queued, closeReq, nil, err
 }
 
 func (l *loop) sent(c *conn, n int) {
@@ -915,9 +957,13 @@ func (l *loop) finish(c *conn, err error, graceful bool) {
 	c.mu.Lock()
 	c.closeReq = true
 	c.releaseOutLocked()
+	tm := c.tm // SetTimer may make it from another goroutine
 	c.mu.Unlock()
 	c.releaseInput()
-	l.wheel.remove(c)
+	l.wheel.remove(&c.idle)
+	if tm != nil {
+		l.twheel.remove(&tm.node)
+	}
 	l.live--
 	l.r.s.Closed(c, err)
 	if graceful {

@@ -38,7 +38,9 @@ func BenchmarkConnect(b *testing.B) {
 				b.Fatal(err)
 			}
 			done := make(chan error, 1)
-			go func() { done <- e.eng.Serve(ctx, ln, &server.Service{Name: "echo", Handler: lineHandler{}}) }()
+			go func() {
+				done <- e.eng.Serve(ctx, ln, &server.Service{Name: "echo", Handler: lineHandler{}, Stateless: true})
+			}()
 			defer func() {
 				cancel()
 				if err := <-done; err != nil {

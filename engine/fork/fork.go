@@ -17,23 +17,32 @@
 // listener).
 //
 // What the model gives: a crash (panic, os.Exit) in a child loses only that
-// child's connection. What it costs: a process start per connection, and no
-// memory shared between connections, so services with Shared set are refused
-// with server.ErrNoSharedState. TLS works: each child does its own handshake.
+// child's connection, and costs one error line in the parent's log: the
+// parent reads each child's standard error, passes its lines on (see
+// Engine.Stderr) and turns a Go crash report into that line, with the stack
+// at debug level. What it costs: a process start per connection, and no
+// memory shared between connections, so it runs only services marked
+// server.Service.Stateless and refuses others with server.ErrNoSharedState.
+// A handler's panic in a child is recovered as under any engine: the child
+// logs it, closes its connection and exits cleanly; the count reaches the
+// parent with the child's other counters. TLS works: each child does its own handshake.
 //
 // Counting: the parent counts connections (open, total, refused). Bytes,
-// handler errors, slow consumers, input overflows and idle timeouts are
+// handler errors and panics, slow consumers, input overflows and idle timeouts are
 // counted in the child and added to the parent's Stats when the child exits;
 // a child that crashes reports nothing.
 package fork
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -48,6 +57,11 @@ import (
 // EnvService is the environment variable that marks a child process and
 // names the service whose connection it inherited.
 const EnvService = "PORTSIDE_FORK_SERVICE"
+
+// envRemote carries the peer's address, as the parent's accept learnt it,
+// to the child: a socket whose peer has already reset it no longer has one
+// to give the child.
+const envRemote = "PORTSIDE_FORK_REMOTE"
 
 // Inherited file descriptors of a child: the connection and the pipe on
 // which it reports its counters when done.
@@ -71,6 +85,13 @@ type Engine struct {
 	// beyond it are refused like peers beyond Limits.MaxConns, which also
 	// applies. Zero means Limits.MaxConns alone.
 	MaxChildren int
+	// Stderr receives, line by line, what children write to their standard
+	// error (their logs); nil means os.Stderr. A child that crashes is
+	// reported in one error line of the service's log instead: its panic
+	// or fatal error with the stack goes to the log at debug level.
+	Stderr io.Writer
+
+	errMu sync.Mutex // one child's line at a time on Stderr
 }
 
 // Listen opens a service's listener. In the parent it binds addr. In a
@@ -97,13 +118,35 @@ func (e *Engine) Listen(ctx context.Context, network, addr, service string) (net
 			inherit.err = fmt.Errorf("fork: inherited connection: %w", err)
 			return
 		}
-		inherit.ln = newOneShot(nc)
+		inherit.ln = newOneShot(withRemote(nc, os.Getenv(envRemote)))
 	})
 	if inherit.err != nil {
 		return nil, inherit.err
 	}
 	return inherit.ln, nil
 }
+
+// withRemote gives nc the peer's address the parent passed down if nc has
+// none of its own (its peer reset it before the child asked).
+func withRemote(nc net.Conn, remote string) net.Conn {
+	if nc.RemoteAddr() != nil {
+		return nc
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	tc, ok := nc.(*net.TCPConn)
+	if err != nil || !ok {
+		return nc // the engine's Conn reports server.UnknownAddr
+	}
+	return &addrConn{TCPConn: tc, remote: net.TCPAddrFromAddrPort(ap)}
+}
+
+// addrConn is a TCP connection with the address its peer had.
+type addrConn struct {
+	*net.TCPConn
+	remote net.Addr
+}
+
+func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
 
 // inherit holds the child's connection, taken from fd 3 once.
 var inherit struct {
@@ -126,9 +169,10 @@ var (
 // serves the inherited connection and returns when it is closed.
 func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) error {
 	s.Init()
-	if s.Shared {
+	if !s.Stateless {
 		ln.Close()
-		return fmt.Errorf("fork: service %s: %w", s.Name, server.ErrNoSharedState)
+		return fmt.Errorf("fork: service %s: %w; the epoll, goroutine and iterative engines can run it",
+			s.Name, server.ErrNoSharedState)
 	}
 	if IsChild() {
 		return serveChild(ctx, ln, s)
@@ -170,7 +214,7 @@ func serveChild(ctx context.Context, ln net.Listener, s *server.Service) error {
 
 // counters is what a child reports to the parent when it is done.
 type counters struct {
-	BytesIn, BytesOut, HandlerErrors, SlowConsumers, InputOverflows, IdleTimeouts int64
+	BytesIn, BytesOut, HandlerErrors, HandlerPanics, SlowConsumers, InputOverflows, IdleTimeouts int64
 }
 
 func report(st *server.Stats) {
@@ -181,7 +225,8 @@ func report(st *server.Stats) {
 	defer f.Close()
 	json.NewEncoder(f).Encode(counters{
 		BytesIn: st.BytesIn.Load(), BytesOut: st.BytesOut.Load(),
-		HandlerErrors: st.HandlerErrors.Load(), SlowConsumers: st.SlowConsumers.Load(),
+		HandlerErrors: st.HandlerErrors.Load(), HandlerPanics: st.HandlerPanics.Load(),
+		SlowConsumers:  st.SlowConsumers.Load(),
 		InputOverflows: st.InputOverflows.Load(), IdleTimeouts: st.IdleTimeouts.Load(),
 	})
 }
@@ -190,6 +235,7 @@ func (c counters) addTo(st *server.Stats) {
 	st.BytesIn.Add(c.BytesIn)
 	st.BytesOut.Add(c.BytesOut)
 	st.HandlerErrors.Add(c.HandlerErrors)
+	st.HandlerPanics.Add(c.HandlerPanics)
 	st.SlowConsumers.Add(c.SlowConsumers)
 	st.InputOverflows.Add(c.InputOverflows)
 	st.IdleTimeouts.Add(c.IdleTimeouts)
@@ -197,9 +243,11 @@ func (c counters) addTo(st *server.Stats) {
 
 // parent is the accepting side of one service.
 type parent struct {
-	exe   string
-	s     *server.Service
-	admit *server.Service // s's limits and counters, and a handler that is never called
+	e      *Engine
+	stderr io.Writer // where children's standard error goes
+	exe    string
+	s      *server.Service
+	admit  *server.Service // s's limits and counters, and a handler that is never called
 
 	mu       sync.Mutex
 	children map[int]*os.Process
@@ -221,7 +269,10 @@ func (e *Engine) serveParent(ctx context.Context, ln net.Listener, s *server.Ser
 		admit.Limits.MaxConns = e.MaxChildren
 	}
 	admit.Init()
-	p := &parent{exe: exe, s: s, admit: admit, children: make(map[int]*os.Process)}
+	p := &parent{e: e, stderr: e.Stderr, exe: exe, s: s, admit: admit, children: make(map[int]*os.Process)}
+	if p.stderr == nil {
+		p.stderr = os.Stderr
+	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 
@@ -253,11 +304,13 @@ func (e *Engine) serveParent(ctx context.Context, ln net.Listener, s *server.Ser
 	return nil
 }
 
-// start hands nc to a new child, and reaps it in a goroutine.
+// start hands nc to a new child, and reaps it in a goroutine. Nothing the
+// child does or writes can block the accept loop: its output is read, and
+// its end reported, by the reaper.
 func (p *parent) start(nc net.Conn) {
 	ch := &child{}
 	ch.InitBase(nc.LocalAddr(), nc.RemoteAddr())
-	cmd, stats, err := p.spawn(nc)
+	cmd, stats, stderr, err := p.spawn(nc, ch.RemoteAddr())
 	nc.Close() // the child holds its own copy
 	if err != nil {
 		p.s.Logger.Error("fork", "service", p.s.Name, "conn_id", ch.ID(), "err", err)
@@ -269,10 +322,14 @@ func (p *parent) start(nc net.Conn) {
 	p.children[pid] = cmd.Process
 	p.mu.Unlock()
 	p.wg.Go(func() {
+		crashed := make(chan crash, 1)
+		go func() { crashed <- p.forward(stderr) }()
 		var c counters
 		// The pipe reaches EOF when the child exits, however it exits.
 		b, _ := io.ReadAll(io.LimitReader(stats, 4096))
 		stats.Close()
+		cr := <-crashed
+		stderr.Close()
 		werr := cmd.Wait()
 		p.mu.Lock()
 		delete(p.children, pid)
@@ -283,49 +340,110 @@ func (p *parent) start(nc net.Conn) {
 		var reason error
 		if werr != nil {
 			reason = fmt.Errorf("fork: child %d: %w", pid, werr)
-			p.s.Logger.Warn("child failed", "service", p.s.Name, "conn_id", ch.ID(),
-				"remote_addr", ch.RemoteAddr().String(), "pid", pid, "err", werr)
 		}
+		// The slot is free before anything is logged.
 		p.admit.Closed(ch, reason)
+		if werr == nil {
+			return
+		}
+		attrs := []any{"service", p.s.Name, "conn_id", ch.ID(),
+			"remote_addr", ch.RemoteAddr().String(), "pid", pid, "err", werr}
+		if cr.what != "" {
+			attrs = append(attrs, "crash", cr.what)
+		}
+		p.s.Logger.Error("child failed", attrs...)
+		if len(cr.stack) > 0 {
+			p.s.Logger.Debug("child failed: stack", "service", p.s.Name, "conn_id", ch.ID(),
+				"pid", pid, "stack", string(cr.stack))
+		}
 	})
 }
 
-// spawn starts a child with nc as fd 3 and a pipe for its counters as fd 4.
-func (p *parent) spawn(nc net.Conn) (*exec.Cmd, *os.File, error) {
+// crash is what a child that died of a Go panic or fatal error printed.
+type crash struct {
+	what  string // the panic value or fatal error, from its first line
+	stack []byte // what followed, bounded
+}
+
+const maxStack = 64 << 10
+
+// forward copies a child's standard error to the engine's, line by line,
+// until the Go runtime's report of a crash begins; that report is kept
+// (bounded) to be logged, not copied: a crash storm must not flood the
+// terminal or a log collector with stacks.
+func (p *parent) forward(r io.Reader) crash {
+	var cr crash
+	br := bufio.NewReaderSize(r, 4096)
+	crashing := false
+	lineStart := true // line begins a line, not a long line's continuation
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			switch {
+			case crashing:
+				if room := maxStack - len(cr.stack); room > 0 {
+					cr.stack = append(cr.stack, line[:min(len(line), room)]...)
+				}
+			case lineStart && (bytes.HasPrefix(line, []byte("panic: ")) || bytes.HasPrefix(line, []byte("fatal error: "))):
+				crashing = true
+				cr.what = strings.TrimSpace(string(line))
+			default:
+				p.e.errMu.Lock()
+				p.stderr.Write(line)
+				p.e.errMu.Unlock()
+			}
+		}
+		lineStart = err == nil
+		if err != nil && err != bufio.ErrBufferFull {
+			return cr
+		}
+	}
+}
+
+// spawn starts a child with nc as fd 3, a pipe for its counters as fd 4 and
+// a pipe as its standard error; it returns the read ends of both pipes.
+func (p *parent) spawn(nc net.Conn, remote net.Addr) (*exec.Cmd, *os.File, *os.File, error) {
 	fc, ok := nc.(interface{ File() (*os.File, error) })
 	if !ok {
-		return nil, nil, fmt.Errorf("fork: cannot pass a %T to a child", nc)
+		return nil, nil, nil, fmt.Errorf("fork: cannot pass a %T to a child", nc)
 	}
 	f, err := fc.File()
 	if err != nil {
-		return nil, nil, fmt.Errorf("fork: %w", err)
+		return nil, nil, nil, fmt.Errorf("fork: %w", err)
 	}
 	defer f.Close()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, nil, fmt.Errorf("fork: %w", err)
+		return nil, nil, nil, fmt.Errorf("fork: %w", err)
 	}
 	defer w.Close()
+	er, ew, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		return nil, nil, nil, fmt.Errorf("fork: %w", err)
+	}
+	defer ew.Close()
 	cmd := exec.Command(p.exe, os.Args[1:]...)
 	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(environ(), EnvService+"="+p.s.Name)
+	cmd.Env = append(environ(), EnvService+"="+p.s.Name, envRemote+"="+remote.String())
 	cmd.ExtraFiles = []*os.File{f, w}
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout, cmd.Stderr = os.Stdout, ew
 	// Its own process group: a terminal's ^C reaches the parent alone,
 	// which then shuts children down in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		r.Close()
-		return nil, nil, fmt.Errorf("fork: %w", err)
+		er.Close()
+		return nil, nil, nil, fmt.Errorf("fork: %w", err)
 	}
-	return cmd, r, nil
+	return cmd, r, er, nil
 }
 
 func environ() []string {
 	env := os.Environ()
 	out := env[:0:0]
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, EnvService+"=") {
+		if !strings.HasPrefix(kv, EnvService+"=") && !strings.HasPrefix(kv, envRemote+"=") {
 			out = append(out, kv)
 		}
 	}
@@ -365,7 +483,12 @@ func (p *parent) signal(sig os.Signal) {
 // child is a connection as the parent sees it: served elsewhere.
 type child struct{ server.ConnBase }
 
-func (*child) Write([]byte) error { return server.ErrClosed }
+func (*child) Write([]byte) error       { return server.ErrClosed }
+func (*child) WriteString(string) error { return server.ErrClosed }
+func (*child) SetTimer(time.Duration)   {}
+func (*child) PauseRead()               {}
+func (*child) ResumeRead()              {}
+func (*child) NotifyDrained()           {}
 func (*child) WriteFile(f *os.File, _, _ int64) error {
 	f.Close()
 	return server.ErrClosed

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portside/portside/echo"
 	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/server"
 	"github.com/portside/portside/server/enginetest"
@@ -49,15 +51,21 @@ func childMain() int {
 	defer stop()
 	eng := new(fork.Engine)
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, name := range []string{"echo", "other"} {
+	errs := make(chan error, 3)
+	// Logs go to standard error, which the parent reads.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	for _, name := range []string{"echo", "other", "realecho"} {
 		ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", name)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		var h server.Handler = lineHandler{}
+		if name == "realecho" {
+			h = echo.New(echo.Options{Logger: logger})
+		}
 		wg.Go(func() {
-			if err := eng.Serve(ctx, ln, &server.Service{Name: name, Handler: lineHandler{}}); err != nil {
+			if err := eng.Serve(ctx, ln, &server.Service{Name: name, Handler: h, Logger: logger, Stateless: true}); err != nil {
 				errs <- err
 			}
 		})
@@ -86,6 +94,8 @@ func (lineHandler) Data(c server.Conn, in []byte) (int, error) {
 		switch strings.TrimSpace(line) {
 		case "panic":
 			panic("asked to")
+		case "crash": // a panic no engine can recover: the child dies
+			go panic("asked to crash")
 		case "exit":
 			os.Exit(3)
 		case "ignore-term":
@@ -120,13 +130,18 @@ type running struct {
 
 func start(t *testing.T, eng *fork.Engine, lim server.Limits) *running {
 	t.Helper()
+	return startService(t, eng, &server.Service{Name: "echo", Handler: lineHandler{}, Limits: lim, Stats: new(server.Stats), Stateless: true})
+}
+
+// startService serves svc, whose name is one childMain builds.
+func startService(t *testing.T, eng *fork.Engine, svc *server.Service) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", "echo")
+	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", svc.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{addr: ln.Addr().String(), stop: cancel, done: make(chan error, 1),
-		svc: &server.Service{Name: "echo", Handler: lineHandler{}, Limits: lim, Stats: new(server.Stats)}}
+	r := &running{addr: ln.Addr().String(), stop: cancel, done: make(chan error, 1), svc: svc}
 	go func() { r.done <- eng.Serve(ctx, ln, r.svc) }()
 	t.Cleanup(func() {
 		cancel()
@@ -379,14 +394,21 @@ func TestShutdownKillsStubbornChild(t *testing.T) {
 	}
 }
 
+// TestSharedStateRefused checks that a service is run only if it says it
+// keeps nothing between connections: the safe case is the default.
 func TestSharedStateRefused(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = new(fork.Engine).Serve(t.Context(), ln, &server.Service{Name: "chat", Handler: lineHandler{}, Shared: true})
+	err = new(fork.Engine).Serve(t.Context(), ln, &server.Service{Name: "chat", Handler: lineHandler{}})
 	if !errors.Is(err, server.ErrNoSharedState) {
-		t.Fatalf("Serve of a shared-state service: got %v, want %v", err, server.ErrNoSharedState)
+		t.Fatalf("Serve of a service not marked Stateless: got %v, want %v", err, server.ErrNoSharedState)
+	}
+	for _, name := range []string{"epoll", "goroutine", "iterative"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name the %s engine, which can run the service", err, name)
+		}
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Error("listener left open")

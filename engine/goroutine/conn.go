@@ -58,6 +58,14 @@ type conn struct {
 	raw syscall.RawConn // plain TCP only: for writes that must not block
 	s   *server.Service
 	h   server.Handler
+	th  server.TimerHandler   // nil if h has no Timer
+	dh  server.DrainedHandler // nil if h has no Drained
+
+	// hmu is held for every handler callback, so that the reader's, the
+	// timer's and Drained's never overlap; ended, under it, says Close has
+	// been called and no callback may follow.
+	hmu   sync.Mutex
+	ended bool
 
 	lastActive atomic.Int64 // unix nanoseconds of the last read or write progress
 	drainTimer *time.Timer
@@ -73,6 +81,11 @@ type conn struct {
 	writing       bool  // some goroutine owns writes to nc
 	inHandler     bool  // the reader is inside a handler call and will flush after it
 	paused        bool  // the reader waits for output to drain below the low-water mark
+	readPaused    bool  // the handler paused reading
+	resumed       bool  // the handler resumed reading: hand kept input again
+	wantDrained   bool  // the handler asked for Drained
+	tgen          uint64
+	timer         *time.Timer
 	drainCalled   bool
 	writerStarted bool
 	wakeReader    chan struct{}
@@ -92,8 +105,12 @@ func newConn(nc net.Conn, s *server.Service) *conn {
 		wakeWriter: make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		c.raw, _ = tc.SyscallConn()
+	c.th, _ = s.Handler.(server.TimerHandler)
+	c.dh, _ = s.Handler.(server.DrainedHandler)
+	// Any plain socket: a *net.TCPConn, or one wrapped to carry an
+	// address (the fork engine's inherited connection). Not TLS.
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
 	}
 	c.InitBase(nc.LocalAddr(), nc.RemoteAddr())
 	c.touch()
@@ -287,6 +304,9 @@ func (c *conn) flushNow() {
 		if c.aborted || len(c.q) == 0 {
 			c.writing = false
 			c.resumeLocked()
+			if c.st == closing {
+				signal(c.wakeReader) // teardown may wait for this flush
+			}
 			c.mu.Unlock()
 			return
 		}
@@ -422,11 +442,14 @@ func (c *conn) flush() {
 	}
 }
 
+// resumeLocked is called when the queue shrank: it wakes a reader paused
+// for backpressure, and calls Drained if it is due.
 func (c *conn) resumeLocked() {
 	if c.paused && c.queued <= c.s.Limits.LowWater() {
 		c.paused = false
 		signal(c.wakeReader)
 	}
+	c.drainedLocked()
 }
 
 // writeSegs writes a batch, taking each piece off the queued count as it
@@ -495,8 +518,8 @@ func (c *conn) writeErr(err error) error {
 }
 
 func (c *conn) writeFile(g seg) (int, error) {
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		return c.sendfile(tc, g)
+	if c.raw != nil {
+		return c.sendfile(c.raw, g)
 	}
 	// TLS: the bytes must pass through user space anyway.
 	n, err := io.Copy(writerFunc(func(p []byte) (int, error) { return c.writeBytes(p) }),
@@ -514,11 +537,7 @@ func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
 // sendfile sends a file range with sendfile(2), waiting on the netpoller
 // when the socket is full. It leaves the file's own offset alone, so one
 // *os.File could serve several connections.
-func (c *conn) sendfile(tc *net.TCPConn, g seg) (int, error) {
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
+func (c *conn) sendfile(rc syscall.RawConn, g seg) (int, error) {
 	fc, err := g.f.SyscallConn()
 	if err != nil {
 		return 0, err

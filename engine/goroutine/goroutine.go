@@ -7,8 +7,10 @@
 // costs no goroutine switch. Output queued from other goroutines (a chat
 // broadcast) is written by a second goroutine, started the first time it is
 // needed. The reader is also the only goroutine that tears a connection
-// down, which is what makes Handler.Close exactly-once without a lock held
-// across the call.
+// down, which is what makes Handler.Close exactly-once. A connection's timer
+// (Conn.SetTimer) is a time.Timer, and Drained runs on a goroutine of its
+// own; every callback takes the connection's handler lock, so they never
+// overlap the reader's.
 package goroutine
 
 import (
@@ -89,8 +91,8 @@ func Refuse(nc net.Conn, s *server.Service, reason error) {
 	if msg := s.Refusal(reason); len(msg) > 0 && s.TLS == nil {
 		nc.SetWriteDeadline(time.Now().Add(time.Second))
 		nc.Write(msg)
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.CloseWrite()
+		if cw, ok := nc.(closeWriter); ok {
+			cw.CloseWrite()
 		}
 	}
 	nc.Close()

@@ -20,9 +20,9 @@ func (c *conn) run() {
 			return
 		}
 	}
-	c.enter()
-	c.h.Open(c)
-	c.leave()
+	if !c.call(func() { c.h.Open(c) }) {
+		return
+	}
 
 	idle := c.s.Limits.IdleTimeout
 	if idle > 0 {
@@ -30,22 +30,42 @@ func (c *conn) run() {
 	}
 	buf := make([]byte, readSize)
 	pending := 0
+	unhanded := false // buf[:pending] holds bytes Data has not seen
 	for {
-		switch c.readState() {
+		st, resumed := c.readState()
+		switch st {
 		case closing:
 			return
 		case draining:
 			c.waitClose()
 			return
 		}
-		n, err := c.nc.Read(buf[pending:])
-		if n > 0 {
-			c.touch()
-			c.s.Stats.BytesIn.Add(int64(n))
-			pending += n
-			c.enter()
-			used, herr := c.h.Data(c, buf[:pending])
-			c.leave()
+		if resumed {
+			// The handler resumed reading: it gets its kept input again
+			// without waiting for more.
+			unhanded = unhanded || pending > 0
+		}
+		var n int
+		var err error
+		if !unhanded {
+			n, err = c.nc.Read(buf[pending:])
+			if n > 0 {
+				c.touch()
+				c.s.Stats.BytesIn.Add(int64(n))
+				pending += n
+				unhanded = true
+			}
+			if n > 0 && err == nil && c.readingPaused() {
+				continue // read as the pause began: handed on resume
+			}
+		}
+		if unhanded {
+			unhanded = false
+			var used int
+			var herr error
+			if !c.call(func() { used, herr = c.h.Data(c, buf[:pending]) }) {
+				return
+			}
 			if herr == nil && (used < 0 || used > pending) {
 				herr = fmt.Errorf("goroutine: handler consumed %d of %d bytes", used, pending)
 			}
@@ -85,23 +105,32 @@ func (c *conn) run() {
 	}
 }
 
-// readState reports the state, and pauses while output is above the
-// high-water mark: a client that sends but never reads stops being read,
-// and TCP flow control pushes back on it.
-func (c *conn) readState() state {
+func (c *conn) readingPaused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readPaused
+}
+
+// readState reports the state, and whether the handler resumed reading
+// since last asked. It pauses while output is above the high-water mark (a
+// client that sends but never reads stops being read, and TCP flow control
+// pushes back on it) and while the handler has paused reading.
+func (c *conn) readState() (state, bool) {
 	for {
 		c.mu.Lock()
 		st := c.st
-		if st != open || c.queued <= c.s.Limits.HighWater {
+		if st != open || c.queued <= c.s.Limits.HighWater && !c.readPaused {
 			c.paused = false
+			resumed := c.resumed
+			c.resumed = false
 			c.mu.Unlock()
-			return st
+			return st, resumed
 		}
 		c.paused = true
 		c.mu.Unlock()
 		if !c.wait() {
 			c.abort(server.ErrIdleTimeout)
-			return closing
+			return closing, false
 		}
 	}
 }
@@ -160,9 +189,9 @@ func (c *conn) readEOF(rest []byte) {
 		c.closeWith(nil)
 		return
 	}
-	c.enter()
-	eh.ReadEOF(c, rest)
-	c.leave()
+	if !c.call(func() { eh.ReadEOF(c, rest) }) {
+		return
+	}
 	c.waitClose()
 }
 
@@ -185,9 +214,9 @@ func (c *conn) waitClose() {
 				c.closeWith(nil)
 				return
 			}
-			c.enter()
-			d.Drain(c)
-			c.leave()
+			if !c.call(func() { d.Drain(c) }) {
+				return
+			}
 			continue
 		}
 		if !c.wait() {
@@ -200,8 +229,13 @@ func (c *conn) waitClose() {
 // teardown flushes (unless aborted), half-closes, lingers briefly for the
 // peer's FIN, closes the socket and tells the handler, exactly once.
 func (c *conn) teardown() {
+	// No callback runs from here on: one under way finishes first.
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
 	c.mu.Lock()
 	c.st = closing
+	c.stopTimerLocked()
+	c.wantDrained = false
 	for !c.aborted && (c.writing || len(c.q) > 0) {
 		if !c.writing {
 			c.writing = true
@@ -229,6 +263,7 @@ func (c *conn) teardown() {
 		c.linger()
 	}
 	c.nc.Close()
+	c.ended = true
 	c.s.Closed(c, reason)
 }
 

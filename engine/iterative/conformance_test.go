@@ -19,5 +19,6 @@ func TestConformance(t *testing.T) {
 		"MaxConns":      needsTwo + " (two admitted before the third is refused)",
 		"MaxConnsPerIP": needsTwo + " (a second connection from one address is refused while the first is open)",
 		"Shutdown":      needsTwo + " (both are drained by one shutdown)",
+		"RefusePanic":   needsTwo + " (one admitted before the second is refused)",
 	}})
 }

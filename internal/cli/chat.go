@@ -140,7 +140,6 @@ func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 	s := &server.Service{
 		Name:    "chat-web",
 		Handler: h,
-		Shared:  true,
 		Limits:  server.Limits{IdleTimeout: 2 * time.Minute},
 	}
 	a, err := r.tcp(s, addr)
@@ -252,7 +251,6 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	s := &server.Service{
 		Name:    "chat",
 		Handler: hub.Handler(),
-		Shared:  true,
 		Stats:   st,
 		Logger:  r.e.log, // the engine and the core name the service
 		Limits: server.Limits{

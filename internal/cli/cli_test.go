@@ -241,7 +241,7 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, name := range []string{"portside_connections_open", "portside_connections_total",
 		"portside_connections_refused_total", "portside_received_bytes_total", "portside_sent_bytes_total",
-		"portside_slow_consumers_total", "portside_handler_errors_total"} {
+		"portside_slow_consumers_total", "portside_handler_errors_total", "portside_handler_panics_total"} {
 		if families[name] == nil {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -78,9 +78,11 @@ func startEcho(r *runner, c echoConfig) error {
 	s := &server.Service{
 		Name:    "echo",
 		Handler: h,
-		Stats:   st,
-		TLS:     tcfg,
-		Limits:  server.Limits{IdleTimeout: c.idle, MaxConns: c.maxConns, MaxInput: c.maxLine + 2},
+		// Echo keeps nothing between connections: fork may run it.
+		Stateless: true,
+		Stats:     st,
+		TLS:       tcfg,
+		Limits:    server.Limits{IdleTimeout: c.idle, MaxConns: c.maxConns, MaxInput: c.maxLine + 2},
 	}
 	addr, err := r.tcp(s, c.listen)
 	if err != nil {

@@ -160,7 +160,8 @@ func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err 
 	s := &server.Service{
 		Name:    "http",
 		Handler: h,
-		Shared:  routes != nil,
+		// Files alone keep nothing between connections; routes may.
+		Stateless: routes == nil,
 		Limits: server.Limits{
 			IdleTimeout:   c.idle,
 			MaxConns:      c.maxConns,

@@ -32,7 +32,7 @@ type runner struct {
 }
 
 func (e *env) runner(ctx context.Context) (*runner, error) {
-	eng, err := engine.New(e.g.engine, engine.Options{Loops: e.g.loops, MaxChildren: e.g.maxChildren})
+	eng, err := engine.New(e.g.engine, engine.Options{Loops: e.g.loops, MaxChildren: e.g.maxChildren, Stderr: e.stderr})
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}

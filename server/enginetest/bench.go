@@ -26,10 +26,9 @@ func Benchmark(b *testing.B, newEngine func() server.Engine) {
 	}
 }
 
-type rawEcho struct{}
+// rawEcho needs only Data: Open and Close come from server.Base.
+type rawEcho struct{ server.Base }
 
-func (rawEcho) Open(server.Conn)         {}
-func (rawEcho) Close(server.Conn, error) {}
 func (rawEcho) Data(c server.Conn, in []byte) (int, error) {
 	c.Write(in)
 	return len(in), nil
@@ -37,7 +36,7 @@ func (rawEcho) Data(c server.Conn, in []byte) (int, error) {
 
 func benchEcho(b *testing.B, eng server.Engine, conns, depth int) {
 	const size = 64
-	s := &server.Service{Name: "bench", Handler: rawEcho{}}
+	s := &server.Service{Name: "bench", Handler: rawEcho{}, Stateless: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", s.Name)
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -576,5 +578,351 @@ func testStats(t *testing.T, e *Env) {
 		if x.got != x.want {
 			t.Errorf("Stats.%s = %d, want %d", x.name, x.got, x.want)
 		}
+	}
+}
+
+// lineReader reads the contract handler's answers line by line.
+type lineReader struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func newLineReader(c net.Conn) *lineReader { return &lineReader{c, bufio.NewReader(c)} }
+
+func (l *lineReader) expect(t *testing.T, want string) {
+	t.Helper()
+	l.c.SetReadDeadline(time.Now().Add(wait))
+	got, err := l.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read %q: %v (got %q)", want, err, trunc(got))
+	}
+	if got != want {
+		t.Fatalf("read %q, want %q", trunc(got), want)
+	}
+}
+
+func (l *lineReader) line(t *testing.T) string {
+	t.Helper()
+	l.c.SetReadDeadline(time.Now().Add(wait))
+	got, err := l.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read a line: %v (got %q)", err, trunc(got))
+	}
+	return got
+}
+
+func testTimer(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	r := newLineReader(c)
+
+	// It fires, not before its time ("early by" otherwise).
+	write(t, c, "timer a 50\n")
+	r.expect(t, "armed a\n")
+	r.expect(t, "fired a\n")
+
+	// Cancelled, it does not fire: the peer waits past its deadline and
+	// sees the answer to its next line, not the timer.
+	write(t, c, "timer b 50\ncancel\n")
+	r.expect(t, "armed b\n")
+	r.expect(t, "cancelled\n")
+	time.Sleep(300 * time.Millisecond) // how long it has to (not) fire
+	write(t, c, "ws ping\n")
+	r.expect(t, "ping\n")
+
+	// Arming again replaces the deadline: one call, for the later one.
+	write(t, c, "timer c 20\ntimer d 80\n")
+	r.expect(t, "armed c\n")
+	r.expect(t, "armed d\n")
+	r.expect(t, "fired d\n")
+	write(t, c, "ws ping\n")
+	r.expect(t, "ping\n")
+
+	// Not after Close: the handler closes with a timer armed.
+	write(t, c, "timer e 50\nquit\n")
+	r.expect(t, "armed e\n")
+	r.expect(t, "bye\n")
+	if rest, err := io.ReadAll(r.r); err != nil || len(rest) > 0 {
+		t.Fatalf("after bye: %q, %v; want a clean end", rest, err)
+	}
+	rec := e.rec()
+	if !rec.local() {
+		return // the handler ran in another process
+	}
+	waitClose(t, e)
+	time.Sleep(200 * time.Millisecond) // past the timer's deadline
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.lateTimers > 0 {
+		t.Errorf("Timer called %d times after Close", rec.lateTimers)
+	}
+}
+
+func testTimerNeverDuringData(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	r := newLineReader(c)
+	write(t, c, "spin\n") // the timer fires every millisecond from now on
+	r.expect(t, "spinning\n")
+	// Data calls, many, while it fires, until it has fired often enough.
+	burst := strings.Repeat("ws x\n", 50) + "count\n"
+	deadline := time.Now().Add(wait)
+	for {
+		write(t, c, burst)
+		for range 50 {
+			r.expect(t, "x\n")
+		}
+		var timers, overlaps int
+		line := r.line(t)
+		if _, err := fmt.Sscanf(line, "count %d %d\n", &timers, &overlaps); err != nil {
+			t.Fatalf("count: %q: %v", line, err)
+		}
+		if overlaps > 0 {
+			t.Fatalf("%d callbacks began while another of the connection's was running (%d timers so far)", overlaps, timers)
+		}
+		if timers >= 100 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the timer fired %d times in %v, want 100", timers, wait)
+		}
+	}
+}
+
+func testPauseRead(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	r := newLineReader(c)
+	// The handler pauses reading and resumes a second later, from its
+	// timer; then it echoes.
+	write(t, c, "pause 1000\n")
+	r.expect(t, "paused\n")
+	// More than the kernel's buffers can hold: while reading is paused
+	// the peer's writes must block.
+	const total = 32 << 20
+	payload := patternBytes(total)
+	var written atomic.Int64
+	werr := make(chan error, 1)
+	go func() {
+		c.SetWriteDeadline(time.Now().Add(2 * wait))
+		for off := 0; off < total; off += 64 << 10 {
+			n, err := c.Write(payload[off : off+64<<10])
+			written.Add(int64(n))
+			if err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	// The first thing after the pause is the resumption: no Data call
+	// came while paused ("data while paused" otherwise).
+	r.expect(t, "resumed\n")
+	if w := written.Load(); w >= total {
+		t.Errorf("the peer wrote all %d bytes while reading was paused; want its writes to block", w)
+	}
+	// Then everything, in order.
+	c.SetReadDeadline(time.Now().Add(2 * wait))
+	got := make([]byte, total)
+	if _, err := io.ReadFull(r.r, got); err != nil {
+		t.Fatalf("read the echo after resuming: %v", err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("the echo after resuming differs from what was sent")
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+func testDrained(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	r := newLineReader(c)
+	// Asked with nothing queued: at once.
+	write(t, c, "notify\n")
+	r.expect(t, "drained 0\n")
+
+	// Asked with more queued than the kernel's buffers hold: only once
+	// the peer has read it down to the low-water mark.
+	const n = 16 << 20
+	write(t, c, "flood "+strconv.Itoa(n)+"\n")
+	c.SetReadDeadline(time.Now().Add(2 * wait))
+	got := make([]byte, n)
+	if _, err := io.ReadFull(r.r, got); err != nil {
+		t.Fatalf("read the flood: %v", err)
+	}
+	line := r.line(t)
+	var queued int
+	if _, err := fmt.Sscanf(line, "drained %d\n", &queued); err != nil {
+		t.Fatalf("after the flood: %q, want drained: %v", line, err)
+	}
+	if low := e.Service.Limits.LowWater(); queued > low {
+		t.Errorf("Drained called with %d bytes queued, above the low-water mark %d", queued, low)
+	}
+	write(t, c, "ws still here\n")
+	r.expect(t, "still here\n")
+}
+
+func testHandlerPanic(t *testing.T, e *Env) {
+	// A panic in Data, Timer, Drained and Close: each closes its own
+	// connection only, and the service goes on.
+	cmds := []string{"panic", "timer-panic", "drained-panic", "close-panic"}
+	for _, cmd := range cmds {
+		c := dial(t, e.Addr)
+		r := newLineReader(c)
+		write(t, c, "ws before "+cmd+"\n")
+		r.expect(t, "before "+cmd+"\n")
+		write(t, c, cmd+"\n")
+		if cmd == "close-panic" {
+			r.expect(t, "bye\n")
+		}
+		expectEnd(t, c)
+		c2 := dial(t, e.Addr)
+		write(t, c2, "ws after "+cmd+"\n")
+		newLineReader(c2).expect(t, "after "+cmd+"\n")
+		c2.Close()
+	}
+	waitPanics(t, e, int64(len(cmds)))
+	rec := e.rec()
+	if !rec.local() {
+		return // the log is the child process's
+	}
+	var errorLines []string
+	for line := range strings.Lines(rec.log.String()) {
+		if strings.Contains(line, "level=ERROR") {
+			errorLines = append(errorLines, line)
+		}
+	}
+	if len(errorLines) != len(cmds) {
+		t.Errorf("%d error lines, want one per panic:\n%s", len(errorLines), strings.Join(errorLines, ""))
+	}
+	for _, line := range errorLines {
+		if !strings.Contains(line, panicValue) {
+			t.Errorf("error line without the panic's value: %s", line)
+		}
+	}
+	if !strings.Contains(rec.log.String(), "level=DEBUG msg=\"handler panic: stack\"") {
+		t.Errorf("no stack logged at debug level:\n%s", rec.log.String())
+	}
+}
+
+// waitPanics waits for every connection to be gone and checks n panics
+// were counted.
+func waitPanics(t *testing.T, e *Env, n int64) {
+	t.Helper()
+	st := e.Service.Stats
+	deadline := time.Now().Add(wait)
+	for st.HandlerPanics.Load() < n || st.ConnsOpen.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats.HandlerPanics = %d, want %d", st.HandlerPanics.Load(), n)
+		}
+		time.Sleep(10 * time.Millisecond) // counters, not events: poll
+	}
+	if got := st.HandlerPanics.Load(); got != n {
+		t.Errorf("Stats.HandlerPanics = %d, want %d", got, n)
+	}
+}
+
+// testRefusePanic turns a peer away at the connection limit with a handler
+// whose Refuse panics.
+func testRefusePanic(t *testing.T, e *Env) {
+	a := dial(t, e.Addr)
+	write(t, a, "ws first\n")
+	expect(t, a, "first\n")
+	b := dial(t, e.Addr)
+	expectEOF(t, b) // refused, without words
+	write(t, a, "ws still here\n")
+	expect(t, a, "still here\n")
+	a.Close()
+	waitPanics(t, e, 1)
+	if got := e.Service.Stats.ConnsRefused.Load(); got != 1 {
+		t.Errorf("Stats.ConnsRefused = %d, want 1", got)
+	}
+}
+
+// testOpenPanic serves with a handler whose Open panics: each connection
+// is closed, Close still comes once, and the next is accepted.
+func testOpenPanic(t *testing.T, e *Env) {
+	for range 2 {
+		expectEnd(t, dial(t, e.Addr))
+	}
+	waitPanics(t, e, 2)
+	rec := e.rec()
+	if !rec.local() {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for id, errs := range rec.closes {
+		var pe *server.PanicError
+		if len(errs) != 1 || !errors.As(errs[0], &pe) {
+			t.Errorf("conn %d: Close reasons %v, want one *server.PanicError", id, errs)
+		}
+	}
+}
+
+func testWriteString(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	write(t, c, "ws hello\nws world\n")
+	expect(t, c, "hello\nworld\n")
+}
+
+// testResetPeers resets connections as soon as they are made: by the time
+// the engine asks, such a socket may have no peer address left, and a
+// handler that logs its peer's address must still not crash.
+func testResetPeers(t *testing.T, e *Env) {
+	const n = 100
+	for range n {
+		c := dial(t, e.Addr)
+		c.SetLinger(0) // close sends RST
+		c.Close()
+	}
+	c := dial(t, e.Addr)
+	write(t, c, "ws still here\n")
+	expect(t, c, "still here\n")
+	c.Close()
+	st := e.Service.Stats
+	deadline := time.Now().Add(wait)
+	for st.ConnsOpen.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open", st.ConnsOpen.Load())
+		}
+		time.Sleep(10 * time.Millisecond) // counters, not events: poll
+	}
+	if got := st.HandlerPanics.Load(); got != 0 {
+		t.Errorf("Stats.HandlerPanics = %d after peers reset, want 0", got)
+	}
+}
+
+// testFromGoroutine asks for a timer, Drained and a pause from a goroutine
+// of the handler's own, not from a callback.
+func testFromGoroutine(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	r := newLineReader(c)
+	write(t, c, "go-timer a 50\n")
+	r.expect(t, "armed a\n")
+	r.expect(t, "fired a\n")
+
+	write(t, c, "go-notify\n")
+	r.expect(t, "drained 0\n")
+
+	write(t, c, "go-pause 300\n")
+	r.expect(t, "paused\n")
+	const total = 8 << 20
+	payload := patternBytes(total)
+	werr := make(chan error, 1)
+	go func() {
+		c.SetWriteDeadline(time.Now().Add(2 * wait))
+		_, err := c.Write(payload)
+		werr <- err
+	}()
+	r.expect(t, "resumed\n") // and no "data while paused" before it
+	c.SetReadDeadline(time.Now().Add(2 * wait))
+	got := make([]byte, total)
+	if _, err := io.ReadFull(r.r, got); err != nil {
+		t.Fatalf("read the echo after resuming: %v", err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("the echo after resuming differs from what was sent")
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("write: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -113,7 +114,8 @@ func Start(t *testing.T, eng server.Engine, s *server.Service) *Env {
 }
 
 func service(name string, h server.Handler, l server.Limits) *server.Service {
-	return &server.Service{Name: name, Handler: h, Limits: l}
+	// The suite's handlers keep nothing one connection needs of another.
+	return &server.Service{Name: name, Handler: h, Limits: l, Stateless: true}
 }
 
 // Tests lists the suite.
@@ -146,6 +148,16 @@ func Tests() []Test {
 		{"ShutdownFlushes", svc("ShutdownFlushes", &lines{}, server.Limits{MaxQueue: 8 << 20}), testShutdownFlushes},
 		{"DrainTimeout", svc("DrainTimeout", &drainer{stuck: true}, server.Limits{DrainTimeout: 200 * time.Millisecond}), testDrainTimeout},
 		{"Stats", svc("Stats", &echo{}, server.Limits{}), testStats},
+		{"Timer", svc("Timer", &contract{}, server.Limits{}), testTimer},
+		{"TimerNeverDuringData", svc("TimerNeverDuringData", &contract{}, server.Limits{}), testTimerNeverDuringData},
+		{"PauseRead", svc("PauseRead", &contract{}, server.Limits{MaxQueue: 64 << 20}), testPauseRead},
+		{"Drained", svc("Drained", &contract{}, server.Limits{MaxQueue: 64 << 20}), testDrained},
+		{"HandlerPanic", svc("HandlerPanic", &contract{}, server.Limits{}), testHandlerPanic},
+		{"RefusePanic", svc("RefusePanic", &contract{}, server.Limits{MaxConns: 1}), testRefusePanic},
+		{"OpenPanic", svc("OpenPanic", &contract{openPanic: true}, server.Limits{}), testOpenPanic},
+		{"WriteString", svc("WriteString", &contract{}, server.Limits{}), testWriteString},
+		{"FromGoroutine", svc("FromGoroutine", &contract{}, server.Limits{MaxQueue: 64 << 20}), testFromGoroutine},
+		{"ResetPeers", svc("ResetPeers", &contract{}, server.Limits{}), testResetPeers},
 	}
 }
 
@@ -161,8 +173,13 @@ func svc(name string, h withRecorder, l server.Limits) func() *server.Service {
 	return func() *server.Service {
 		// Each call gets a fresh handler: copy the prototype's settings.
 		h := clone(h)
-		h.setRecorder(newRecorder())
-		return service(name, h, l)
+		rec := newRecorder()
+		h.setRecorder(rec)
+		s := service(name, h, l)
+		if _, ok := h.(*contract); ok {
+			s.Logger = slog.New(slog.NewTextHandler(&rec.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		return s
 	}
 }
 
@@ -182,6 +199,8 @@ func clone(h withRecorder) withRecorder {
 		return &asyncEcho{ch: map[uint64]chan []byte{}}
 	case *pusher:
 		return &pusher{count: h.count, flood: h.flood}
+	case *contract:
+		return &contract{openPanic: h.openPanic}
 	}
 	panic("enginetest: unknown handler")
 }

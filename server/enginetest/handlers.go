@@ -3,9 +3,14 @@ package enginetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/portside/portside/server"
 )
@@ -26,6 +31,36 @@ type recorder struct {
 	files []*os.File
 	// writeAfterClose is what Write returned after Close.
 	writeAfterClose error
+	// lateTimers counts Timer calls after Close.
+	lateTimers int
+	// log receives the service's log, for the tests that read it.
+	log logBuffer
+}
+
+// local reports whether the handler runs in the test's process: whether
+// the recorder has seen a connection open.
+func (r *recorder) local() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns) > 0
+}
+
+// logBuffer collects log output from any goroutine.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type closeEvent struct {
@@ -293,3 +328,220 @@ func (h *asyncEcho) Close(c server.Conn, err error) {
 	h.mu.Unlock()
 	h.base.Close(c, err)
 }
+
+// contract exercises what a handler may ask of its connection besides
+// writing: a timer, a pause in reading, word of drained output, WriteString,
+// and surviving its own panics. Every callback checks that none of the
+// connection's other callbacks is running, and what it finds reaches the
+// peer, so that the tests see it under engines that run handlers in another
+// process.
+type contract struct {
+	base
+	openPanic bool // every Open panics
+}
+
+// cstate is one connection's state; callbacks alone touch its plain fields.
+type cstate struct {
+	busy     atomic.Int32
+	overlaps atomic.Int64
+	closed   atomic.Bool
+	timers   int64 // Timer calls
+	label    string
+	armedAt  time.Time
+	armedFor time.Duration
+	spin     bool // re-arm the timer at once each time it fires
+	paused   bool // the handler paused reading and has not resumed
+	raw      bool // echo bytes as they come, after a pause
+	// panicIn names the callback that is to panic next: "timer",
+	// "drained", "close".
+	panicIn string
+	// goPaused is set while the handler's own goroutine holds reading
+	// paused.
+	goPaused atomic.Bool
+}
+
+const panicValue = "enginetest: asked to panic"
+
+// enter begins a callback: it notes whether another is under way, and gives
+// one that would overlap a chance to run now.
+func (h *contract) enter(c server.Conn) *cstate {
+	st := c.Value().(*cstate)
+	if st.busy.Add(1) != 1 {
+		st.overlaps.Add(1)
+	}
+	runtime.Gosched()
+	return st
+}
+
+func (st *cstate) exit() { st.busy.Add(-1) }
+
+func (h *contract) Open(c server.Conn) {
+	c.SetValue(new(cstate))
+	st := h.enter(c)
+	defer st.exit()
+	h.base.Open(c)
+	// As a handler that logs its peers does: the addresses are never nil.
+	_ = c.LocalAddr().String() + c.RemoteAddr().String()
+	if h.openPanic {
+		panic(panicValue)
+	}
+}
+
+func (h *contract) Data(c server.Conn, in []byte) (int, error) {
+	st := h.enter(c)
+	defer st.exit()
+	h.rec.dataCall(c, len(in))
+	if st.paused || st.goPaused.Load() {
+		c.WriteString("data while paused\n")
+	}
+	if st.raw {
+		c.Write(in)
+		return len(in), nil
+	}
+	used := 0
+	for !st.raw {
+		i := bytes.IndexByte(in[used:], '\n')
+		if i < 0 {
+			break
+		}
+		line := string(in[used : used+i])
+		used += i + 1
+		h.command(c, st, line)
+	}
+	// After "pause" the rest is kept, unconsumed, until reading resumes.
+	return used, nil
+}
+
+func (h *contract) command(c server.Conn, st *cstate, line string) {
+	cmd, arg, _ := strings.Cut(line, " ")
+	switch cmd {
+	case "timer": // timer LABEL MS
+		label, ms, _ := strings.Cut(arg, " ")
+		n, _ := strconv.Atoi(ms)
+		st.label, st.armedAt, st.armedFor = label, time.Now(), time.Duration(n)*time.Millisecond
+		c.SetTimer(st.armedFor)
+		c.WriteString("armed " + label + "\n")
+	case "cancel":
+		c.SetTimer(0)
+		c.WriteString("cancelled\n")
+	case "spin":
+		st.spin = true
+		c.SetTimer(time.Millisecond)
+		c.WriteString("spinning\n")
+	case "count":
+		c.WriteString(fmt.Sprintf("count %d %d\n", st.timers, st.overlaps.Load()))
+	case "pause": // pause MS: pause reading, resume from a timer MS later
+		n, _ := strconv.Atoi(arg)
+		st.paused, st.raw = true, true
+		st.label, st.armedAt, st.armedFor = "resume", time.Now(), time.Duration(n)*time.Millisecond
+		c.PauseRead()
+		c.SetTimer(st.armedFor)
+		c.WriteString("paused\n")
+	case "flood": // flood N: N bytes, and word once they have drained
+		n, _ := strconv.Atoi(arg)
+		c.Write(patternBytes(n))
+		c.NotifyDrained()
+	case "notify":
+		c.NotifyDrained()
+	case "ws":
+		c.WriteString(arg + "\n")
+	// The same requests from a goroutine of the handler's own.
+	case "go-timer": // go-timer LABEL MS
+		label, ms, _ := strings.Cut(arg, " ")
+		n, _ := strconv.Atoi(ms)
+		st.label, st.armedAt, st.armedFor = label, time.Now(), time.Duration(n)*time.Millisecond
+		c.WriteString("armed " + label + "\n")
+		go c.SetTimer(st.armedFor)
+	case "go-notify":
+		go c.NotifyDrained()
+	case "go-pause": // go-pause MS: pause, and resume MS later
+		n, _ := strconv.Atoi(arg)
+		st.raw = true
+		go func() {
+			c.PauseRead()
+			st.goPaused.Store(true)
+			c.WriteString("paused\n")
+			time.Sleep(time.Duration(n) * time.Millisecond)
+			st.goPaused.Store(false)
+			c.WriteString("resumed\n") // before the echo that may follow at once
+			c.ResumeRead()
+		}()
+	case "panic":
+		panic(panicValue)
+	case "timer-panic":
+		st.panicIn = "timer"
+		c.SetTimer(time.Millisecond)
+	case "drained-panic":
+		st.panicIn = "drained"
+		c.NotifyDrained()
+	case "close-panic":
+		st.panicIn = "close"
+		c.WriteString("bye\n")
+		c.Close()
+	case "quit":
+		c.WriteString("bye\n")
+		c.Close()
+	default:
+		c.WriteString(cmd + "?\n")
+	}
+}
+
+func (h *contract) Timer(c server.Conn) {
+	st := h.enter(c)
+	defer st.exit()
+	if st.closed.Load() {
+		h.rec.mu.Lock()
+		h.rec.lateTimers++
+		h.rec.mu.Unlock()
+	}
+	st.timers++
+	switch {
+	case st.panicIn == "timer":
+		panic(panicValue)
+	case st.spin:
+		c.SetTimer(time.Millisecond)
+	case st.label == "resume":
+		st.paused = false
+		c.ResumeRead()
+		c.WriteString(st.early() + "resumed\n")
+	default:
+		c.WriteString(st.early() + "fired " + st.label + "\n")
+	}
+}
+
+// early is what the peer is told if a timer fired before its time.
+func (st *cstate) early() string {
+	if d := time.Since(st.armedAt); d < st.armedFor {
+		return fmt.Sprintf("early by %v: ", st.armedFor-d)
+	}
+	return ""
+}
+
+func (h *contract) Drained(c server.Conn) {
+	st := h.enter(c)
+	defer st.exit()
+	if st.panicIn == "drained" {
+		panic(panicValue)
+	}
+	c.WriteString("drained " + strconv.Itoa(c.Queued()) + "\n")
+}
+
+func (h *contract) Close(c server.Conn, err error) {
+	st := h.enter(c)
+	defer st.exit()
+	st.closed.Store(true)
+	_ = c.LocalAddr().String() + c.RemoteAddr().String()
+	h.base.Close(c, err)
+	if st.panicIn == "close" {
+		panic(panicValue)
+	}
+}
+
+// Refuse panics: a peer turned away gets no words, and the service goes on.
+func (h *contract) Refuse(error) []byte { panic(panicValue) }
+
+var (
+	_ server.TimerHandler   = (*contract)(nil)
+	_ server.DrainedHandler = (*contract)(nil)
+	_ server.Refuser        = (*contract)(nil)
+)
