@@ -40,6 +40,10 @@ type health struct {
 func reason(err error) string {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
+		if se.Code() == sqlite3.SQLITE_IOERR_SHMSIZE {
+			// Growing the WAL index, which takes space first.
+			return "disk full: no space for the WAL index"
+		}
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_FULL:
 			return "disk full"
