@@ -56,7 +56,7 @@ func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.IntVar(&c.maxMessage, prefix+"max-message", 400, "longest message, in `bytes`")
 	fs.IntVar(&c.maxMembers, prefix+"max-room-members", 10000, "most members of one room")
 	fs.IntVar(&c.maxRooms, prefix+"max-rooms", 20, "most rooms one client may be in")
-	fs.IntVar(&c.maxTotal, prefix+"max-total-rooms", 1000, "most rooms on the server; a join that would create one more is refused")
+	fs.IntVar(&c.maxTotal, prefix+"max-total-rooms", 1000, "most rooms on the server: a room without members gives way to a new one; with all in use, a join that would create one more is refused")
 	fs.Int64Var(&c.maxBytes, prefix+"history-max-bytes", 256<<20, "history budget on disk, in `bytes`: the oldest messages, of any room, are deleted beyond it (negative: no budget)")
 	fs.IntVar(&c.replay, prefix+"replay", 20, "messages replayed to whoever joins a room")
 	fs.Float64Var(&c.floodRate, prefix+"flood-rate", 5, "lines per second a client may send, on average (0: no flood control)")
