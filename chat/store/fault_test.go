@@ -2,10 +2,12 @@ package store
 
 import (
 	"errors"
+	"log/slog"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +39,9 @@ func next(t *testing.T, s *Store, out <-chan []*chat.Msg, m *chat.Msg) *chat.Msg
 // sequence going on without a gap.
 func TestFullDisk(t *testing.T) {
 	dir := testkit.Tmpfs(t, 2<<20)
-	s, err := Open(dir, Options{NoSync: true})
+	logs := new(testkit.SyncBuffer)
+	clock := &fakeClock{now: time.Now()}
+	s, err := Open(dir, Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +74,28 @@ func TestFullDisk(t *testing.T) {
 	if m := next(t, s, out, msg("r", "still full", now)); m.Lost == nil {
 		t.Errorf("a message was kept on the full disk right after one was lost")
 	}
+	// The log says it once, then at most once a minute while it lasts.
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
+		t.Errorf("%d error lines for two refused messages, want 1:\n%s", n, logs.String())
+	}
+	clock.Add(2 * time.Minute)
+	if m := next(t, s, out, msg("r", "a while later", now)); m.Lost == nil {
+		t.Errorf("a message was kept on the full disk")
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 2 || !strings.Contains(logs.String(), "still cannot be written") {
+		t.Errorf("%d error lines after two minutes, want 2:\n%s", n, logs.String())
+	}
 
 	free()
 	m := next(t, s, out, msg("r", "after", now))
 	if m.Lost != nil || m.Seq != uint64(kept+1) {
 		t.Fatalf("after space came back: seq %d, lost %v; want seq %d kept", m.Seq, m.Lost, kept+1)
 	}
-	if s.Stats().Degraded.Load() != 0 || s.Stats().NotKept.Load() != 2 {
-		t.Errorf("degraded %d, not kept %d; want 0 and 2", s.Stats().Degraded.Load(), s.Stats().NotKept.Load())
+	if !strings.Contains(logs.String(), "can be written again") {
+		t.Errorf("recovery not logged:\n%s", logs.String())
+	}
+	if s.Stats().Degraded.Load() != 0 || s.Stats().NotKept.Load() != 3 {
+		t.Errorf("degraded %d, not kept %d; want 0 and 3", s.Stats().Degraded.Load(), s.Stats().NotKept.Load())
 	}
 	h := history(t, s, "r", 0, 1000)
 	if len(h) != kept+1 || h[0] != "1:before" || h[len(h)-1] != fmt.Sprintf("%d:after", kept+1) {
@@ -203,4 +221,21 @@ func TestByteBudget(t *testing.T) {
 	if st.Size() > 2*budget {
 		t.Errorf("chat.db is %d bytes for a budget of %d", st.Size(), budget)
 	}
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }

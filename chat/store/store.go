@@ -161,6 +161,7 @@ func Open(dir string, o Options) (*Store, error) {
 		o.Logger.Warn("chat history cannot be read or written now: serving without it; the first message said tries again",
 			"path", path, "err", err, "reason", reason(err))
 		s.stats.Degraded.Store(1)
+		s.h = health{down: err, since: o.Now(), lastLog: o.Now()}
 	}
 	var fs unix.Statfs_t
 	if unix.Statfs(dir, &fs) == nil {
@@ -203,6 +204,9 @@ func (s *Store) init() error {
 		return err
 	}
 	s.ready = true
+	if used, err := s.used(); err == nil {
+		s.stats.Bytes.Store(used)
+	}
 	return nil
 }
 
