@@ -2,8 +2,8 @@ package store
 
 import (
 	"errors"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
