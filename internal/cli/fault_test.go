@@ -187,7 +187,10 @@ func TestDataLocked(t *testing.T) {
 	dir := t.TempDir()
 	cmd, addrs, errb := startCmd(t, []string{"chat/tcp"}, "serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 		"--chat-listen", "127.0.0.1:0", "--chat-data", dir, "--log-level", "warn")
-	code, _, errs := run(t, t.Context(), "", "chat", "--listen", "127.0.0.1:0", "--data", dir)
+	// A second server that started would serve until stopped: bounded.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	code, _, errs := run(t, ctx, "", "chat", "--listen", "127.0.0.1:0", "--data", dir)
 	wantPID := fmt.Sprintf("pid %d: ", cmd.Process.Pid)
 	if code != 1 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "is in use by "+wantPID) ||
 		!strings.Contains(errs, " serve --echo-listen") || !strings.Contains(errs, dir) {
