@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -428,11 +429,26 @@ func (h *Hub) load() error {
 	if err != nil {
 		return err
 	}
+	// At most MaxTotalRooms rooms: those spoken in last.
+	last := make(map[string]time.Time)
+	for _, m := range msgs {
+		if m.Time.After(last[m.Room]) {
+			last[m.Room] = m.Time
+		}
+	}
+	if len(last) > h.o.MaxTotalRooms {
+		rooms := slices.Collect(maps.Keys(last))
+		slices.SortFunc(rooms, func(a, b string) int { return last[b].Compare(last[a]) })
+		for _, name := range rooms[h.o.MaxTotalRooms:] {
+			delete(last, name)
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, m := range msgs {
-		r := h.roomLocked(m.Room)
-		r.push(m)
+		if _, ok := last[m.Room]; ok {
+			h.roomLocked(m.Room).push(m)
+		}
 	}
 	return nil
 }

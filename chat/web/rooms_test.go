@@ -1,9 +1,12 @@
 package web_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/chat/store"
 	"github.com/portside/portside/engine"
 	"github.com/portside/portside/internal/testkit"
 )
@@ -50,4 +53,43 @@ func TestRoomCap(t *testing.T) {
 	cat.expect(map[string]any{"type": "joined", "room": "d"})
 	bob.Send("JOIN #b")
 	bob.Expect(":portside 403 bob #b :Cannot create channel")
+}
+
+// TestRoomCapAtLoad: history of more rooms than the cap is loaded for the
+// rooms spoken in last only.
+func TestRoomCapAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := make(chan struct{}, 3)
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- st.Run(ctx, func(b []*chat.Msg) { delivered <- struct{}{} }) }()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, room := range []string{"old", "mid", "new"} {
+		st.Publish(&chat.Msg{Room: room, Kind: chat.Say, Nick: "n", Text: "in " + room, Time: at.Add(time.Duration(i) * time.Hour)})
+		<-delivered
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+
+	st, err = store.Open(dir, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, engine.Default, chat.Options{Backend: st, MaxTotalRooms: 2, DefaultRoom: "-"})
+	p := testkit.Dial(t, s.chat, "ana")
+	p.Send("ana", "/join new")
+	p.Expect("* You are in new with 1: ana\r\n")
+	p.Expect("<n> in new\r\n") // replayed
+	p.Send("/join old", "/join mid")
+	p.Expect("* You are in old with 1: ana\r\n")
+	p.Expect("* You are in mid with 1: ana\r\n")
+	if p.Has("<n> in old") {
+		t.Errorf("old, the room spoken in first, was loaded beyond the cap:\n%s", p.Transcript())
+	}
 }
