@@ -425,7 +425,8 @@ func (s *Store) query(room string, before uint64, n int) ([]*chat.Msg, error) {
 
 // Latest implements chat.Loader: the latest perRoom messages of every room,
 // oldest first within a room. A store that could not read its history at
-// Open has none to give.
+// Open has none to give; one that fails to read it now serves without the
+// replay rather than not at all, and says so.
 func (s *Store) Latest(perRoom int) ([]*chat.Msg, error) {
 	if !s.ready {
 		return nil, nil
@@ -434,7 +435,8 @@ func (s *Store) Latest(perRoom int) ([]*chat.Msg, error) {
 	for room := range s.seqs {
 		msgs, err := s.query(room, 0, perRoom)
 		if err != nil {
-			return nil, err
+			s.o.Logger.Warn("chat history cannot be read: no replay on join until a restart", "err", err, "reason", reason(err))
+			return nil, nil
 		}
 		out = append(out, msgs...)
 	}
