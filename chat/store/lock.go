@@ -51,7 +51,29 @@ func lock(dir string) (*os.File, error) {
 	// Who holds it, for the refusal. Best effort: on a full disk the write
 	// may fail, and the lock holds all the same.
 	if f.Truncate(0) == nil {
-		f.WriteAt([]byte("pid "+strconv.Itoa(os.Getpid())+": "+strings.Join(os.Args, " ")+"\n"), 0)
+		f.WriteAt([]byte("pid "+strconv.Itoa(os.Getpid())+": "+strings.Join(redact(os.Args), " ")+"\n"), 0)
 	}
 	return f, nil
+}
+
+// redact hides the values of flags that name a password: the command line
+// is shown to whoever starts a second server.
+func redact(args []string) []string {
+	out := make([]string, len(args))
+	hide := false
+	for i, a := range args {
+		switch {
+		case hide:
+			out[i], hide = "***", false
+		case strings.HasPrefix(a, "-") && strings.Contains(a, "password"):
+			if name, _, ok := strings.Cut(a, "="); ok {
+				out[i] = name + "=***"
+			} else {
+				out[i], hide = a, true
+			}
+		default:
+			out[i] = a
+		}
+	}
+	return out
 }

@@ -186,7 +186,7 @@ func TestServeFullDisk(t *testing.T) {
 func TestDataLocked(t *testing.T) {
 	dir := t.TempDir()
 	cmd, addrs, errb := startCmd(t, []string{"chat/tcp"}, "serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--chat-listen", "127.0.0.1:0", "--chat-data", dir, "--log-level", "warn")
+		"--chat-listen", "127.0.0.1:0", "--chat-data", dir, "--log-level", "warn", "--chat-password", "sesame")
 	// A second server that started would serve until stopped: bounded.
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -196,8 +196,11 @@ func TestDataLocked(t *testing.T) {
 		!strings.Contains(errs, " serve --echo-listen") || !strings.Contains(errs, dir) {
 		t.Errorf("second server: exit %d, stderr %q; want 1 and one line naming the folder and %q with its command", code, errs, wantPID)
 	}
+	if strings.Contains(errs, "sesame") || !strings.Contains(errs, "--chat-password ***") {
+		t.Errorf("the refusal shows the first server's password: %q", errs)
+	}
 	p := testkit.Dial(t, addrs["chat/tcp"], "ana")
-	p.Send("ana")
+	p.Send("ana", "sesame")
 	p.Expect("* You are in lobby")
 	stopped(t, cmd, errb)
 	// Free again once the first has stopped.
