@@ -96,8 +96,9 @@ type Backend interface {
 	// passes it to the deliver function given to Run, in order within each
 	// room. A message the backend cannot keep is passed to deliver too,
 	// with Lost set and Seq 0: the backend stays up and tries again with
-	// the next message, rather than stop the server. deliver is safe to call from several goroutines, but a room's
-	// messages come from one at a time.
+	// the next message, rather than stop the server. deliver is safe to
+	// call from several goroutines, but a room's messages come from one at
+	// a time.
 	Publish(m *Msg) error
 	// History calls reply with up to n kept messages of room, oldest
 	// first: the latest ones if before is 0, else those with Seq < before.
@@ -221,16 +222,17 @@ type Options struct {
 
 	MaxRoomMembers int // members of one room; default 10,000
 	MaxRooms       int // rooms one member may be in; default 20
+	MaxMessage     int // bytes of text in one message; default 400
+	Replay         int // messages replayed on join; default 20, negative none
+	MaxHistory     int // most messages /history returns; default 1,000
+	MaxPending     int // messages waiting for the backend before ErrBusy; default 100,000
+
 	// MaxTotalRooms bounds the rooms the hub holds, with members or with
 	// a replay of recent messages; default 1,000. Creating one more first
 	// forgets the replay of the room without members quiet the longest
 	// (its history stays in the backend); with none to forget, the join is
 	// refused (ErrTooManyRooms).
 	MaxTotalRooms int
-	MaxMessage    int // bytes of text in one message; default 400
-	Replay        int // messages replayed on join; default 20, negative none
-	MaxHistory    int // most messages /history returns; default 1,000
-	MaxPending    int // messages waiting for the backend before ErrBusy; default 100,000
 
 	// FloodRate and FloodBurst are each client's token bucket: lines per
 	// second and the burst allowed. FloodRate 0 takes the defaults (5 per
