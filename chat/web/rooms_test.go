@@ -82,6 +82,9 @@ func TestRoomCapAtLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := start(t, engine.Default, chat.Options{Backend: st, MaxTotalRooms: 2, DefaultRoom: "-"})
+	if err := s.hub.Load(); err != nil { // done by Run too: this waits for it
+		t.Fatal(err)
+	}
 	p := testkit.Dial(t, s.chat, "ana")
 	p.Send("ana", "/join new")
 	p.Expect("* You are in new with 1: ana\r\n")
