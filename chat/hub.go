@@ -23,7 +23,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +67,11 @@ type Msg struct {
 	// Rooms are, for a Quit or Rename relayed from another hub, the rooms
 	// its member was in: the members of this hub who share one are told.
 	Rooms []string
+	// Lost is set by a backend that could not keep the message (its
+	// history cannot be written: disk full, I/O error). Such a message is
+	// delivered with Seq 0, shown to no one, and its sender is told it was
+	// neither kept nor delivered. It wraps ErrNotKept.
+	Lost error
 
 	from *Member // the sender, who is not sent their own message
 	room *Room
@@ -87,8 +94,11 @@ type Backend interface {
 	// fails with ErrBusy when too much waits to be written, and ErrClosed
 	// once Run has returned. The backend sets m.Seq, and once m is durable
 	// passes it to the deliver function given to Run, in order within each
-	// room. deliver is safe to call from several goroutines, but a room's
-	// messages come from one at a time.
+	// room. A message the backend cannot keep is passed to deliver too,
+	// with Lost set and Seq 0: the backend stays up and tries again with
+	// the next message, rather than stop the server. deliver is safe to
+	// call from several goroutines, but a room's messages come from one at
+	// a time.
 	Publish(m *Msg) error
 	// History calls reply with up to n kept messages of room, oldest
 	// first: the latest ones if before is 0, else those with Seq < before.
@@ -182,6 +192,12 @@ var (
 	ErrTooMany    = errors.New("chat: in too many rooms")
 	ErrNotIn      = errors.New("chat: not in that room")
 	ErrTooLong    = errors.New("chat: message too long")
+	// ErrTooManyRooms refuses a join that would create a room beyond
+	// MaxTotalRooms when every room has members.
+	ErrTooManyRooms = errors.New("chat: the server has as many rooms as it allows; join one that exists")
+	// ErrNotKept is what a backend's Msg.Lost wraps: the history cannot
+	// be written, so the message was neither kept nor shown to anyone.
+	ErrNotKept = errors.New("chat: message not kept")
 	// ErrPending says the answer is not at hand: it goes to the done
 	// function given, later, from another goroutine (Register and Rename
 	// while a nick is claimed from a NickRegistry, Join while a Follower
@@ -210,6 +226,13 @@ type Options struct {
 	Replay         int // messages replayed on join; default 20, negative none
 	MaxHistory     int // most messages /history returns; default 1,000
 	MaxPending     int // messages waiting for the backend before ErrBusy; default 100,000
+
+	// MaxTotalRooms bounds the rooms the hub holds, with members or with
+	// a replay of recent messages; default 1,000. Creating one more first
+	// forgets the replay of the room without members quiet the longest
+	// (its history stays in the backend); with none to forget, the join is
+	// refused (ErrTooManyRooms).
+	MaxTotalRooms int
 
 	// FloodRate and FloodBurst are each client's token bucket: lines per
 	// second and the burst allowed. FloodRate 0 takes the defaults (5 per
@@ -272,6 +295,7 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.MaxRoomMembers, 10000)
 	def(&o.MaxRooms, 20)
+	def(&o.MaxTotalRooms, 1000)
 	def(&o.MaxMessage, 400)
 	def(&o.Replay, 20)
 	def(&o.MaxHistory, 1000)
@@ -441,11 +465,26 @@ func (h *Hub) load() error {
 	if err != nil {
 		return err
 	}
+	// At most MaxTotalRooms rooms: those spoken in last.
+	last := make(map[string]time.Time)
+	for _, m := range msgs {
+		if m.Time.After(last[m.Room]) {
+			last[m.Room] = m.Time
+		}
+	}
+	if len(last) > h.o.MaxTotalRooms {
+		rooms := slices.Collect(maps.Keys(last))
+		slices.SortFunc(rooms, func(a, b string) int { return last[b].Compare(last[a]) })
+		for _, name := range rooms[h.o.MaxTotalRooms:] {
+			delete(last, name)
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, m := range msgs {
-		r := h.roomLocked(m.Room)
-		r.push(m)
+		if _, ok := last[m.Room]; ok {
+			h.roomLocked(m.Room).push(m)
+		}
 	}
 	return nil
 }
@@ -517,6 +556,9 @@ func (h *Hub) fanout(done <-chan struct{}) {
 			case m.caught != nil:
 				flush()
 				h.caughtUp(m)
+			case m.Lost != nil:
+				flush()
+				h.notKept(m)
 			case m.Kind.Kept() && m.To == "":
 				r := m.room
 				if r == nil {
@@ -536,6 +578,26 @@ func (h *Hub) fanout(done <-chan struct{}) {
 		flush()
 		clear(q)
 	}
+}
+
+// notKept tells the sender of a message the backend could not keep that
+// it was neither kept nor shown to anyone. Another hub's message is its
+// own hub's to report.
+func (h *Hub) notKept(m *Msg) {
+	from := m.from
+	if from == nil {
+		return
+	}
+	why := strings.TrimPrefix(strings.TrimPrefix(m.Lost.Error(), ErrNotKept.Error()), ": ")
+	if why == "" {
+		why = "history cannot be written"
+	}
+	h.mu.RLock()
+	nick := from.nick
+	h.mu.RUnlock()
+	n := &Msg{Kind: Notice, Time: h.o.Now(), Nick: h.o.ServerName, To: nick,
+		Text: "Your message to " + m.Room + " was not kept and not delivered: " + why + ". Try again later."}
+	from.out.Write(h.formats[from.format.Load()](nil, n, false))
 }
 
 // sendRun sends one room's run of messages to its members: encoded once per
@@ -784,6 +846,32 @@ func (r *Room) latest(n int) []*Msg {
 		all = all[len(all)-n:]
 	}
 	return all
+}
+
+// forgetRoomLocked makes space for a new room: it forgets the room without
+// members (nor joins waiting for it) whose latest message is the oldest,
+// and with it that room's replay; its history stays in the backend. It
+// reports false when every room has members. h.mu is held.
+func (h *Hub) forgetRoomLocked() bool {
+	var oldest *Room
+	var at time.Time
+	for _, r := range h.rooms {
+		r.mu.Lock()
+		idle := len(r.members) == 0 && len(r.waiting) == 0 && r.follow == followNone
+		last := r.created
+		if n := len(r.ring); n > 0 {
+			last = r.ring[(r.ringAt+n-1)%n].Time
+		}
+		r.mu.Unlock()
+		if idle && (oldest == nil || last.Before(at)) {
+			oldest, at = r, last
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(h.rooms, oldest.name)
+	return true
 }
 
 // roomLocked returns the room called name, creating it. h.mu is held.
@@ -1051,6 +1139,9 @@ func (h *Hub) join(m *Member, name, leave string, joined func(r *Room), done fun
 	}
 	if len(m.rooms)-h.leaving(m, leave, r) >= h.o.MaxRooms {
 		return ErrTooMany
+	}
+	if r == nil && len(h.rooms) >= h.o.MaxTotalRooms && !h.forgetRoomLocked() {
+		return ErrTooManyRooms
 	}
 	r = h.roomLocked(name)
 	r.mu.Lock()

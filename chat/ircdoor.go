@@ -575,6 +575,10 @@ func (i *ircConn) joined(ch string, err error) {
 		i.reply(irc.ErrTooManyChannels, ch, "You have joined too many channels")
 	case errors.Is(err, ErrRoomFull):
 		i.reply(irc.ErrChannelIsFull, ch, "Cannot join channel (+l)")
+	case errors.Is(err, ErrTooManyRooms):
+		// 405 is the client's own limit; this is the server's, and the
+		// channel does not exist, so 403 with the reason.
+		i.reply(irc.ErrNoSuchChannel, ch, fmt.Sprintf("Cannot create channel: the server has its most (%d); join one that exists", i.hub.o.MaxTotalRooms))
 	case errors.Is(err, ErrBadRoom):
 		i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
 	case errors.Is(err, ErrNotReady):

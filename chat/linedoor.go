@@ -397,6 +397,9 @@ func (l *lineConn) joined(room string, err error) {
 	case errors.Is(err, ErrRoomFull):
 		l.say("! " + room + " is full.")
 		return
+	case errors.Is(err, ErrTooManyRooms):
+		l.say(fmt.Sprintf("! Cannot create %s: the server has its most rooms (%d). Join one that exists: /rooms lists them.", room, l.hub.o.MaxTotalRooms))
+		return
 	case err != nil:
 		l.sayErr(err)
 		return

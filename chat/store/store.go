@@ -7,6 +7,13 @@
 // commit (one fsync) for many messages. A message is handed back for fan-out
 // only after its transaction committed: any message a client has seen is in
 // the history after a crash and restart.
+//
+// A history that cannot be written (disk full, I/O error) does not stop
+// the server: the messages of the failed commit are handed back as lost
+// (chat.Msg.Lost), shown to no one, and the store is in degraded mode
+// (Stats.Degraded, a log line) until a later commit succeeds; each new
+// message tries again. One server holds a history folder at a time: a
+// second is refused at Open, with the first's PID and command (LockedError).
 package store
 
 import (
@@ -21,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
 	"github.com/portside/portside/chat"
@@ -42,15 +50,24 @@ type Options struct {
 	// default 0: each commit takes what arrived while the last was being
 	// written.
 	Window time.Duration
-	Logger *slog.Logger     // nil discards
-	Now    func() time.Time // for retention by age; nil: time.Now
+	// MaxBytes is the budget of the history on disk: when the messages
+	// take more, the oldest, whatever their room, are deleted until they
+	// take nine tenths of it. The database file stays about this big, its
+	// freed pages reused. Default 256 MiB; negative: no budget.
+	MaxBytes int64
+	Logger   *slog.Logger     // nil discards
+	Now      func() time.Time // for retention by age; nil: time.Now
 }
 
 // Store is a SQLite history and the hub's local Backend.
 type Store struct {
-	o    Options
-	db   *sql.DB
-	seqs map[string]uint64 // the last sequence number of each room; owned by Run
+	o     Options
+	db    *sql.DB
+	lock  *os.File
+	ready bool              // the schema is there and seqs are read; owned by Run once it runs
+	seqs  map[string]uint64 // the last sequence number of each room; owned by Run
+	h     health            // owned by Run
+	stats Stats
 
 	mu     sync.Mutex
 	q      []*chat.Msg
@@ -91,7 +108,12 @@ CREATE TABLE IF NOT EXISTS rooms (
 ) WITHOUT ROWID;
 `
 
-// Open opens (creating if need be) the history in dir/chat.db.
+// Open opens (creating if need be) the history in dir/chat.db, and locks
+// dir for this store until it is closed. Another store holding dir, in this
+// process or another, makes it fail with a *LockedError. A database that
+// cannot be read or written now (disk full, I/O error) does not: the store
+// starts in degraded mode, says so in the log, and tries again with the
+// first message said.
 func Open(dir string, o Options) (*Store, error) {
 	if o.KeepCount == 0 {
 		o.KeepCount = 10000
@@ -105,31 +127,56 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = 256 << 20
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
+	}
+	lk, err := lock(dir)
+	if err != nil {
+		return nil, err
 	}
 	mode := "FULL"
 	if o.NoSync {
 		mode = "NORMAL"
 	}
-	q := url.Values{"_pragma": {"journal_mode(WAL)", "synchronous(" + mode + ")", "busy_timeout(10000)"}, "_txlock": {"immediate"}}
+	// journal_size_limit: the WAL is cut back after a checkpoint, so that
+	// the folder stays near MaxBytes.
+	q := url.Values{"_pragma": {"journal_mode(WAL)", "synchronous(" + mode + ")", "busy_timeout(10000)", "journal_size_limit(67108864)"}, "_txlock": {"immediate"}}
 	path := filepath.Join(dir, "chat.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
+		lk.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	db.SetMaxOpenConns(4)
-	s := &Store{o: o, db: db, seqs: make(map[string]uint64), wake: make(chan struct{}, 1), reads: make(chan read, 1024), readerDone: make(chan struct{})}
+	s := &Store{o: o, db: db, lock: lk, seqs: make(map[string]uint64), wake: make(chan struct{}, 1), reads: make(chan read, 1024), readerDone: make(chan struct{})}
 	if err := s.init(); err != nil {
-		db.Close()
-		close(s.reads)
-		return nil, fmt.Errorf("store: %s: %w", path, err)
+		if !transient(err) {
+			db.Close()
+			lk.Close()
+			return nil, fmt.Errorf("store: %s: %w", path, err)
+		}
+		o.Logger.Warn("chat history cannot be read or written now: serving without it; the first message said tries again",
+			"path", path, "err", err, "reason", reason(err))
+		s.stats.Degraded.Store(1)
+		s.h = health{down: err, since: o.Now(), lastLog: o.Now()}
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(dir, &fs) == nil {
+		if free := int64(fs.Bavail) * fs.Bsize; free < 16<<20 {
+			o.Logger.Warn("little space left for chat history: messages are refused, not kept, once it is full",
+				"dir", dir, "free_bytes", free)
+		}
 	}
 	go s.reader()
 	return s, nil
 }
 
+// init reads the rooms' sequence numbers, creating the schema if need be.
 func (s *Store) init() error {
+	clear(s.seqs)
 	if _, err := s.db.Exec(schema); err != nil {
 		return err
 	}
@@ -153,7 +200,14 @@ func (s *Store) init() error {
 		}
 		s.seqs[room] = seq
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.ready = true
+	if used, err := s.used(); err == nil {
+		s.stats.Bytes.Store(used)
+	}
+	return nil
 }
 
 // Publish implements chat.Backend.
@@ -180,6 +234,7 @@ func (s *Store) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 	var batch []*chat.Msg
 	lastTrim := s.o.Now()
 	sinceTrim := 0
+	var bytesSinceTrim int64
 	for {
 		s.mu.Lock()
 		batch, s.q = s.q, batch[:0]
@@ -207,25 +262,42 @@ func (s *Store) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 			continue
 		}
 		if err := s.commit(batch); err != nil {
-			return err
+			lost := s.failed(err, len(batch))
+			for _, m := range batch {
+				m.Seq, m.Lost = 0, lost
+			}
+			deliver(batch)
+			clear(batch)
+			continue
 		}
+		s.wrote()
 		deliver(batch)
-		clear(batch)
+		for _, m := range batch {
+			bytesSinceTrim += int64(len(m.Text) + len(m.Nick) + len(m.Room))
+		}
 		sinceTrim += len(batch)
-		if now := s.o.Now(); sinceTrim >= 1000 || now.Sub(lastTrim) >= time.Minute {
+		clear(batch)
+		if now := s.o.Now(); sinceTrim >= 1000 || now.Sub(lastTrim) >= time.Minute ||
+			(s.o.MaxBytes > 0 && bytesSinceTrim >= s.o.MaxBytes/16) {
 			if err := s.trim(now); err != nil {
 				s.o.Logger.Error("history retention", "err", err)
 			}
-			lastTrim, sinceTrim = now, 0
+			lastTrim, sinceTrim, bytesSinceTrim = now, 0, 0
 		}
 	}
 }
 
 // commit writes batch in one transaction, giving each message its sequence
-// number. A failed commit is retried a few times: the messages cannot be
-// shown to anyone until they are written, and a store that cannot write
-// stops the server rather than lose what it promised to keep.
+// number. A failed commit is not retried here: its messages cannot be shown
+// to anyone, their senders are told so at once, and the next batch tries
+// again (degraded mode). A store that could not read its rooms at start
+// reads them first.
 func (s *Store) commit(batch []*chat.Msg) error {
+	if !s.ready {
+		if err := s.init(); err != nil {
+			return err
+		}
+	}
 	next := make(map[string]uint64)
 	for _, m := range batch {
 		seq, ok := next[m.Room]
@@ -236,20 +308,13 @@ func (s *Store) commit(batch []*chat.Msg) error {
 		next[m.Room] = seq
 		m.Seq = seq
 	}
-	var err error
-	for attempt := range 4 {
-		if attempt > 0 {
-			s.o.Logger.Warn("history commit failed, retrying", "err", err, "attempt", attempt)
-			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
-		}
-		if err = s.write(batch, next); err == nil {
-			for room, seq := range next {
-				s.seqs[room] = seq
-			}
-			return nil
-		}
+	if err := s.write(batch, next); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
 	}
-	return fmt.Errorf("store: commit: %w", err)
+	for room, seq := range next {
+		s.seqs[room] = seq
+	}
+	return nil
 }
 
 func (s *Store) write(batch []*chat.Msg, seqs map[string]uint64) error {
@@ -275,8 +340,18 @@ func (s *Store) write(batch []*chat.Msg, seqs map[string]uint64) error {
 	return tx.Commit()
 }
 
-// trim applies retention: by age, then by count per room.
+// trim applies retention: by age, then by count per room, then the byte
+// budget.
 func (s *Store) trim(now time.Time) error {
+	if err := s.trimAgeCount(now); err != nil {
+		return err
+	}
+	return s.trimBytes()
+}
+
+// trimAgeCount deletes messages older than KeepAge and beyond KeepCount in
+// their room.
+func (s *Store) trimAgeCount(now time.Time) error {
 	if s.o.KeepAge > 0 {
 		if _, err := s.db.Exec("DELETE FROM messages WHERE time < ?", now.Add(-s.o.KeepAge).UnixMilli()); err != nil {
 			return err
@@ -349,13 +424,19 @@ func (s *Store) query(room string, before uint64, n int) ([]*chat.Msg, error) {
 }
 
 // Latest implements chat.Loader: the latest perRoom messages of every room,
-// oldest first within a room.
+// oldest first within a room. A store that could not read its history at
+// Open has none to give; one that fails to read it now serves without the
+// replay rather than not at all, and says so.
 func (s *Store) Latest(perRoom int) ([]*chat.Msg, error) {
+	if !s.ready {
+		return nil, nil
+	}
 	var out []*chat.Msg
 	for room := range s.seqs {
 		msgs, err := s.query(room, 0, perRoom)
 		if err != nil {
-			return nil, err
+			s.o.Logger.Warn("chat history cannot be read: no replay on join until a restart", "err", err, "reason", reason(err))
+			return nil, nil
 		}
 		out = append(out, msgs...)
 	}
@@ -373,6 +454,71 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		<-s.readerDone
 		err = s.db.Close()
+		s.lock.Close() // after the database: the next holder finds it closed
 	})
 	return err
+}
+
+// used is how many bytes the database's live pages take: its size less
+// the pages free for reuse.
+func (s *Store) used() (int64, error) {
+	var pages, free, size int64
+	for _, p := range []struct {
+		q string
+		v *int64
+	}{{"PRAGMA page_count", &pages}, {"PRAGMA freelist_count", &free}, {"PRAGMA page_size", &size}} {
+		if err := s.db.QueryRow(p.q).Scan(p.v); err != nil {
+			return 0, err
+		}
+	}
+	return (pages - free) * size, nil
+}
+
+// trimBytes keeps the history within MaxBytes: when it takes more, the
+// oldest messages, whatever their room, are deleted until it takes nine
+// tenths of the budget. The file does not shrink; its freed pages take the
+// next messages.
+func (s *Store) trimBytes() error {
+	if s.o.MaxBytes <= 0 {
+		return nil
+	}
+	used, err := s.used()
+	if err != nil {
+		return err
+	}
+	s.stats.Bytes.Store(used)
+	if used <= s.o.MaxBytes {
+		return nil
+	}
+	target := s.o.MaxBytes / 10 * 9
+	var count int64
+	if err := s.db.QueryRow("SELECT count(*) FROM messages").Scan(&count); err != nil {
+		return err
+	}
+	var deleted int64
+	for used > target && count > 0 {
+		// What to delete, from the average size of a message; measured
+		// again after each round, since pages free up unevenly.
+		per := max(used/count, 1)
+		n := max((used-target)/per+1, 64)
+		res, err := s.db.Exec(`DELETE FROM messages WHERE (room, seq) IN
+			(SELECT room, seq FROM messages ORDER BY time, room, seq LIMIT ?)`, n)
+		if err != nil {
+			return err
+		}
+		k, _ := res.RowsAffected()
+		if k == 0 {
+			break
+		}
+		deleted += k
+		count -= k
+		s.stats.Trimmed.Add(k)
+		if used, err = s.used(); err != nil {
+			return err
+		}
+	}
+	s.stats.Bytes.Store(used)
+	s.o.Logger.Info("chat history over its byte budget: oldest messages deleted",
+		"deleted", deleted, "bytes", used, "budget", s.o.MaxBytes)
+	return nil
 }

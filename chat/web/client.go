@@ -408,6 +408,8 @@ func (cl *client) sayErr(room string, err error) {
 		cl.fail("bad-room", room, "A room name is 1 to 50 letters, digits or -_.+")
 	case errors.Is(err, chat.ErrNotIn):
 		cl.fail("not-in", room, "You are not in "+room+".")
+	case errors.Is(err, chat.ErrTooManyRooms):
+		cl.fail("too-many-rooms", room, fmt.Sprintf("Cannot create %s: the server has its most rooms (%d). Join one that exists.", room, cl.d.hub.Options().MaxTotalRooms))
 	case errors.Is(err, chat.ErrBadNick):
 		cl.fail("no-such-nick", room, "No one is called that.")
 	default:

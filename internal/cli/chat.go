@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/portside/portside/chat"
 	"github.com/portside/portside/chat/natsbus"
 	"github.com/portside/portside/chat/store"
@@ -29,6 +31,8 @@ type chatConfig struct {
 	maxMessage   int
 	maxMembers   int
 	maxRooms     int
+	maxTotal     int
+	maxBytes     int64
 	replay       int
 	floodRate    float64
 	floodBurst   int
@@ -66,6 +70,8 @@ func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.IntVar(&c.maxMessage, prefix+"max-message", 400, "longest message, in `bytes`")
 	fs.IntVar(&c.maxMembers, prefix+"max-room-members", 10000, "most members of one room")
 	fs.IntVar(&c.maxRooms, prefix+"max-rooms", 20, "most rooms one client may be in")
+	fs.IntVar(&c.maxTotal, prefix+"max-total-rooms", 1000, "most rooms on the server: a room without members gives way to a new one; with all in use, a join that would create one more is refused")
+	fs.Int64Var(&c.maxBytes, prefix+"history-max-bytes", 256<<20, "history budget on disk, in `bytes`: the oldest messages, of any room, are deleted beyond it (negative: no budget)")
 	fs.IntVar(&c.replay, prefix+"replay", 20, "messages replayed to whoever joins a room")
 	fs.Float64Var(&c.floodRate, prefix+"flood-rate", 5, "lines per second a client may send, on average (0: no flood control)")
 	fs.IntVar(&c.floodBurst, prefix+"flood-burst", 20, "lines a client may send at once before flood control drops them")
@@ -156,8 +162,8 @@ func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 // mount. The hub outlives the listener: it keeps delivering what
 // connections said while they drain, and stops once they are gone.
 func startChat(r *runner, c chatConfig) (*web.Door, error) {
-	if c.maxMessage <= 0 || c.sendQueue <= 0 {
-		return nil, usagef("--max-message and --send-queue must be positive")
+	if c.maxMessage <= 0 || c.sendQueue <= 0 || c.maxTotal <= 0 {
+		return nil, usagef("--max-message, --send-queue and --max-total-rooms must be positive")
 	}
 	for _, o := range c.webOrigins {
 		if _, err := web.ParseOrigin(o); err != nil {
@@ -191,10 +197,11 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 			}
 			dir = d
 		}
-		st, err := store.Open(dir, store.Options{KeepCount: c.keep, KeepAge: c.keepAge, NoSync: !c.fsync, Window: c.window, Logger: log})
+		st, err := store.Open(dir, store.Options{KeepCount: c.keep, KeepAge: c.keepAge, NoSync: !c.fsync, Window: c.window, MaxBytes: c.maxBytes, Logger: log})
 		if err != nil {
 			return nil, err
 		}
+		r.collectors = append(r.collectors, historyCollector{st.Stats()})
 		backend = st
 		where = "history " + dir
 	}
@@ -236,7 +243,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	}
 	hub := chat.New(chat.Options{
 		Backend: backend, Logger: log, Password: c.password, MOTD: motd,
-		MaxRoomMembers: c.maxMembers, MaxRooms: c.maxRooms, MaxMessage: c.maxMessage,
+		MaxRoomMembers: c.maxMembers, MaxRooms: c.maxRooms, MaxTotalRooms: c.maxTotal, MaxMessage: c.maxMessage,
 		Replay: replay, FloodRate: flood, FloodBurst: c.floodBurst,
 		PingInterval: c.pingInterval, IdleTimeout: c.idle,
 		RegisterTimeout: none(c.registerTimeout), MaxConnsPerIP: perIP, LimitLoopback: !c.exemptLoopback,
@@ -268,8 +275,12 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 		return nil, err
 	}
 	r.metrics.Add(s.Name, r.e.g.engine, st)
+	// The hub outlives the listener (it delivers what draining connections
+	// said); a hub that fails stops chat's listener, and nothing else.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(r.ctx))
+	sctx, scancel := context.WithCancel(r.ctx)
 	r.go_(func() error {
+		defer scancel()
 		if b, ok := backend.(*natsbus.Bus); ok {
 			defer b.Close()
 		}
@@ -280,11 +291,37 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	})
 	r.go_(func() error {
 		defer hcancel()
-		if err := r.eng.Serve(r.ctx, ln, s); err != nil {
+		if err := r.eng.Serve(sctx, ln, s); err != nil {
 			return fmt.Errorf("chat: %w", err)
 		}
 		return nil
 	})
 	r.announce("chat", fmt.Sprintf("tcp://%s (line protocol and IRC, engine %s, %s)", ln.Addr(), r.e.g.engine, where))
 	return door, nil
+}
+
+// historyCollector exports the chat history's health as Prometheus metrics.
+type historyCollector struct{ st *store.Stats }
+
+var historyMetrics = []struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(*store.Stats) int64
+}{
+	{prometheus.NewDesc("portside_chat_history_degraded", "1 while chat history cannot be written (disk full, I/O error) and messages are refused.", nil, nil), prometheus.GaugeValue, func(s *store.Stats) int64 { return s.Degraded.Load() }},
+	{prometheus.NewDesc("portside_chat_messages_not_kept_total", "Chat messages refused, not kept and not shown, because history could not be written.", nil, nil), prometheus.CounterValue, func(s *store.Stats) int64 { return s.NotKept.Load() }},
+	{prometheus.NewDesc("portside_chat_history_trimmed_total", "Chat messages deleted to keep history within --history-max-bytes.", nil, nil), prometheus.CounterValue, func(s *store.Stats) int64 { return s.Trimmed.Load() }},
+	{prometheus.NewDesc("portside_chat_history_bytes", "Bytes chat history took at its last measure.", nil, nil), prometheus.GaugeValue, func(s *store.Stats) int64 { return s.Bytes.Load() }},
+}
+
+func (c historyCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range historyMetrics {
+		ch <- m.desc
+	}
+}
+
+func (c historyCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range historyMetrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(m.value(c.st)))
+	}
 }

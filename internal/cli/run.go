@@ -24,6 +24,11 @@ type runner struct {
 	e       *env
 	eng     server.Engine
 	metrics server.Collector
+	// collectors are other metrics, exported beside the services' Stats.
+	collectors []prometheus.Collector
+	// isolate keeps the others serving when one service fails (serve):
+	// the failure is logged at once and reported when all have stopped.
+	isolate bool
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	errs    []error
@@ -72,13 +77,19 @@ func (r *runner) tcp(s *server.Service, addr string) (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
-// go_ runs f in the background; an error from it stops everything.
+// go_ runs f in the background. An error from it stops everything, unless
+// the runner isolates its services: then it is logged, and the others go
+// on serving.
 func (r *runner) go_(f func() error) {
 	r.wg.Go(func() {
 		if err := f(); err != nil {
 			r.mu.Lock()
 			r.errs = append(r.errs, err)
 			r.mu.Unlock()
+			if r.isolate && r.ctx.Err() == nil {
+				r.e.log.Error("service failed; the other services go on serving", "err", err)
+				return
+			}
 			r.cancel()
 		}
 	})
@@ -90,6 +101,7 @@ func (r *runner) serveMetrics() error {
 		return nil
 	}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.collectors...)
 	reg.MustRegister(&r.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -119,7 +131,9 @@ func (r *runner) serveMetrics() error {
 }
 
 // wait blocks until every service has stopped, after ctx is cancelled or
-// one of them failed, and returns the failures.
+// one of them failed (unless isolated), and returns the failures: a
+// service that failed while the others served makes the command fail too
+// once it is stopped.
 func (r *runner) wait() error {
 	r.wg.Wait()
 	r.cancel()

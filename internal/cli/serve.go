@@ -6,7 +6,10 @@ import (
 	"github.com/portside/portside/httpd"
 )
 
-// runServe runs every service with embedded defaults, in one process.
+// runServe runs every service with embedded defaults, in one process. A
+// service that fails does not stop the others: it is logged at error
+// level when it fails, and serve exits 1 when it is finally stopped,
+// naming the failure (0 if none failed).
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := e.flags()
 	e.serverFlags(fs)
@@ -23,6 +26,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	r.isolate = true
 	if err := startEcho(r, ec); err != nil {
 		r.stop()
 		return err
