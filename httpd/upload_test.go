@@ -267,10 +267,12 @@ func (p *patterned) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// TestLargeUploadBoundedMemory streams 1 GiB through PUT and through a
-// form and checks the heap stays small while it does.
+// TestLargeUploadBoundedMemory streams 256 MiB through PUT and checks the
+// heap stays small while it does: four times the bound it must stay under,
+// which a server that buffered the body could not meet, at a size a busy
+// machine streams well within the client's timeout.
 func TestLargeUploadBoundedMemory(t *testing.T) {
-	size := int64(1 << 30)
+	size := int64(256 << 20)
 	if testing.Short() {
 		size = 64 << 20
 	}
