@@ -118,17 +118,24 @@ func (c *Conn) Write(b []byte) error {
 }
 
 func (c *Conn) writeLocked(b []byte, what string) error {
+	return c.writeN(b, int64(len(b)), what)
+}
+
+// writeN records a write of n bytes; b is nil for a discarded WriteFile.
+func (c *Conn) writeN(b []byte, n int64, what string) error {
 	if c.gone {
-		c.record("%s %d refused: closed", what, len(b))
+		if !c.discard {
+			c.record("%s %d refused: closed", what, n)
+		}
 		return server.ErrClosed
 	}
-	c.record("%s %d", what, len(b))
-	c.written += int64(len(b))
-	if !c.discard {
+	c.written += n
+	if !c.discard { // checked here, so a benchmark's writes allocate nothing
+		c.record("%s %d", what, n)
 		c.out = append(c.out, b...)
 	}
 	if c.stalled {
-		c.queued += len(b)
+		c.queued += int(n)
 		if c.maxQueue > 0 && c.queued > c.maxQueue {
 			c.slow, c.gone = true, true
 			c.poke()
@@ -141,12 +148,19 @@ func (c *Conn) writeLocked(b []byte, what string) error {
 func (c *Conn) WriteString(s string) error { return c.Write([]byte(s)) }
 
 // WriteFile records n bytes of f from off, read at once, and closes f,
-// also when it returns an error (a short file, a closed connection).
+// also when it returns an error (a short file, a closed connection). After
+// Discard it counts n bytes and reads nothing.
 func (c *Conn) WriteFile(f *os.File, off, n int64) error {
 	defer f.Close()
 	if n < 0 {
 		return fmt.Errorf("servertest: WriteFile of %d bytes", n)
 	}
+	c.mu.Lock()
+	if c.discard {
+		defer c.mu.Unlock()
+		return c.writeN(nil, n, "writefile")
+	}
+	c.mu.Unlock()
 	buf := make([]byte, n)
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return fmt.Errorf("servertest: WriteFile %s [%d, %d): %w", f.Name(), off, off+n, err)
@@ -183,7 +197,9 @@ func (c *Conn) SetTimer(d time.Duration) {
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.record("settimer %v", d)
+	if !c.discard {
+		c.record("settimer %v", d)
+	}
 	if c.noTimer || c.gone {
 		return
 	}

@@ -493,6 +493,10 @@ func TestConnRecords(t *testing.T) {
 	if len(c.Output()) != 0 || c.Written() != 810 {
 		t.Errorf("after Discard: %d kept, %d written", len(c.Output()), c.Written())
 	}
+	buf := make([]byte, 1000)
+	if n := testing.AllocsPerRun(100, func() { c.Write(buf) }); n != 0 {
+		t.Errorf("a discarded write allocates %v times", n)
+	}
 }
 
 // TestCallbackInsideCallback: a handler cannot make the session call it
