@@ -15,8 +15,9 @@
 // its input; it does not keep its input after the call (the kit overwrites
 // the bytes it handed once Data returns, with a pattern that differs from
 // call to call, so a handler that kept them answers differently under
-// different splits); it does no more than the contract allows after
-// Close. What the kit guarantees a handler, as every engine does: one
+// different splits); Run also holds it to answering the same however its
+// input is cut. After Close its writes are refused with server.ErrClosed,
+// as on a real connection. What the kit guarantees a handler, as every engine does: one
 // callback at a time, Close exactly once, no callback after Close, no
 // Timer or Drained once the connection is closing, unconsumed input handed
 // again with what follows, nothing while reading is paused.
@@ -35,7 +36,8 @@ import (
 	"github.com/portside/portside/server"
 )
 
-// The addresses a Conn reports unless SetAddrs says otherwise.
+// The addresses a Conn reports unless SetAddrs (or WithAddrs) says
+// otherwise. Read them; do not change them.
 var (
 	LocalAddr  net.Addr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
 	RemoteAddr net.Addr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
@@ -83,8 +85,9 @@ func NewConn() *Conn {
 	return c
 }
 
-// SetAddrs sets the addresses the Conn reports. Call it before handing
-// the Conn to a handler.
+// SetAddrs sets the addresses the Conn reports, and gives it a new ID; a
+// nil address is server.UnknownAddr, as from an engine that could not learn
+// it. Call it before handing the Conn to a handler.
 func (c *Conn) SetAddrs(local, remote net.Addr) { c.InitBase(local, remote) }
 
 // Discard makes the Conn count what is written from now on and keep none

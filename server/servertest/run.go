@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"fmt"
+	"net"
 	"testing"
 
 	"github.com/portside/portside/server"
@@ -11,9 +12,10 @@ import (
 type Option func(*config)
 
 type config struct {
-	limits server.Limits
-	clock  *Clock
-	splits []Split
+	limits        server.Limits
+	clock         *Clock
+	splits        []Split
+	local, remote net.Addr
 }
 
 func configure(opts []Option) config {
@@ -38,6 +40,12 @@ func WithLimits(l server.Limits) Option { return func(c *config) { c.limits = l 
 // WithClock makes the session's timers count on k, shared with other
 // sessions and with the handler's own idea of the time.
 func WithClock(k *Clock) Option { return func(c *config) { c.clock = k } }
+
+// WithAddrs sets the addresses the session's Conn reports (see
+// Conn.SetAddrs).
+func WithAddrs(local, remote net.Addr) Option {
+	return func(c *config) { c.local, c.remote = local, remote }
+}
 
 // Splits sets the ways Run cuts the input, besides whole. Without it Run
 // tries a byte at a time, every cut in two (for input up to 1 KiB) and a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -513,5 +514,22 @@ func TestCallbackInsideCallback(t *testing.T) {
 	})
 	if !rec.fatal || !strings.Contains(rec.errs[0], "inside a callback") {
 		t.Errorf("failures %q", rec.errs)
+	}
+}
+
+func TestWithAddrs(t *testing.T) {
+	var got string
+	h := dataFunc(func(c server.Conn, in []byte) (int, error) {
+		got = c.LocalAddr().String() + " " + c.RemoteAddr().String()
+		return len(in), nil
+	})
+	remote := &net.TCPAddr{IP: net.IPv6loopback, Port: 5}
+	servertest.Feed(t, h, []byte("x"), servertest.Whole(), servertest.WithAddrs(nil, remote))
+	if want := "unknown [::1]:5"; got != want {
+		t.Errorf("addresses %q, want %q", got, want)
+	}
+	servertest.Feed(t, h, []byte("x"), servertest.Whole())
+	if want := "127.0.0.1:8080 127.0.0.1:40000"; got != want {
+		t.Errorf("addresses %q, want %q", got, want)
 	}
 }

@@ -48,6 +48,9 @@ func Start(t testing.TB, h server.Handler, opts ...Option) *Session {
 	cfg := configure(opts)
 	s := &Session{t: t, h: h, c: NewConn(), lim: cfg.limits, clk: cfg.clock, seed: sessions.Add(1)}
 	s.c.clock = s.clk
+	if cfg.local != nil || cfg.remote != nil {
+		s.c.SetAddrs(cfg.local, cfg.remote)
+	}
 	s.c.maxQueue = s.lim.MaxQueue
 	_, hasTimer := h.(server.TimerHandler)
 	_, hasDrained := h.(server.DrainedHandler)
