@@ -533,3 +533,28 @@ func TestWithAddrs(t *testing.T) {
 		t.Errorf("addresses %q, want %q", got, want)
 	}
 }
+
+// TestCloseWaitsForFlush: a handler's Close takes effect once the stalled
+// peer has read what is queued; meanwhile nothing is read or fired.
+func TestCloseWaitsForFlush(t *testing.T) {
+	h := &full{onData: func(c server.Conn, in []byte) (int, error) {
+		c.WriteString("bye")
+		c.SetTimer(time.Second)
+		c.Close()
+		return len(in), nil
+	}}
+	s := servertest.Start(t, h)
+	s.Stall()
+	s.SendString("x")
+	s.SendString("y")
+	if done, _ := s.Finished(); done || s.FireTimer() {
+		t.Fatalf("closed or fired with output queued: %s", h.got())
+	}
+	s.Flush()
+	if done, err := s.Finished(); !done || err != nil {
+		t.Errorf("after the flush: finished %t, %v", done, err)
+	}
+	if got, want := h.got(), "open|data x|close <nil>"; got != want {
+		t.Errorf("callbacks %s, want %s", got, want)
+	}
+}

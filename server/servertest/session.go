@@ -203,7 +203,9 @@ func (s *Session) settle() {
 			return
 		}
 		if gone {
-			s.finish(nil)
+			if queued == 0 { // closed once what is queued is sent
+				s.finish(nil)
+			}
 			return
 		}
 		if s.upaused && !paused && len(s.pending) > 0 {
@@ -295,7 +297,8 @@ func (s *Session) Advance(d time.Duration) { s.clk.Advance(d) }
 // Stall makes the peer stop reading: what is written from now on stays
 // queued (Conn.Queued counts it), reading stops above Limits.HighWater,
 // and above Limits.MaxQueue the connection is closed as a slow consumer.
-// Drained waits for the queue to fall to Limits.LowWater().
+// Drained waits for the queue to fall to Limits.LowWater(), and a Close the
+// handler asks for waits for the queue to empty, before Handler.Close.
 func (s *Session) Stall() {
 	s.c.mu.Lock()
 	s.c.stalled = true
