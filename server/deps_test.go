@@ -186,9 +186,6 @@ func checkDeps(pkgs map[string]*pkg) (broken []string, checked int) {
 // TestDependencyRule: the core and the engines import nothing they may not,
 // on each system the engines are built for.
 func TestDependencyRule(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
 	for _, goos := range []string{"linux", "darwin"} {
 		t.Run(goos, func(t *testing.T) {
 			pkgs := goList(t, goos)
