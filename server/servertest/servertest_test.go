@@ -351,12 +351,13 @@ func TestTimerNeedsMethod(t *testing.T) {
 // once resumed, also when the resume comes from another goroutine.
 func TestPause(t *testing.T) {
 	var resumed sync.WaitGroup
+	release := make(chan struct{})
 	h := &full{}
 	h.onData = func(c server.Conn, in []byte) (int, error) {
 		if i := bytes.IndexByte(in, '!'); i >= 0 {
 			c.PauseRead()
 			resumed.Go(func() {
-				time.Sleep(10 * time.Millisecond)
+				<-release
 				c.ResumeRead()
 			})
 			return i + 1, nil
@@ -372,7 +373,8 @@ func TestPause(t *testing.T) {
 	if got := h.got(); got != "open|data ab!cd" {
 		t.Errorf("while paused: %s", got)
 	}
-	if !s.Wait(func() bool { return !s.Conn().Paused() }, time.Minute) {
+	close(release)
+	if !s.Wait(func() bool { return strings.Contains(h.got(), "data cdef") }, time.Minute) {
 		t.Fatal("never resumed")
 	}
 	resumed.Wait()
