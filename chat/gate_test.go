@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/portside/portside/server/servertest"
 )
 
 var errBadLine = errors.New("bad line")
@@ -16,7 +18,7 @@ var errBadLine = errors.New("bad line")
 // the test resumes it, and fails on "bad".
 type gateDoor struct {
 	g   Gate
-	c   *fakeConn
+	c   *servertest.Conn
 	log []string
 	buf []byte // the engine's unconsumed input
 }
@@ -71,7 +73,7 @@ func (d *gateDoor) resume() {
 // handed size bytes at a time.
 func runGate(t *testing.T, steps []string, size int) *gateDoor {
 	t.Helper()
-	d := &gateDoor{c: new(fakeConn)}
+	d := &gateDoor{c: servertest.NewConn()}
 	for _, s := range steps {
 		switch s {
 		case "!":
@@ -116,8 +118,8 @@ func TestGate(t *testing.T) {
 				if got, want := strings.Join(d.log, "|"), strings.Join(tt.want, "|"); got != want {
 					t.Errorf("handled %s, want %s", got, want)
 				}
-				if d.c.closed != tt.connClose {
-					t.Errorf("connection closed: %v, want %v", d.c.closed, tt.connClose)
+				if d.c.Closed() != tt.connClose {
+					t.Errorf("connection closed: %v, want %v", d.c.Closed(), tt.connClose)
 				}
 			})
 		}
@@ -136,7 +138,7 @@ func TestGateBound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &gateDoor{c: new(fakeConn)}
+			d := &gateDoor{c: servertest.NewConn()}
 			d.feed(t, []byte("wait\n"), 5)
 			_, err := d.g.Data(bytes.Repeat([]byte("x"), tt.held), d.lines)
 			if !errors.Is(err, tt.want) {
@@ -151,7 +153,7 @@ func TestGateBound(t *testing.T) {
 // answer, in order.
 func TestGateConcurrent(t *testing.T) {
 	for range 50 {
-		d := &gateDoor{c: new(fakeConn)}
+		d := &gateDoor{c: servertest.NewConn()}
 		d.feed(t, []byte("wait\n"), 5)
 		var wg sync.WaitGroup
 		wg.Go(d.resume)
@@ -184,13 +186,13 @@ func FuzzGate(f *testing.F) {
 			}
 		}
 		// Whole: everything at once, then every answer.
-		whole := &gateDoor{c: new(fakeConn)}
+		whole := &gateDoor{c: servertest.NewConn()}
 		whole.feed(t, in, len(in)+1)
 		for range waits {
 			whole.resume()
 		}
 		// Split: in pieces, an answer after each piece while one is due.
-		split := &gateDoor{c: new(fakeConn)}
+		split := &gateDoor{c: servertest.NewConn()}
 		size := int(step%16) + 1
 		answered := 0
 		for i := 0; i < len(in); i += size {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+
+	"github.com/portside/portside/server/servertest"
 )
 
 // TestIdleMemory: the chat's own state for an idle, registered IRC client
@@ -16,9 +18,10 @@ func TestIdleMemory(t *testing.T) {
 	hub := New(Options{GreetDelay: -1, FloodRate: -1, Now: fixedNow})
 	h := hub.Handler()
 	const n = 15000
-	conns := make([]*fakeConn, n)
+	conns := make([]*servertest.Conn, n)
 	for i := range conns {
-		conns[i] = &fakeConn{discard: true}
+		conns[i] = servertest.NewConn()
+		conns[i].Discard()
 	}
 	var before, after runtime.MemStats
 	runtime.GC()

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/portside/portside/server/servertest"
 )
 
 func TestCheckText(t *testing.T) {
@@ -169,7 +171,7 @@ func FuzzDoors(f *testing.F) {
 		ctx, cancel := context.WithCancel(t.Context())
 		ran := make(chan error, 1)
 		go func() { ran <- h.Run(ctx) }()
-		feed(h.Handler(), in, len(in)+1)
+		servertest.Feed(t, h.Handler(), in, servertest.Whole())
 		cancel()
 		if err := <-ran; err != nil {
 			t.Fatal(err)

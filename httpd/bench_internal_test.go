@@ -6,31 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/portside/portside/server"
+	"github.com/portside/portside/server/servertest"
 )
-
-// discardConn is a server.Conn that drops what is written, so a benchmark
-// measures the handler alone.
-type discardConn struct {
-	server.ConnBase
-	n int64
-}
-
-func (c *discardConn) Write(b []byte) error { c.n += int64(len(b)); return nil }
-func (c *discardConn) WriteFile(f *os.File, off, n int64) error {
-	c.n += n
-	return f.Close()
-}
-func (c *discardConn) Close() error { return nil }
-func (c *discardConn) Queued() int  { return 0 }
-
-func (c *discardConn) WriteString(s string) error { return c.Write([]byte(s)) }
-func (c *discardConn) SetTimer(time.Duration)     {}
-func (c *discardConn) PauseRead()                 {}
-func (c *discardConn) ResumeRead()                {}
-func (c *discardConn) NotifyDrained()             {}
 
 // BenchmarkStatic is the handler's cost per keep-alive GET of a file, from
 // request bytes to response bytes handed to the engine: parsing, lookup in
@@ -57,7 +35,8 @@ func BenchmarkStatic(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			req := []byte(strings.Repeat(fmt.Sprintf("GET /f%d.bin HTTP/1.1\r\nHost: localhost\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n", tc.size), tc.depth))
-			c := &discardConn{}
+			c := servertest.NewConn()
+			c.Discard() // the handler alone is measured
 			h.Open(c)
 			defer h.Close(c, nil)
 			b.ReportAllocs()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portside/portside/server/servertest"
 )
 
 // fuzzHandler serves a small fixed tree with a pinned clock, so the same
@@ -38,30 +40,6 @@ func fuzzHandler(tb testing.TB) *Handler {
 	return h
 }
 
-// feed runs one connection over the pieces of input and returns what was
-// written and whether the handler closed it.
-func feed(h *Handler, pieces ...[]byte) (string, bool) {
-	c := newFakeConn()
-	h.Open(c)
-	var pending []byte
-	for _, p := range pieces {
-		pending = append(pending, p...)
-		n, err := h.Data(c, pending)
-		if err != nil {
-			break
-		}
-		pending = pending[n:]
-		if c.isClosed() {
-			break
-		}
-	}
-	if !c.isClosed() {
-		h.ReadEOF(c, pending)
-	}
-	h.Close(c, nil)
-	return c.take(), c.isClosed()
-}
-
 var fuzzSeeds = []string{
 	"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
 	"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nHEAD /style.css HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip, br\r\n\r\n",
@@ -87,15 +65,11 @@ func FuzzServe(f *testing.F) {
 	}
 	h := fuzzHandler(f)
 	f.Fuzz(func(t *testing.T, in []byte, split uint16) {
-		whole, wclosed := feed(h, in)
 		at := 0
 		if len(in) > 0 {
 			at = int(split) % (len(in) + 1)
 		}
-		parts, pclosed := feed(h, in[:at], in[at:])
-		if whole != parts || wclosed != pclosed {
-			t.Errorf("input %q split at %d:\nwhole (closed %t):\n%q\nsplit (closed %t):\n%q", in, at, wclosed, whole, pclosed, parts)
-		}
+		servertest.Run(t, h, in, servertest.Splits(servertest.At(at)))
 	})
 }
 
@@ -103,15 +77,8 @@ func FuzzServe(f *testing.F) {
 func TestServeByteAtATime(t *testing.T) {
 	h := fuzzHandler(t)
 	for _, s := range fuzzSeeds {
-		whole, _ := feed(h, []byte(s))
-		var pieces [][]byte
-		for i := range len(s) {
-			pieces = append(pieces, []byte(s[i:i+1]))
-		}
-		if got, _ := feed(h, pieces...); got != whole {
-			t.Errorf("%q byte at a time:\n%q\nwhole:\n%q", s, got, whole)
-		}
-		if whole == "" {
+		whole := servertest.Run(t, h, []byte(s), servertest.Splits(servertest.Chunks(1)))
+		if whole.Output == "" {
 			t.Errorf("%q: no response", s)
 		}
 	}

@@ -17,13 +17,14 @@ import (
 	"github.com/portside/portside/engine"
 	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/server"
+	"github.com/portside/portside/server/promstats"
 )
 
 // runner starts services on one engine and waits for them.
 type runner struct {
 	e       *env
 	eng     server.Engine
-	metrics server.Collector
+	metrics promstats.Collector
 	// collectors are other metrics, exported beside the services' Stats.
 	collectors []prometheus.Collector
 	// isolate keeps the others serving when one service fails (serve):
