@@ -214,6 +214,13 @@ func init() {
 		"LUSERS":  {run: never((*ircConn).lusersCmd)},
 		"VERSION": {run: never((*ircConn).versionCmd)},
 		"TIME":    {run: never((*ircConn).timeCmd)},
+		"INFO":    {run: never((*ircConn).infoCmd)},
+		"WHOWAS":  {run: never((*ircConn).whowasCmd), minParams: 1},
+
+		// Server operators (oper.go).
+		"OPER":    {run: never((*ircConn).operCmd), minParams: 2},
+		"KILL":    {run: never((*ircConn).killCmd), minParams: 1},
+		"WALLOPS": {run: never((*ircConn).wallopsCmd), minParams: 1},
 	}
 }
 
@@ -370,6 +377,20 @@ func (i *ircConn) lusersCmd(*irc.Message) { i.lusers() }
 
 func (i *ircConn) versionCmd(*irc.Message) {
 	i.reply(irc.RplVersion, Version, i.hub.o.ServerName, "")
+}
+
+// info is what INFO answers, a line each.
+var info = []string{
+	"portside chat (" + Version + "): rooms with a line door for nc and telnet,",
+	"an IRC door and a browser door, on one hub; history in SQLite or NATS.",
+}
+
+func (i *ircConn) infoCmd(*irc.Message) {
+	for _, l := range info {
+		i.reply(irc.RplInfo, l)
+	}
+	i.reply(irc.RplInfo, "Up since "+fmtTime(i.hub.started))
+	i.reply(irc.RplEndOfInfo, "End of /INFO list")
 }
 
 func (i *ircConn) timeCmd(*irc.Message) {
@@ -558,7 +579,7 @@ func (i *ircConn) welcome(nick string, err error) bool {
 func (i *ircConn) lusers() {
 	members, rooms := i.hub.Counts()
 	i.reply(irc.RplLuserClient, fmt.Sprintf("There are %d users and 0 invisible on 1 servers", members))
-	i.reply(irc.RplLuserOp, "0", "operator(s) online")
+	i.reply(irc.RplLuserOp, strconv.FormatInt(i.hub.opers.Load(), 10), "operator(s) online")
 	i.reply(irc.RplLuserChannels, strconv.Itoa(rooms), "channels formed")
 	i.reply(irc.RplLuserMe, fmt.Sprintf("I have %d clients and 0 servers", members))
 }
@@ -850,6 +871,9 @@ func (i *ircConn) whois(nick string) {
 		i.reply(irc.RplWhoisChannels, tnick, strings.Join(chans, " "))
 	}
 	i.reply(irc.RplWhoisServer, tnick, h.o.ServerName, "portside chat")
+	if t.oper.Load() {
+		i.reply(irc.RplWhoisOperator, tnick, "is an IRC operator")
+	}
 	if away != "" {
 		i.reply(irc.RplAway, tnick, away)
 	}
@@ -995,9 +1019,10 @@ func (i *ircConn) mode(m *irc.Message) {
 		return
 	}
 	if len(m.Params) == 1 {
-		i.reply(irc.RplUmodeIs, "+")
+		i.reply(irc.RplUmodeIs, i.umodes())
+		return
 	}
-	// User mode changes (+i and the like) are accepted and ignored.
+	i.userMode(m.Params[1])
 }
 
 // Ping implements Door.
