@@ -96,11 +96,14 @@ func (h *Hub) operMatch(name, password string) bool {
 // operCost is the bcrypt cost of the configured hashes (the highest), so
 // that an unknown name costs what a known one does.
 func (h *Hub) operCost() int {
-	cost := bcrypt.DefaultCost
+	cost := 0
 	for _, hash := range h.o.Opers {
 		if c, err := bcrypt.Cost([]byte(hash)); err == nil {
 			cost = max(cost, c)
 		}
+	}
+	if cost == 0 {
+		return bcrypt.DefaultCost
 	}
 	return cost
 }
@@ -248,31 +251,40 @@ func (i *ircConn) umodes() string {
 
 // userMode applies MODE nick CHANGES: +w and -w (WALLOPS), -o (no longer
 // an operator; +o is OPER's). Other modes (+i and the like) are accepted
-// and ignored. The changes made are echoed back, as MODE from the client.
+// and ignored. What changed is echoed back, as MODE from the client.
 func (i *ircConn) userMode(changes string) {
-	var done strings.Builder
-	sign, shown := byte('+'), byte(0)
-	add := func(c byte) {
-		if shown != sign {
-			done.WriteByte(sign)
-			shown = sign
-		}
-		done.WriteByte(c)
-	}
+	wasOper, wasWallops := i.oper.Load(), i.wallops.Load()
+	sign := byte('+')
 	for j := 0; j < len(changes); j++ {
 		switch c := changes[j]; {
 		case c == '+' || c == '-':
 			sign = c
-		case c == 'w' && (sign == '+') != i.wallops.Load():
+		case c == 'w':
 			i.wallops.Store(sign == '+')
-			add(c)
-		case c == 'o' && sign == '-' && i.oper.Load():
+		case c == 'o' && sign == '-':
 			i.hub.Deoper(&i.Member)
-			add(c)
 		}
 	}
-	if done.Len() > 0 {
-		i.send2("MODE", i.nick, done.String())
+	var on, off string
+	for _, f := range []struct {
+		mode     string
+		was, now bool
+	}{{"o", wasOper, i.oper.Load()}, {"w", wasWallops, i.wallops.Load()}} {
+		switch {
+		case f.now && !f.was:
+			on += f.mode
+		case f.was && !f.now:
+			off += f.mode
+		}
+	}
+	if on != "" {
+		on = "+" + on
+	}
+	if off != "" {
+		off = "-" + off
+	}
+	if on+off != "" {
+		i.send2("MODE", i.nick, on+off)
 	}
 }
 
