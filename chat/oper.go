@@ -66,9 +66,13 @@ func (h *Hub) Oper(m *Member, host, name, password string, done func(error)) {
 		now := h.o.Now().UnixNano()
 		h.guard.result(host, ok, now)
 		if ok {
-			if m.oper.CompareAndSwap(false, true) {
+			// Under h.mu, so that a member who quit meanwhile is not
+			// counted: Quit uncounts it under h.mu.
+			h.mu.Lock()
+			if !m.quit && m.oper.CompareAndSwap(false, true) {
 				h.opers.Add(1)
 			}
+			h.mu.Unlock()
 			h.o.Logger.Info("chat oper", "addr", host, "nick", nick, "name", name)
 			done(nil)
 			return
