@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -66,6 +68,21 @@ func askTwice(f *os.File, prompt io.Writer) (string, error) {
 		return "", err
 	}
 	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	// Ctrl-C at the prompt must not leave the terminal without echo.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-sig:
+			unix.IoctlSetTermios(fd, unix.TCSETS, old)
+			fmt.Fprintln(prompt)
+			os.Exit(130)
+		case <-stop:
+		}
+	}()
 	r := bufio.NewReader(f)
 	read := func(ask string) (string, error) {
 		fmt.Fprint(prompt, ask)

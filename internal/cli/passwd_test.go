@@ -3,13 +3,17 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestChatPasswd: `portside chat passwd` with the password piped in prints
@@ -87,4 +91,72 @@ func TestChatPasswd(t *testing.T) {
 		oper(t, addrs["chat/tcp"])
 		logged(t, log.String)
 	})
+}
+
+// TestChatPasswdOnTerminal types a password into `portside chat passwd`
+// on a real terminal (tmux): it is asked for twice and never shown, and
+// the hash printed matches it.
+func TestChatPasswdOnTerminal(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		t.Fatal("tmux not found: install tmux (scripts/test does)")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "tmux.sock")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	tm := func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	hashFile, done := filepath.Join(dir, "hash"), filepath.Join(dir, "exit-status")
+	shell := fmt.Sprintf("PORTSIDE_CLI_TEST_MAIN=1 %q chat passwd > %q; echo $? > %q; sleep 60", exe, hashFile, done)
+	tm("new-session", "-d", "-x", "100", "-y", "20", "sh", "-c", shell)
+	defer exec.Command(tmux, "-S", sock, "kill-server").Run()
+	screen := func(want string) string {
+		t.Helper()
+		var s string
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+			s = tm("capture-pane", "-p")
+			if strings.Contains(s, want) {
+				return s
+			}
+			time.Sleep(50 * time.Millisecond) // polling a screen: nothing to wait on
+		}
+		t.Fatalf("screen never showed %q; it shows:\n%s", want, s)
+		return ""
+	}
+	screen("Password:")
+	tm("send-keys", "open sesame", "Enter")
+	screen("Again:")
+	tm("send-keys", "open sesame", "Enter")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(done); err == nil {
+			if got := strings.TrimSpace(string(b)); got != "0" {
+				t.Fatalf("chat passwd exited %s, want 0; screen:\n%s", got, tm("capture-pane", "-p"))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chat passwd did not exit; screen:\n%s", tm("capture-pane", "-p"))
+		}
+	}
+	if s := tm("capture-pane", "-p"); strings.Contains(s, "sesame") {
+		t.Errorf("the password was shown on the terminal:\n%s", s)
+	}
+	hash, err := os.ReadFile(hashFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bcrypt.CompareHashAndPassword(bytes.TrimSpace(hash), []byte("open sesame")); err != nil {
+		t.Errorf("the hash %q does not match the password typed: %v", hash, err)
+	}
 }
