@@ -210,12 +210,12 @@ func (i *ircConn) opered(err error) {
 		return
 	}
 	i.reply(irc.RplYoureOper, "You are now an IRC operator")
-	i.send2("MODE", i.nick, "+o")
+	i.sendAsSelf("MODE", i.nick, "+o")
 }
 
-// send2 sends a message from the client itself, such as its own mode
+// sendAsSelf sends a message from the client itself, such as its own mode
 // changes.
-func (i *ircConn) send2(cmd string, params ...string) {
+func (i *ircConn) sendAsSelf(cmd string, params ...string) {
 	m := irc.Message{Source: i.nick, Command: cmd, Params: params}
 	i.c.Write(m.Append(nil))
 }
@@ -288,7 +288,7 @@ func (i *ircConn) userMode(changes string) {
 		off = "-" + off
 	}
 	if on+off != "" {
-		i.send2("MODE", i.nick, on+off)
+		i.sendAsSelf("MODE", i.nick, on+off)
 	}
 }
 
