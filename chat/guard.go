@@ -148,6 +148,21 @@ func (g *guard) turn(host string, now int64) time.Duration {
 	return time.Duration(at - now)
 }
 
+// pause is how long to hold the answer to a wrong password from host,
+// once result has counted it: the wait its next attempt would book.
+func (g *guard) pause(host string) time.Duration {
+	if g.o.PasswordDelay < 0 {
+		return 0
+	}
+	key, _ := addrKey(host)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if st := g.addrs[key]; st != nil {
+		return st.delay
+	}
+	return 0
+}
+
 // forgetLocked clears key's wrong passwords. g.mu is held.
 func (g *guard) forgetLocked(key string, st *addrState) {
 	if st.failures > 0 {

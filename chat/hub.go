@@ -266,6 +266,11 @@ type Options struct {
 	// negative: no wait.
 	PasswordDelay    time.Duration
 	PasswordDelayMax time.Duration
+	// Opers are the server operators: a name, and the bcrypt hash of its
+	// password (as `portside chat passwd` makes). IRC's OPER (the line
+	// door's /oper) with a name and its password makes a member one; see
+	// Hub.Oper.
+	Opers map[string]string
 	// JoinTimeout bounds how long a join waits for a shared backend to
 	// catch up with a room (see Follower) before it fails with
 	// ErrNotReady. Default 10 s.
@@ -367,8 +372,12 @@ type Hub struct {
 	follower Follower // nil unless the backend reads only followed rooms
 	relay    Relay    // nil unless the backend carries events to other hubs
 
-	guard     *guard    // per-address connection cap and password waits
-	newcomers newcomers // connections not yet registered
+	guard     *guard       // per-address connection cap and password waits
+	newcomers newcomers    // connections not yet registered
+	whowas    whowas       // nicks given up lately
+	opers     atomic.Int64 // members who are server operators
+	dummyOnce sync.Once    // dummyHash, made the first time it is needed
+	dummyHash []byte       // what an unknown operator name's password is checked against
 }
 
 // Encoder appends m to dst in one door's wire format. replay says m is
@@ -731,6 +740,9 @@ type Member struct {
 	pinged atomic.Bool
 	gone   atomic.Pointer[string] // why the hub disconnected it
 
+	oper    atomic.Bool // a server operator: see Hub.IsOper
+	wallops atomic.Bool // user mode +w: sent WALLOPS
+
 	bucket bucket
 }
 
@@ -1025,6 +1037,7 @@ func (h *Hub) renameLocked(m *Member, nick string, reg NickRegistry) error {
 		h.relay.Relay(ev)
 	}
 	delete(h.nicks, foldNick(m.nick))
+	h.gaveUpLocked(m)
 	h.nicks[key] = m
 	for _, r := range m.rooms {
 		if r.presence != nil {
@@ -1372,6 +1385,7 @@ func (h *Hub) Quit(m *Member, reason string) {
 		h.partLocked(m, m.rooms[len(m.rooms)-1], "", false)
 	}
 	delete(h.nicks, foldNick(m.nick))
+	h.quitLocked(m)
 	if reg, ok := h.o.Backend.(NickRegistry); ok {
 		reg.ReleaseNick(m.nick)
 	}

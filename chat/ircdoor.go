@@ -161,159 +161,240 @@ func (i *ircConn) notice(text string) {
 	i.send("NOTICE", i.me(), "*** "+text)
 }
 
-// command runs one message and reports whether the connection is done.
+// ircCommand is one line of the IRC door's command table.
+type ircCommand struct {
+	// run handles the message and reports whether the connection is done.
+	run func(i *ircConn, m *irc.Message) bool
+	// minParams: a message with fewer is answered 461 ERR_NEEDMOREPARAMS
+	// and not run.
+	minParams int
+	// preReg: allowed before registration; other commands are then
+	// answered 451 ERR_NOTREGISTERED.
+	preReg bool
+}
+
+// ircCommands is the IRC door's command table, by command name. It is
+// filled in init: its handlers reach back to command, through the gate.
+var ircCommands map[string]ircCommand
+
+func init() {
+	ircCommands = map[string]ircCommand{
+		// Registration, and what may come before it.
+		"CAP":  {run: never((*ircConn).cap), preReg: true},
+		"PASS": {run: never((*ircConn).passCmd), minParams: 1, preReg: true},
+		"NICK": {run: (*ircConn).nickCmd, preReg: true},
+		"USER": {run: (*ircConn).userCmd, minParams: 4, preReg: true},
+		"PING": {run: never((*ircConn).pingCmd), minParams: 1, preReg: true},
+		"QUIT": {run: (*ircConn).quitCmd, preReg: true},
+
+		// Channels.
+		"JOIN":  {run: never((*ircConn).joinCmd), minParams: 1},
+		"PART":  {run: never((*ircConn).partCmd), minParams: 1},
+		"TOPIC": {run: never((*ircConn).topic), minParams: 1},
+		"NAMES": {run: never((*ircConn).namesCmd)},
+		"LIST":  {run: never((*ircConn).listCmd)},
+		"MODE":  {run: never((*ircConn).mode), minParams: 1},
+		"KICK":  {run: never((*ircConn).kickCmd), minParams: 2},
+
+		// Messages.
+		"PRIVMSG":     {run: never((*ircConn).message)},
+		"NOTICE":      {run: never((*ircConn).message)},
+		"TAGMSG":      {run: never(func(*ircConn, *irc.Message) {})}, // client-only tags (typing) are not relayed
+		"CHATHISTORY": {run: never((*ircConn).chathistory)},
+
+		// Users.
+		"WHO":      {run: never(func(i *ircConn, m *irc.Message) { i.who(m.Param(0)) })},
+		"WHOIS":    {run: never(func(i *ircConn, m *irc.Message) { i.whois(m.Params[len(m.Params)-1]) }), minParams: 1},
+		"AWAY":     {run: never((*ircConn).awayCmd)},
+		"USERHOST": {run: never((*ircConn).userhostCmd), minParams: 1},
+		"ISON":     {run: never((*ircConn).isonCmd), minParams: 1},
+
+		// The server.
+		"MOTD":    {run: never((*ircConn).motdCmd)},
+		"LUSERS":  {run: never((*ircConn).lusersCmd)},
+		"VERSION": {run: never((*ircConn).versionCmd)},
+		"TIME":    {run: never((*ircConn).timeCmd)},
+		"INFO":    {run: never((*ircConn).infoCmd)},
+		"WHOWAS":  {run: never((*ircConn).whowasCmd), minParams: 1},
+
+		// Server operators (oper.go).
+		"OPER":    {run: never((*ircConn).operCmd), minParams: 2},
+		"KILL":    {run: never((*ircConn).killCmd), minParams: 1},
+		"WALLOPS": {run: never((*ircConn).wallopsCmd), minParams: 1},
+	}
+}
+
+// never adapts a handler that never ends the connection.
+func never(f func(*ircConn, *irc.Message)) func(*ircConn, *irc.Message) bool {
+	return func(i *ircConn, m *irc.Message) bool { f(i, m); return false }
+}
+
+// command runs one message through the command table and reports whether
+// the connection is done.
 func (i *ircConn) command(m *irc.Message) bool {
-	h := i.hub
-	need := map[string]int{
-		"PASS": 1, "NICK": 0, "USER": 4, "JOIN": 1, "PART": 1, "TOPIC": 1, "KICK": 2,
-		"WHOIS": 1, "USERHOST": 1, "ISON": 1, "MODE": 1, "PING": 1,
-	}[m.Command]
-	if len(m.Params) < need {
-		i.reply(irc.ErrNeedMoreParams, m.Command, "Not enough parameters")
-		return false
-	}
-	switch m.Command {
-	case "CAP":
-		i.cap(m)
-		return false
-	case "PASS":
-		if i.registered {
-			i.reply(irc.ErrAlreadyRegistered, "You may not reregister")
-			return false
-		}
-		// Checked once NICK and USER are in: see tryRegister.
-		i.pass, i.passGiven = m.Params[0], true
-		return false
-	case "NICK":
-		return i.nickCmd(m)
-	case "USER":
-		if i.registered || i.user != "" {
-			i.reply(irc.ErrAlreadyRegistered, "You may not reregister")
-			return false
-		}
-		i.user = m.Params[0]
-		if !irc.ValidNick(i.user, 16) {
-			i.user = "user"
-		}
-		i.real = m.Params[3]
-		return i.tryRegister()
-	case "PING":
-		i.send("PONG", h.o.ServerName, m.Params[0])
-		return false
-	case "QUIT":
-		r := "Quit"
-		if t := m.Param(0); CheckText(t) != nil {
-			i.notice("Your quit message may not hold NUL characters: you leave without it.")
-		} else if t != "" {
-			r = "Quit: " + t
-		}
-		i.gone.CompareAndSwap(nil, &r)
-		h.Quit(&i.Member, r)
-		i.send("ERROR", "Closing Link: "+Host(i.c.RemoteAddr())+" ("+r+")")
-		i.c.Close()
-		return true
-	}
-	if !i.registered {
+	c, ok := ircCommands[m.Command]
+	if !i.registered && !c.preReg {
 		i.reply(irc.ErrNotRegistered, "You have not registered")
 		return false
 	}
-	switch m.Command {
-	case "JOIN":
-		i.joinCmd(m)
-	case "PART":
-		for _, ch := range strings.Split(m.Params[0], ",") {
-			room, ok := roomOf(ch)
-			err := ErrBadRoom
-			if ok {
-				err = h.Part(&i.Member, room, m.Param(1))
-			}
-			switch {
-			case errors.Is(err, ErrBadText):
-				i.notice("Your part message may not hold NUL characters: you are still on " + ch + ".")
-			case errors.Is(err, ErrBadRoom):
-				i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
-			case errors.Is(err, ErrNotIn):
-				i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
-			}
-		}
-	case "PRIVMSG", "NOTICE":
-		i.message(m)
-	case "TAGMSG":
-		// Client-only tags (typing notifications) are not relayed.
-	case "TOPIC":
-		i.topic(m)
-	case "NAMES":
-		if len(m.Params) == 0 {
-			i.reply(irc.RplEndOfNames, "*", "End of /NAMES list")
-			return false
-		}
-		for _, ch := range strings.Split(m.Params[0], ",") {
-			if room, ok := roomOf(ch); ok {
-				i.names(room)
-			}
-			i.reply(irc.RplEndOfNames, ch, "End of /NAMES list")
-		}
-	case "LIST":
-		i.reply(irc.RplListStart, "Channel", "Users  Name")
-		for _, r := range h.Rooms() {
-			i.reply(irc.RplList, "#"+r.Name, strconv.Itoa(r.Members), r.Topic)
-		}
-		i.reply(irc.RplListEnd, "End of /LIST")
-	case "WHO":
-		i.who(m.Param(0))
-	case "WHOIS":
-		i.whois(m.Params[len(m.Params)-1])
-	case "MODE":
-		i.mode(m)
-	case "AWAY":
-		if err := h.SetAway(&i.Member, m.Param(0)); err != nil {
-			i.notice("Away message refused: " + errText(err))
-			return false
-		}
-		if i.away == "" {
-			i.reply(irc.RplUnaway, "You are no longer marked as being away")
-		} else {
-			i.reply(irc.RplNowAway, "You have been marked as being away")
-		}
-	case "MOTD":
-		i.motd()
-	case "LUSERS":
-		i.lusers()
-	case "VERSION":
-		i.reply(irc.RplVersion, Version, h.o.ServerName, "")
-	case "TIME":
-		i.reply(irc.RplTime, h.o.ServerName, h.o.Now().UTC().Format("Monday January 2 2006 -- 15:04:05 UTC"))
-	case "USERHOST":
-		var out []string
-		for _, n := range m.Params[:min(5, len(m.Params))] {
-			if t := h.lookup(n); t != nil {
-				out = append(out, t.nick+"=+"+t.ident)
-			} else if w, _, ok := h.Remote(n); ok {
-				out = append(out, w.Nick+"=+"+w.Ident)
-			}
-		}
-		i.reply(irc.RplUserhost, strings.Join(out, " "))
-	case "ISON":
-		var out []string
-		for _, p := range m.Params {
-			for _, n := range strings.Fields(p) {
-				if t := h.lookup(n); t != nil {
-					out = append(out, t.nick)
-				} else if w, _, ok := h.Remote(n); ok {
-					out = append(out, w.Nick)
-				}
-			}
-		}
-		i.reply(irc.RplIson, strings.Join(out, " "))
-	case "CHATHISTORY":
-		i.chathistory(m)
-	case "KICK":
-		i.reply(irc.ErrChanOPrivsNeeded, m.Params[0], "You're not channel operator")
-	case "USER", "PASS":
-	default:
+	if !ok {
 		i.reply(irc.ErrUnknownCommand, m.Command, "Unknown command")
+		return false
 	}
-	return false
+	if len(m.Params) < c.minParams {
+		i.reply(irc.ErrNeedMoreParams, m.Command, "Not enough parameters")
+		return false
+	}
+	return c.run(i, m)
+}
+
+func (i *ircConn) passCmd(m *irc.Message) {
+	if i.registered {
+		i.reply(irc.ErrAlreadyRegistered, "You may not reregister")
+		return
+	}
+	// Checked once NICK and USER are in: see tryRegister.
+	i.pass, i.passGiven = m.Params[0], true
+}
+
+func (i *ircConn) userCmd(m *irc.Message) bool {
+	if i.registered || i.user != "" {
+		i.reply(irc.ErrAlreadyRegistered, "You may not reregister")
+		return false
+	}
+	i.user = m.Params[0]
+	if !irc.ValidNick(i.user, 16) {
+		i.user = "user"
+	}
+	i.real = m.Params[3]
+	return i.tryRegister()
+}
+
+func (i *ircConn) pingCmd(m *irc.Message) {
+	i.send("PONG", i.hub.o.ServerName, m.Params[0])
+}
+
+func (i *ircConn) quitCmd(m *irc.Message) bool {
+	r := "Quit"
+	if t := m.Param(0); CheckText(t) != nil {
+		i.notice("Your quit message may not hold NUL characters: you leave without it.")
+	} else if t != "" {
+		r = "Quit: " + t
+	}
+	i.gone.CompareAndSwap(nil, &r)
+	i.hub.Quit(&i.Member, r)
+	i.send("ERROR", "Closing Link: "+Host(i.c.RemoteAddr())+" ("+r+")")
+	i.c.Close()
+	return true
+}
+
+func (i *ircConn) partCmd(m *irc.Message) {
+	h := i.hub
+	for _, ch := range strings.Split(m.Params[0], ",") {
+		room, ok := roomOf(ch)
+		err := ErrBadRoom
+		if ok {
+			err = h.Part(&i.Member, room, m.Param(1))
+		}
+		switch {
+		case errors.Is(err, ErrBadText):
+			i.notice("Your part message may not hold NUL characters: you are still on " + ch + ".")
+		case errors.Is(err, ErrBadRoom):
+			i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
+		case errors.Is(err, ErrNotIn):
+			i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
+		}
+	}
+}
+
+func (i *ircConn) namesCmd(m *irc.Message) {
+	if len(m.Params) == 0 {
+		i.reply(irc.RplEndOfNames, "*", "End of /NAMES list")
+		return
+	}
+	for _, ch := range strings.Split(m.Params[0], ",") {
+		if room, ok := roomOf(ch); ok {
+			i.names(room)
+		}
+		i.reply(irc.RplEndOfNames, ch, "End of /NAMES list")
+	}
+}
+
+func (i *ircConn) listCmd(*irc.Message) {
+	i.reply(irc.RplListStart, "Channel", "Users  Name")
+	for _, r := range i.hub.Rooms() {
+		i.reply(irc.RplList, "#"+r.Name, strconv.Itoa(r.Members), r.Topic)
+	}
+	i.reply(irc.RplListEnd, "End of /LIST")
+}
+
+func (i *ircConn) kickCmd(m *irc.Message) {
+	i.reply(irc.ErrChanOPrivsNeeded, m.Params[0], "You're not channel operator")
+}
+
+func (i *ircConn) awayCmd(m *irc.Message) {
+	if err := i.hub.SetAway(&i.Member, m.Param(0)); err != nil {
+		i.notice("Away message refused: " + errText(err))
+		return
+	}
+	if i.away == "" {
+		i.reply(irc.RplUnaway, "You are no longer marked as being away")
+	} else {
+		i.reply(irc.RplNowAway, "You have been marked as being away")
+	}
+}
+
+func (i *ircConn) userhostCmd(m *irc.Message) {
+	h := i.hub
+	var out []string
+	for _, n := range m.Params[:min(5, len(m.Params))] {
+		if t := h.lookup(n); t != nil {
+			out = append(out, t.nick+"=+"+t.ident)
+		} else if w, _, ok := h.Remote(n); ok {
+			out = append(out, w.Nick+"=+"+w.Ident)
+		}
+	}
+	i.reply(irc.RplUserhost, strings.Join(out, " "))
+}
+
+func (i *ircConn) isonCmd(m *irc.Message) {
+	h := i.hub
+	var out []string
+	for _, p := range m.Params {
+		for _, n := range strings.Fields(p) {
+			if t := h.lookup(n); t != nil {
+				out = append(out, t.nick)
+			} else if w, _, ok := h.Remote(n); ok {
+				out = append(out, w.Nick)
+			}
+		}
+	}
+	i.reply(irc.RplIson, strings.Join(out, " "))
+}
+
+func (i *ircConn) motdCmd(*irc.Message)   { i.motd() }
+func (i *ircConn) lusersCmd(*irc.Message) { i.lusers() }
+
+func (i *ircConn) versionCmd(*irc.Message) {
+	i.reply(irc.RplVersion, Version, i.hub.o.ServerName, "")
+}
+
+// info is what INFO answers, a line each.
+var info = []string{
+	"portside chat (" + Version + "): rooms with a line door for nc and telnet,",
+	"an IRC door and a browser door, on one hub; history in SQLite or NATS.",
+}
+
+func (i *ircConn) infoCmd(*irc.Message) {
+	for _, l := range info {
+		i.reply(irc.RplInfo, l)
+	}
+	i.reply(irc.RplInfo, "Up since "+fmtTime(i.hub.started))
+	i.reply(irc.RplEndOfInfo, "End of /INFO list")
+}
+
+func (i *ircConn) timeCmd(*irc.Message) {
+	i.reply(irc.RplTime, i.hub.o.ServerName, i.hub.o.Now().UTC().Format("Monday January 2 2006 -- 15:04:05 UTC"))
 }
 
 func (i *ircConn) cap(m *irc.Message) {
@@ -498,7 +579,7 @@ func (i *ircConn) welcome(nick string, err error) bool {
 func (i *ircConn) lusers() {
 	members, rooms := i.hub.Counts()
 	i.reply(irc.RplLuserClient, fmt.Sprintf("There are %d users and 0 invisible on 1 servers", members))
-	i.reply(irc.RplLuserOp, "0", "operator(s) online")
+	i.reply(irc.RplLuserOp, strconv.FormatInt(i.hub.opers.Load(), 10), "operator(s) online")
 	i.reply(irc.RplLuserChannels, strconv.Itoa(rooms), "channels formed")
 	i.reply(irc.RplLuserMe, fmt.Sprintf("I have %d clients and 0 servers", members))
 }
@@ -790,6 +871,9 @@ func (i *ircConn) whois(nick string) {
 		i.reply(irc.RplWhoisChannels, tnick, strings.Join(chans, " "))
 	}
 	i.reply(irc.RplWhoisServer, tnick, h.o.ServerName, "portside chat")
+	if t.oper.Load() {
+		i.reply(irc.RplWhoisOperator, tnick, "is an IRC operator")
+	}
 	if away != "" {
 		i.reply(irc.RplAway, tnick, away)
 	}
@@ -935,9 +1019,10 @@ func (i *ircConn) mode(m *irc.Message) {
 		return
 	}
 	if len(m.Params) == 1 {
-		i.reply(irc.RplUmodeIs, "+")
+		i.reply(irc.RplUmodeIs, i.umodes())
+		return
 	}
-	// User mode changes (+i and the like) are accepted and ignored.
+	i.userMode(m.Params[1])
 }
 
 // Ping implements Door.

@@ -213,16 +213,20 @@ func (l *lineConn) loggedIn(name string, err error) bool {
 }
 
 const lineHelp = "Commands:\r\n" +
-	"  /join ROOM      enter ROOM (leaving the room you are in)\r\n" +
-	"  /part [REASON]  leave the room\r\n" +
-	"  /nick NEW       change your name\r\n" +
-	"  /who            who is in the room\r\n" +
-	"  /rooms          the rooms and how many are in each\r\n" +
-	"  /msg NICK TEXT  a private message\r\n" +
-	"  /me ACTION      say what you do: /me waves\r\n" +
-	"  /history [N]    the room's last N messages (default 20)\r\n" +
-	"  /help           this list\r\n" +
-	"  /quit [REASON]  leave\r\n" +
+	"  /join ROOM           enter ROOM (leaving the room you are in)\r\n" +
+	"  /part [REASON]       leave the room\r\n" +
+	"  /nick NEW            change your name\r\n" +
+	"  /who                 who is in the room\r\n" +
+	"  /rooms               the rooms and how many are in each\r\n" +
+	"  /msg NICK TEXT       a private message\r\n" +
+	"  /me ACTION           say what you do: /me waves\r\n" +
+	"  /history [N]         the room's last N messages (default 20)\r\n" +
+	"  /whowas NICK         who had the name NICK lately\r\n" +
+	"  /oper NAME PASSWORD  become a server operator\r\n" +
+	"  /kill NICK [REASON]  (operators) disconnect NICK\r\n" +
+	"  /wallops TEXT        (operators) tell every operator and whoever asked for WALLOPS\r\n" +
+	"  /help                this list\r\n" +
+	"  /quit [REASON]       leave\r\n" +
 	"Anything else is said in the room; start a line with // to say one beginning with /."
 
 func (l *lineConn) command(cmd chatline.Command) bool {
@@ -333,6 +337,23 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		})
 	case chatline.Help:
 		l.say(lineHelp)
+	case chatline.Oper:
+		h.Oper(&l.Member, Host(l.c.RemoteAddr()), cmd.Arg, cmd.Text, func(err error) {
+			l.gate.Resume(l.c, func() { l.opered(err) }, l.lines)
+		})
+		// What the person types meanwhile waits for the answer.
+		l.gate.Hold()
+	case chatline.Kill:
+		switch err := h.Kill(&l.Member, Host(l.c.RemoteAddr()), cmd.Arg, cmd.Text); {
+		case errors.Is(err, ErrNoSuchNick):
+			l.say("! No one is called " + cmd.Arg + ".")
+		case err != nil:
+			l.sayErr(err)
+		}
+	case chatline.Wallops:
+		l.sayErr(h.Wallops(&l.Member, cmd.Text))
+	case chatline.Whowas:
+		l.whowas(cmd.Arg)
 	case chatline.Quit:
 		r := "Quit"
 		if err := CheckText(cmd.Text); err != nil {

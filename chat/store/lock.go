@@ -56,16 +56,18 @@ func lock(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// redact hides the values of flags that name a password: the command line
-// is shown to whoever starts a second server.
+// redact hides the values of flags that name a password, or an operator
+// and its password's hash (--oper): the command line is shown to whoever
+// starts a second server.
 func redact(args []string) []string {
 	out := make([]string, len(args))
 	hide := false
 	for i, a := range args {
+		name, _, _ := strings.Cut(a, "=")
 		switch {
 		case hide:
 			out[i], hide = "***", false
-		case strings.HasPrefix(a, "-") && strings.Contains(a, "password"):
+		case strings.HasPrefix(a, "-") && (strings.Contains(name, "password") || strings.HasSuffix(name, "oper")):
 			if name, _, ok := strings.Cut(a, "="); ok {
 				out[i] = name + "=***"
 			} else {

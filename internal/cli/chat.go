@@ -45,7 +45,8 @@ type chatConfig struct {
 	nats         listFlag
 	natsReplicas int
 	webOrigins   listFlag
-	prefix       string // of the flags' names
+	opers        listFlag // NAME:HASH
+	prefix       string   // of the flags' names
 
 	registerTimeout  time.Duration
 	maxConnsIP       int
@@ -83,6 +84,7 @@ func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.DurationVar(&c.window, prefix+"commit-window", 0, "how long a history commit waits for more messages to join it")
 	fs.Var(&c.nats, prefix+"nats", "join the chat nodes of a NATS JetStream deployment at `URL` (repeatable); history is then kept in the stream, not under --data")
 	fs.IntVar(&c.natsReplicas, prefix+"nats-replicas", 1, "NATS servers that keep each message (3 on a three-server cluster)")
+	fs.Var(&c.opers, prefix+"oper", "a server operator: `NAME:HASH`, HASH the bcrypt hash of its password, made by portside chat passwd (repeatable); IRC's OPER NAME PASSWORD, the line door's /oper, makes a client one")
 	fs.Var(&c.webOrigins, prefix+"web-origin", "also let pages of `origin` (scheme://host[:port]) open the browser door's WebSocket (repeatable); by default only the chat's own page may")
 }
 
@@ -99,6 +101,10 @@ func defaultDataDir() (string, error) {
 }
 
 func runChat(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "passwd" {
+		e.cmd = passwdCommand
+		return runChatPasswd(ctx, e, args[1:])
+	}
 	fs := e.flags()
 	e.serverFlags(fs)
 	var c chatConfig
@@ -169,6 +175,10 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 		if _, err := web.ParseOrigin(o); err != nil {
 			return nil, usagef("--%sweb-origin: %v", c.prefix, strings.TrimPrefix(err.Error(), "chat/web: "))
 		}
+	}
+	opers, err := parseOpers(c.opers)
+	if err != nil {
+		return nil, usagef("--%soper: %v", c.prefix, err)
 	}
 	log := r.e.log.With("service", "chat")
 	var backend chat.Backend
@@ -248,6 +258,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 		PingInterval: c.pingInterval, IdleTimeout: c.idle,
 		RegisterTimeout: none(c.registerTimeout), MaxConnsPerIP: perIP, LimitLoopback: !c.exemptLoopback,
 		PasswordDelay: none(c.passwordDelay), PasswordDelayMax: c.passwordDelayMax,
+		Opers: opers,
 	})
 	if err := hub.Load(); err != nil {
 		closeBackend()
@@ -324,4 +335,26 @@ func (c historyCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range historyMetrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(m.value(c.st)))
 	}
+}
+
+// parseOpers reads --oper NAME:HASH flags.
+func parseOpers(flags []string) (map[string]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	opers := make(map[string]string, len(flags))
+	for _, f := range flags {
+		name, hash, ok := strings.Cut(f, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("%q: want NAME:HASH", f)
+		}
+		if err := chat.CheckOperHash(hash); err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+		if _, dup := opers[name]; dup {
+			return nil, fmt.Errorf("%s is given twice", name)
+		}
+		opers[name] = hash
+	}
+	return opers, nil
 }

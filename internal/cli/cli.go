@@ -30,7 +30,7 @@ func commands() []command {
 		{"serve", "", "run every portside service with embedded defaults", runServe},
 		{"echo", "", "run the echo service (RFC 862) over TCP and UDP", runEcho},
 		{"http", "", "serve files over HTTP/1.1, with uploads if asked", runHTTP},
-		{"chat", "", "run the chat server: rooms over a line protocol and IRC, with history", runChat},
+		{"chat", "", "run the chat server: rooms over a line protocol and IRC, with history ('chat passwd' hashes an operator's password)", runChat},
 		{"connect", "HOST:PORT", "talk to a server: stdin to the socket, the socket to stdout", runConnect},
 		{"bench", "echo|http|chat ADDR|URL", "load-test a server, checking every reply; compare servers side by side", runBench},
 	}

@@ -67,6 +67,13 @@ func TestHelp(t *testing.T) {
 			golden(t, "help-"+c.name, out)
 		})
 	}
+	t.Run("chat passwd", func(t *testing.T) {
+		code, out, errs := run(t, t.Context(), "", "chat", "passwd", "--help")
+		if code != 0 || errs != "" {
+			t.Errorf("exit %d, stderr %q; want 0 and nothing", code, errs)
+		}
+		golden(t, "help-chat-passwd", out)
+	})
 }
 
 func TestUsageErrors(t *testing.T) {

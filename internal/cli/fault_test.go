@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/portside/portside/engine"
 	"github.com/portside/portside/internal/testkit"
@@ -184,9 +185,15 @@ func TestServeFullDisk(t *testing.T) {
 // is refused at start, exit 1, with one line naming the first's process;
 // the first goes on serving.
 func TestDataLocked(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("open sesame"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	operHash := string(hash)
 	dir := t.TempDir()
 	cmd, addrs, errb := startCmd(t, []string{"chat/tcp"}, "serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--chat-listen", "127.0.0.1:0", "--chat-data", dir, "--log-level", "warn", "--chat-password", "sesame")
+		"--chat-listen", "127.0.0.1:0", "--chat-data", dir, "--log-level", "warn", "--chat-password", "sesame",
+		"--chat-oper", "admin:"+operHash)
 	// A second server that started would serve until stopped: bounded.
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -198,6 +205,9 @@ func TestDataLocked(t *testing.T) {
 	}
 	if strings.Contains(errs, "sesame") || !strings.Contains(errs, "--chat-password ***") {
 		t.Errorf("the refusal shows the first server's password: %q", errs)
+	}
+	if strings.Contains(errs, "$2") || !strings.Contains(errs, "--chat-oper ***") {
+		t.Errorf("the refusal shows the first server's operator hash: %q", errs)
 	}
 	p := testkit.Dial(t, addrs["chat/tcp"], "ana")
 	p.Send("ana", "sesame")

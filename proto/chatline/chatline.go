@@ -27,12 +27,17 @@ const (
 	History             // /history [N]
 	Help                // /help
 	Quit                // /quit [REASON]
+	Oper                // /oper NAME PASSWORD
+	Kill                // /kill NICK [REASON]
+	Wallops             // /wallops TEXT
+	Whowas              // /whowas NICK
 )
 
 var names = map[string]Kind{
 	"join": Join, "j": Join, "part": Part, "leave": Part, "nick": Nick, "who": Who, "names": Who,
 	"rooms": Rooms, "list": Rooms, "msg": Msg, "m": Msg, "me": Me, "history": History,
 	"help": Help, "?": Help, "quit": Quit, "exit": Quit,
+	"oper": Oper, "kill": Kill, "wallops": Wallops, "whowas": Whowas,
 }
 
 // Errors from Parse. An ErrUsage error wraps the command's usage line.
@@ -55,13 +60,17 @@ var Usage = map[Kind]string{
 	History: "/history [N]",
 	Help:    "/help",
 	Quit:    "/quit [REASON]",
+	Oper:    "/oper NAME PASSWORD",
+	Kill:    "/kill NICK [REASON]",
+	Wallops: "/wallops TEXT",
+	Whowas:  "/whowas NICK",
 }
 
 // Command is one parsed line.
 type Command struct {
 	Kind Kind
-	Arg  string // ROOM, NICK or the NEW nick; empty if none
-	Text string // what to say, the action, the reason
+	Arg  string // ROOM, NICK, the NEW nick or the operator NAME; empty if none
+	Text string // what to say, the action, the reason, the PASSWORD
 	N    int    // for History: how many, 0 if not given
 }
 
@@ -96,20 +105,26 @@ func Parse(line []byte) (Command, error) {
 	rest = strings.TrimSpace(rest)
 	c := Command{Kind: k}
 	switch k {
-	case Join, Nick:
+	case Join, Nick, Whowas:
 		arg, extra, _ := strings.Cut(rest, " ")
 		if arg == "" || strings.TrimSpace(extra) != "" {
 			return Command{}, &UsageError{k}
 		}
 		c.Arg = arg
-	case Msg:
+	case Msg, Oper:
 		arg, text, _ := strings.Cut(rest, " ")
 		text = strings.TrimSpace(text)
 		if arg == "" || text == "" {
 			return Command{}, &UsageError{k}
 		}
 		c.Arg, c.Text = arg, text
-	case Me:
+	case Kill:
+		arg, text, _ := strings.Cut(rest, " ")
+		if arg == "" {
+			return Command{}, &UsageError{k}
+		}
+		c.Arg, c.Text = arg, strings.TrimSpace(text)
+	case Me, Wallops:
 		if rest == "" {
 			return Command{}, &UsageError{k}
 		}
