@@ -197,7 +197,7 @@ type conn struct {
 	paused   bool      // reading paused (PauseRead), by httpd or for the drain
 	sq       sendQueue // what was handed to the engine
 	taken    Takeover  // the protocol the connection was upgraded to
-	eofRest  []byte    // input left when the peer shut its side while async or stalled
+	eofRest  []byte    // input left when the peer shut its side while async or stalled: after ReadEOF the engine hands nothing again, so it is kept here
 	draining bool
 	eof      bool
 	closed   bool
@@ -260,6 +260,10 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	cn := c.Value().(*conn)
 	cn.mu.Lock()
 	if t := cn.taken; t != nil {
+		// What the upgraded protocol leaves unconsumed the engine keeps,
+		// bounded by Limits.MaxInput, as for any handler: since httpd
+		// itself no longer claims to consume all input, it needs no
+		// buffer of its own for it.
 		cn.mu.Unlock()
 		return t.Data(c, in)
 	}
