@@ -267,23 +267,25 @@ func passwordEqual(got, want string) bool {
 // its next attempts wait, PasswordDelay after the first and doubling up to
 // PasswordDelayMax, until a right one or passwordForget without a wrong
 // one. When the attempt must wait, CheckPassword returns ErrPending and
-// later calls done once with the outcome, from another goroutine; the door
-// holds the client's input meanwhile (Gate), and the engine's goroutine
-// moves on. Otherwise it returns the outcome and never calls done. Wrong
-// passwords are logged with the address, a few lines per address at most.
-func (h *Hub) CheckPassword(host, password string, done func(error)) error {
+// how long: the door holds the client's input meanwhile (Gate), arms its
+// connection's timer (server.Conn.SetTimer) for the wait, and when it
+// fires calls CheckPasswordNow for the outcome; the engine's goroutine
+// moves on. Wrong passwords are logged with the address, a few lines per
+// address at most.
+func (h *Hub) CheckPassword(host, password string) (time.Duration, error) {
 	if h.o.Password == "" {
-		return nil
+		return 0, nil
 	}
 	wait := h.guard.turn(host, h.o.Now().UnixNano())
 	if wait <= 0 {
-		return h.checkPassword(host, password)
+		return 0, h.CheckPasswordNow(host, password)
 	}
-	time.AfterFunc(wait, func() { done(h.checkPassword(host, password)) })
-	return ErrPending
+	return wait, ErrPending
 }
 
-func (h *Hub) checkPassword(host, password string) error {
+// CheckPasswordNow checks a password whose turn CheckPassword said to wait
+// for, once the wait is over.
+func (h *Hub) CheckPasswordNow(host, password string) error {
 	ok := passwordEqual(password, h.o.Password)
 	log, failures, suppressed := h.guard.result(host, ok, h.o.Now().UnixNano())
 	if log {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync/atomic"
-	"time"
 
 	"github.com/portside/portside/proto/irc"
 	"github.com/portside/portside/proto/line"
@@ -36,12 +35,12 @@ type conn interface {
 	data(in []byte) (int, error)
 	closed(err error)
 	drain()
+	timer() // the connection's timer fired: a password's turn came
 }
 
 // sniff is a connection's state until its first line.
 type sniff struct {
 	state atomic.Int32 // one of the sniff* constants
-	timer *time.Timer
 	c     server.Conn
 	since int64 // unix nanoseconds it opened, for RegisterTimeout
 }
@@ -80,11 +79,21 @@ func (h *Handler) Open(c server.Conn) {
 		c.Write([]byte(greeting))
 		return
 	}
-	s.timer = time.AfterFunc(d, func() {
-		if s.state.CompareAndSwap(sniffWaiting, sniffGreeted) {
+	c.SetTimer(d) // Timer greets
+}
+
+// Timer implements server.TimerHandler. The connection's timer serves one
+// wait at a time: the greeting, until the first line; then the door's
+// (a password's turn).
+func (h *Handler) Timer(c server.Conn) {
+	switch v := c.Value().(type) {
+	case conn:
+		v.timer()
+	case *sniff:
+		if v.state.CompareAndSwap(sniffWaiting, sniffGreeted) {
 			c.Write([]byte(greeting))
 		}
-	})
+	}
 }
 
 // Data implements server.Handler.
@@ -96,8 +105,8 @@ func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 		if v.state.Load() == sniffRefused {
 			return len(in), nil
 		}
-		if v.state.CompareAndSwap(sniffWaiting, sniffDecided) && v.timer != nil {
-			v.timer.Stop()
+		if v.state.CompareAndSwap(sniffWaiting, sniffDecided) {
+			c.SetTimer(0)
 		}
 		i := bytes.IndexByte(in, '\n')
 		if i < 0 {
@@ -143,9 +152,6 @@ func (h *Handler) Close(c server.Conn, err error) {
 	case conn:
 		v.closed(err)
 	case *sniff:
-		if v.timer != nil {
-			v.timer.Stop()
-		}
 		if v.state.Load() == sniffRefused {
 			return // never counted
 		}
@@ -219,6 +225,7 @@ func Host(a net.Addr) string {
 func foldNick(n string) string { return irc.Fold(n) }
 
 var (
-	_ server.Drainer = (*Handler)(nil)
-	_ server.Refuser = (*Handler)(nil)
+	_ server.TimerHandler = (*Handler)(nil)
+	_ server.Drainer      = (*Handler)(nil)
+	_ server.Refuser      = (*Handler)(nil)
 )

@@ -428,6 +428,15 @@ func (h *Hub) AddFormat(e Encoder) Format {
 // Members are pinged and idle ones disconnected, and connections that have
 // not logged in in time closed, once every tick (Sweep), on a ticker of the
 // real clock.
+//
+// That is one ticker for all members, not a timer per connection, on
+// purpose: these deadlines belong to the hub's view of a member (its last
+// word, its last pong, whether its nick is registered), across doors,
+// and a sweep a quarter of the shortest timeout keeps the message path free
+// of any timer work, where per-connection timers (server.Conn.SetTimer)
+// would be re-armed on every line a member sends. The connection's own
+// timer is for waits of one connection's door: the greeting, a password's
+// turn.
 func (h *Hub) Run(ctx context.Context) error {
 	if err := h.Load(); err != nil {
 		return err
@@ -1165,6 +1174,10 @@ func (h *Hub) join(m *Member, name, leave string, joined func(r *Room), done fun
 	if h.follower != nil && r.follow != followLive {
 		w := &joinReq{m, leave, joined, done}
 		r.waiting = append(r.waiting, w)
+		// The room's wait, not the connection's: it ends with the room's
+		// catch-up, for all its waiting joins at once, under the hub's
+		// locks; a timer here only in a cluster, for a room not yet
+		// followed.
 		time.AfterFunc(h.o.JoinTimeout, func() { h.joinTimedOut(r, w) })
 		if r.follow == followNone {
 			r.follow = followCatching

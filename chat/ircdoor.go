@@ -25,6 +25,7 @@ type ircConn struct {
 	registered bool
 	pass       string // what PASS gave
 	passGiven  bool
+	pwWait     bool // pass waits for its turn to be checked: the timer is armed
 	passOK     bool // the password was checked, and right
 	done       bool // the connection is closing: input is ignored
 	wantNick   string
@@ -499,15 +500,11 @@ func (i *ircConn) tryRegister() bool {
 		}
 		// An address that gave wrong passwords lately waits for its
 		// turn; what the client sends meanwhile waits too.
-		err := h.CheckPassword(Host(i.c.RemoteAddr()), i.pass, func(err error) {
-			i.gate.Resume(i.c, func() {
-				if i.passwordChecked(err) {
-					i.done = true
-				}
-			}, i.lines)
-		})
+		wait, err := h.CheckPassword(Host(i.c.RemoteAddr()), i.pass)
 		if errors.Is(err, ErrPending) {
 			i.gate.Hold()
+			i.pwWait = true
+			i.c.SetTimer(wait) // timer checks it
 			return false
 		}
 		return i.passwordChecked(err)
@@ -525,6 +522,21 @@ func (i *ircConn) tryRegister() bool {
 		return false
 	}
 	return i.welcome(nick, err)
+}
+
+// timer checks the password that waited for its turn, and goes on with
+// the input held meanwhile.
+func (i *ircConn) timer() {
+	if !i.pwWait {
+		return
+	}
+	i.pwWait = false
+	err := i.hub.CheckPasswordNow(Host(i.c.RemoteAddr()), i.pass)
+	i.gate.Resume(i.c, func() {
+		if i.passwordChecked(err) {
+			i.done = true
+		}
+	}, i.lines)
 }
 
 // passwordChecked goes on with registration if the password was right,

@@ -23,6 +23,26 @@ type lineConn struct {
 	state uint8  // lineName, linePassword, lineChat, lineDone
 	name  string // asked for, while the password is being asked
 	room  string // the current room, "" for none
+	// A password waiting for its turn to be checked: the connection's
+	// timer is armed for it (CheckPassword).
+	pw     string
+	pwWait bool
+}
+
+// timer checks the password that waited for its turn, and goes on with
+// the input held meanwhile.
+func (l *lineConn) timer() {
+	if !l.pwWait {
+		return
+	}
+	pw := l.pw
+	l.pw, l.pwWait = "", false
+	err := l.hub.CheckPasswordNow(Host(l.c.RemoteAddr()), pw)
+	l.gate.Resume(l.c, func() {
+		if l.passwordChecked(err) {
+			l.state = lineDone
+		}
+	}, l.lines)
 }
 
 const (
@@ -125,15 +145,11 @@ func (l *lineConn) input(b []byte) bool {
 	case linePassword:
 		// An address that gave wrong passwords lately waits for its
 		// turn; what the person types meanwhile waits too.
-		err := h.CheckPassword(Host(l.c.RemoteAddr()), string(b), func(err error) {
-			l.gate.Resume(l.c, func() {
-				if l.passwordChecked(err) {
-					l.state = lineDone
-				}
-			}, l.lines)
-		})
+		wait, err := h.CheckPassword(Host(l.c.RemoteAddr()), string(b))
 		if errors.Is(err, ErrPending) {
 			l.gate.Hold()
+			l.pw, l.pwWait = string(b), true
+			l.c.SetTimer(wait) // timer checks it
 			return false
 		}
 		return l.passwordChecked(err)

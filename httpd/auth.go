@@ -93,6 +93,9 @@ type verdict struct {
 func (t *authThrottle) attempt(key netip.Addr, now int64, check func() bool) verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if now-t.lastPrune > int64(time.Minute) {
+		t.pruneLocked(now)
+	}
 	r := t.addrs[key]
 	if r != nil && r.next > now {
 		if r.waiting >= authMaxWaiting {
@@ -140,15 +143,8 @@ func (t *authThrottle) unwait(key netip.Addr) {
 	t.mu.Unlock()
 }
 
-// prune forgets addresses quiet for authForget; the sweeper calls it.
-func (t *authThrottle) prune(now int64) {
-	t.mu.Lock()
-	if now-t.lastPrune > int64(time.Minute) {
-		t.pruneLocked(now)
-	}
-	t.mu.Unlock()
-}
-
+// pruneLocked forgets addresses quiet for authForget; attempt calls it at
+// most once a minute.
 func (t *authThrottle) pruneLocked(now int64) {
 	t.lastPrune = now
 	for k, r := range t.addrs {

@@ -99,6 +99,55 @@ func TestHalfClose(t *testing.T) {
 	})
 }
 
+// TestPipelinedBehindBlockingRoute: requests pipelined behind a blocking
+// route, far more than one read's worth, wait unread (the kernel holds them,
+// and TCP pushes back on the client) and are all answered, in order, once
+// the route is done; they do not close the connection as too much input.
+func TestPipelinedBehindBlockingRoute(t *testing.T) {
+	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
+		release := make(chan struct{})
+		var rt httpd.Router
+		rt.HandleBlocking("GET", "/wait", func(_ context.Context, w *httpd.ResponseWriter, _ *httpd.Request) {
+			<-release
+			io.WriteString(w, "waited")
+		})
+		dir := tree(t, map[string]string{"a.txt": "A"})
+		addr := serve(t, name, httpd.Options{Root: dir, Routes: &rt})
+		c := dial(t, addr)
+		const n = 8000 // 8000 × 34 bytes: over four times an engine's MaxInput
+		req := "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"+strings.Repeat(req, n))
+			wrote <- err
+		}()
+		// Release the route once the client has written it all, or
+		// is blocked writing (the kernel's buffers are full).
+		select {
+		case err := <-wrote:
+			wrote <- err
+		case <-time.After(2 * time.Second):
+		}
+		close(release)
+		defer func() {
+			if err := <-wrote; err != nil {
+				t.Errorf("writing the pipeline: %v", err)
+			}
+		}()
+		br := bufio.NewReader(c)
+		resps := readResponses(t, br, n+1, "GET")
+		for i, r := range resps {
+			want := "A"
+			if i == 0 {
+				want = "waited"
+			}
+			if got := body(t, r); r.StatusCode != 200 || got != want {
+				t.Fatalf("response %d: %d %q, want 200 %q", i, r.StatusCode, got, want)
+			}
+		}
+	})
+}
+
 func TestHeaderTimeout(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
 		dir := tree(t, map[string]string{"a.txt": "A"})

@@ -3,8 +3,12 @@ package httpd_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,50 +83,99 @@ func TestChunkedGet(t *testing.T) {
 }
 
 // TestShutdownDuringUpload: an upload whose body is still coming when the
-// server shuts down is answered 503 with Connection: close (the server
-// reads no more), nothing is stored, and the access log has its line.
+// server shuts down is read to its end within the drain timeout, stored and
+// answered 201, and the connection closes; one that cannot finish in time
+// is answered 503 with Connection: close, nothing is stored, and the access
+// log has its line.
 func TestShutdownDuringUpload(t *testing.T) {
 	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
-		var log testkit.SyncBuffer
-		dir := tree(t, map[string]string{"in/": ""})
-		h, err := httpd.New(httpd.Options{Root: dir, Upload: true, AccessLog: &log})
-		if err != nil {
-			t.Fatal(err)
+		for _, finish := range []bool{true, false} {
+			t.Run(fmt.Sprintf("finish=%t", finish), func(t *testing.T) { shutdownDuringUpload(t, name, finish) })
 		}
-		eng, _ := engine.New(name, engine.Options{})
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", "http")
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- eng.Serve(ctx, ln, &server.Service{Name: "http", Handler: h}) }()
-
-		c := dial(t, ln.Addr().String())
-		io.WriteString(c, "PUT /in/up.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
-		br := bufio.NewReader(c)
-		// 100 Continue: the head passed, the body is being read.
-		if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 100 ") {
-			t.Fatalf("want 100 Continue, got %q", line)
-		}
-		br.ReadString('\n')
-		io.WriteString(c, strings.Repeat("u", 1000))
-		cancel()
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("no answer to the upload cut short: %v", err)
-		}
-		if resp.StatusCode != 503 || !resp.Close {
-			t.Errorf("upload cut short: %d, close %t; want 503 and close", resp.StatusCode, resp.Close)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		h.Stop()
-		if l := log.String(); !strings.Contains(l, `"PUT /in/up.bin HTTP/1.1" 503 `) {
-			t.Errorf("access log:\n%s", l)
-		}
-		noTempFiles(t, dir)
 	})
+}
+
+func shutdownDuringUpload(t *testing.T, name string, finish bool) {
+	var log testkit.SyncBuffer
+	dir := tree(t, map[string]string{"in/": ""})
+	drain := time.Minute // the upload finishes well before
+	if !finish {
+		drain = time.Second
+	}
+	h, err := httpd.New(httpd.Options{Root: dir, Upload: true, AccessLog: &log, DrainTimeout: drain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, _ := engine.New(name, engine.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ln, err := server.Listen(ctx, eng, "tcp", "127.0.0.1:0", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	done := make(chan error, 1)
+	go func() {
+		done <- eng.Serve(ctx, ln, &server.Service{Name: "http", Handler: h, Limits: server.Limits{DrainTimeout: drain}})
+	}()
+
+	c := dial(t, addr)
+	io.WriteString(c, "PUT /in/up.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
+	br := bufio.NewReader(c)
+	// 100 Continue: the head passed, the body is being read.
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("want 100 Continue, got %q", line)
+	}
+	br.ReadString('\n')
+	io.WriteString(c, strings.Repeat("u", 1000))
+	cancel()
+	if finish {
+		// The listener is closed once the shutdown has begun.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			d, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				break
+			}
+			d.Close()
+			if time.Now().After(deadline) {
+				t.Fatal("still accepting 20s after shutdown")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		io.WriteString(c, strings.Repeat("u", 99000))
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to the upload in flight: %v", err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := 503
+	if finish {
+		want = 201
+	}
+	if resp.StatusCode != want || !finish && !resp.Close {
+		t.Errorf("upload in flight at shutdown: %d, close %t; want %d", resp.StatusCode, resp.Close, want)
+	}
+	// Either way the server closes the connection.
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Errorf("after the answer: %q, %v; want the server's close", rest, err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	h.Stop()
+	if l := log.String(); !strings.Contains(l, fmt.Sprintf(`"PUT /in/up.bin HTTP/1.1" %d `, want)) {
+		t.Errorf("access log:\n%s", l)
+	}
+	noTempFiles(t, dir)
+	b, err := os.ReadFile(filepath.Join(dir, "in", "up.bin"))
+	switch {
+	case finish && (err != nil || len(b) != 100000):
+		t.Errorf("stored upload: %d bytes, %v; want 100000", len(b), err)
+	case !finish && err == nil:
+		t.Errorf("upload cut short was stored")
+	}
 }

@@ -18,8 +18,8 @@ import (
 )
 
 // Handler is the HTTP/1.1 service: a server.Handler, with the optional
-// EOFHandler, Drainer and Refuser abilities. Create it with New; call Stop
-// once the engine's Serve has returned.
+// TimerHandler, DrainedHandler, EOFHandler, Drainer and Refuser abilities.
+// Create it with New; call Stop once the engine's Serve has returned.
 type Handler struct {
 	o        Options
 	root     *os.Root
@@ -40,30 +40,22 @@ type Handler struct {
 	ctx    context.Context // cancelled by Stop: blocking routes' contexts derive from it
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	conns     map[*conn]struct{}
-	sweepStop chan struct{}
-	sweepDone chan struct{}
-
-	stallMu    sync.Mutex
-	stalled    []*conn
-	stallKick  chan struct{}
-	resumeDone chan struct{}
-	stopOnce   sync.Once
+	stopOnce sync.Once
 }
 
 var (
-	_ server.Handler    = (*Handler)(nil)
-	_ server.EOFHandler = (*Handler)(nil)
-	_ server.Drainer    = (*Handler)(nil)
-	_ server.Refuser    = (*Handler)(nil)
+	_ server.Handler        = (*Handler)(nil)
+	_ server.TimerHandler   = (*Handler)(nil)
+	_ server.DrainedHandler = (*Handler)(nil)
+	_ server.EOFHandler     = (*Handler)(nil)
+	_ server.Drainer        = (*Handler)(nil)
+	_ server.Refuser        = (*Handler)(nil)
 )
 
-// New returns a Handler for o. It opens o.Root, if set, and starts the
-// goroutine that enforces the header and body timeouts.
+// New returns a Handler for o. It opens o.Root, if set.
 func New(o Options) (*Handler, error) {
 	o = o.withDefaults()
-	h := &Handler{o: o, routes: o.Routes, conns: make(map[*conn]struct{})}
+	h := &Handler{o: o, routes: o.Routes}
 	if o.Root != "" {
 		root, err := os.OpenRoot(o.Root)
 		if err != nil {
@@ -102,12 +94,6 @@ func New(o Options) (*Handler, error) {
 		h.plimits.MaxBody = max(o.MaxBody, o.MaxUpload)
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	h.sweepStop = make(chan struct{})
-	h.sweepDone = make(chan struct{})
-	h.stallKick = make(chan struct{}, 1)
-	h.resumeDone = make(chan struct{})
-	go h.sweep()
-	go h.resumer()
 	return h, nil
 }
 
@@ -117,9 +103,6 @@ func New(o Options) (*Handler, error) {
 func (h *Handler) Stop() error {
 	h.stopOnce.Do(func() {
 		h.cancel()
-		close(h.sweepStop)
-		<-h.sweepDone
-		<-h.resumeDone
 		if h.files != nil {
 			h.files.close()
 		}
@@ -161,7 +144,7 @@ const (
 	actForm                 // multipart/form-data upload
 )
 
-// Request phases, for the timeouts.
+// Request phases, for the timeouts (see timeouts.go).
 const (
 	phaseIdle = iota // between requests
 	phaseHead        // part of a head has arrived
@@ -170,8 +153,8 @@ const (
 )
 
 // conn is one connection's state. mu is held by whichever goroutine
-// processes its input: the engine's, in Data, or a blocking route's, which
-// takes over the requests pipelined behind it.
+// processes its input or acts on it: the engine's, in its callbacks, or a
+// blocking route's, which goes on with the request after it.
 type conn struct {
 	h  *Handler
 	c  server.Conn
@@ -207,29 +190,30 @@ type conn struct {
 	heldKey   netip.Addr // the address it waits for
 	dropInput bool       // the answer is decided and input unwanted
 	laterFn   func()     // what later put off
-	laterGen  uint64     // counts later's calls
 
 	closing  bool      // answer nothing more; close once flushed
 	async    bool      // a blocking route runs, or an answer is put off (later)
-	stalled  bool      // waits for queued output to be sent
+	stalled  bool      // waits for queued output to be sent (Drained)
+	paused   bool      // reading paused (PauseRead), by httpd or for the drain
 	sq       sendQueue // what was handed to the engine
-	gone     atomic.Bool
-	taken    Takeover // the protocol the connection was upgraded to
-	backlog  []byte   // input that arrived while it runs
-	pending  []byte   // input the upgraded protocol left unconsumed
+	taken    Takeover  // the protocol the connection was upgraded to
+	eofRest  []byte    // input left when the peer shut its side while async or stalled: after ReadEOF the engine hands nothing again, so it is kept here
 	draining bool
 	eof      bool
 	closed   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
 
-	// Read by the sweeper.
-	phase atomic.Int32
-	since atomic.Int64 // unix nanoseconds the phase began
-	bodyN atomic.Int64 // body bytes of the request being read
-	// Sweeper's own.
-	rateAt   int64
-	rateMark int64
+	// The timer's (timeouts.go); unix nanoseconds of Options.Now.
+	phase     int32
+	since     int64         // the phase began
+	bodyN     int64         // body bytes of the request being read
+	rateAt    int64         // the body rate's window began
+	rateMark  int64         // bodyN then
+	drainAt   int64         // a request partly read at shutdown is answered 503
+	timerAt   int64         // the timer is armed for then; 0 if not armed
+	laterAt   time.Time     // what later put off is due, by the real clock
+	retryWait time.Duration // stalled with files queued: the next look, if > 0
 }
 
 // Open implements server.Handler.
@@ -238,9 +222,6 @@ func (h *Handler) Open(c server.Conn) {
 	cn.p.Limits = h.plimits
 	cn.ranges = make([]http1.ByteRange, 0, h.o.MaxRanges)
 	c.SetValue(cn)
-	h.mu.Lock()
-	h.conns[cn] = struct{}{}
-	h.mu.Unlock()
 }
 
 // Close implements server.Handler.
@@ -249,10 +230,6 @@ func (h *Handler) Close(c server.Conn, err error) {
 	if !ok {
 		return
 	}
-	h.mu.Lock()
-	delete(h.conns, cn)
-	h.mu.Unlock()
-	cn.gone.Store(true)
 	cn.mu.Lock()
 	cn.closed = true
 	if cn.unlogged {
@@ -275,67 +252,60 @@ func (h *Handler) Close(c server.Conn, err error) {
 	}
 }
 
-// maxBacklog bounds the input kept while a blocking route runs: requests
-// pipelined behind it, which are answered after it.
-const maxBacklog = 64 << 10
-
-var errBacklog = errors.New("httpd: too much input pipelined behind a running request")
-
-// Data implements server.Handler. It consumes all input.
+// Data implements server.Handler. Input that must wait (requests pipelined
+// behind a blocking route, an answer put off, or output stalled) is left
+// unconsumed and reading paused: the engine keeps it, bounded by its
+// Limits.MaxInput, and hands it again once reading resumes.
 func (h *Handler) Data(c server.Conn, in []byte) (int, error) {
 	cn := c.Value().(*conn)
 	cn.mu.Lock()
-	if cn.taken != nil {
+	if t := cn.taken; t != nil {
+		// What the upgraded protocol leaves unconsumed the engine keeps,
+		// bounded by Limits.MaxInput, as for any handler: since httpd
+		// itself no longer claims to consume all input, it needs no
+		// buffer of its own for it.
 		cn.mu.Unlock()
-		return cn.feed(in)
+		return t.Data(c, in)
 	}
-	defer cn.mu.Unlock()
 	if cn.async || cn.stalled {
+		// A Data call on its way as reading paused.
+		defer cn.mu.Unlock()
 		if cn.dropInput {
 			return len(in), nil // a body refused, by an answer still to come
 		}
-		if len(cn.backlog)+len(in) > maxBacklog {
-			return 0, errBacklog
-		}
-		cn.backlog = append(cn.backlog, in...)
-		return len(in), nil
+		cn.pause()
+		return 0, nil
 	}
 	cn.tick()
-	cn.process(in)
+	n := cn.process(in)
 	cn.flush()
-	if cn.taken != nil {
+	cn.armTimer()
+	t := cn.taken
+	cn.mu.Unlock()
+	if t != nil {
 		// Input that came behind the upgrade request is the new
 		// protocol's. It gets its connection now even if there is none,
-		// so that it can close a client that never speaks.
-		in := cn.backlog
-		cn.backlog = nil
-		if _, err := cn.feed(in); err != nil {
-			return len(in), err
-		}
+		// so that it can close a client that never speaks; what it
+		// leaves, the engine keeps for it.
+		k, err := t.Data(c, in[n:])
+		return n + k, err
 	}
-	return len(in), nil
+	return n, nil
 }
 
-// feed hands input to the protocol the connection was upgraded to. What it
-// leaves unconsumed is kept here, so that httpd's Data can go on consuming
-// everything; the engine's input limit no longer bounds it, so it is bounded
-// by maxBacklog.
-func (cn *conn) feed(in []byte) (int, error) {
-	got := len(in)
-	if len(cn.pending) > 0 {
-		cn.pending = append(cn.pending, in...)
-		in = cn.pending
+// pause stops reading the connection; resume undoes it.
+func (cn *conn) pause() {
+	if !cn.paused {
+		cn.paused = true
+		cn.c.PauseRead()
 	}
-	n, err := cn.taken.Data(cn.c, in)
-	if err != nil {
-		return got, err
+}
+
+func (cn *conn) resume() {
+	if cn.paused {
+		cn.paused = false
+		cn.c.ResumeRead()
 	}
-	rest := in[n:]
-	if len(rest) > maxBacklog {
-		return got, errBacklog
-	}
-	cn.pending = append(cn.pending[:0], rest...)
-	return got, nil
 }
 
 // ReadEOF implements server.EOFHandler: a client that shut its write side
@@ -345,52 +315,101 @@ func (h *Handler) ReadEOF(c server.Conn, rest []byte) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	cn.eof = true
-	if !cn.async && !cn.stalled || cn.taken != nil {
-		c.Close()
+	if (cn.async || cn.stalled) && cn.taken == nil {
+		// The engine hands nothing more: what it kept waits here.
+		cn.eofRest = append(cn.eofRest[:0], rest...)
+		return
 	}
+	c.Close()
+}
+
+// Drained implements server.DrainedHandler: a connection stalled behind
+// its queued output goes on with its requests.
+func (h *Handler) Drained(c server.Conn) {
+	cn := c.Value().(*conn)
+	cn.mu.Lock()
+	if t := cn.taken; t != nil {
+		cn.mu.Unlock()
+		if d, ok := t.(server.DrainedHandler); ok {
+			d.Drained(c)
+		}
+		return
+	}
+	defer cn.mu.Unlock()
+	if cn.closed || !cn.stalled {
+		return
+	}
+	cn.unstall()
+}
+
+// unstall goes on with a stalled connection if its queue allows. Drained
+// comes once the queued bytes are down to the engine's low-water mark, but
+// small files may still be queued, each holding a descriptor: then the
+// connection looks again on its timer, backing off while nothing is sent.
+func (cn *conn) unstall() {
+	if cn.queueFull() {
+		cn.retryWait = min(max(2*cn.retryWait, time.Millisecond), 20*time.Millisecond)
+		cn.tick()
+		cn.armTimer()
+		return
+	}
+	cn.stalled = false
+	cn.retryWait = 0
+	cn.tick()
+	cn.goOn()
 }
 
 // Drain implements server.Drainer: a response in progress is finished,
-// then the connection closes; an idle keep-alive connection closes now.
-// The engine reads no more input, so a request partly read cannot be
-// completed: it is answered 503 with Connection: close, and the client
-// may send it again to another server or once this one is back.
+// then the connection closes; an idle keep-alive connection closes now. A
+// request partly read is read to its end (the engine reads on once Drain
+// resumes reading) and answered with Connection: close, unless it is not
+// complete at drainAnswer before the engine's drain timeout: it is then
+// answered 503, and the client may send it again to another server or
+// once this one is back.
 func (h *Handler) Drain(c server.Conn) {
 	cn := c.Value().(*conn)
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	cn.draining = true
-	if d, ok := cn.taken.(server.Drainer); ok {
-		cn.mu.Unlock()
-		d.Drain(c)
-		cn.mu.Lock()
+	cn.paused = true // the engine pauses reading for the drain
+	if cn.taken != nil {
+		if d, ok := cn.taken.(server.Drainer); ok {
+			cn.mu.Unlock()
+			d.Drain(c)
+			cn.mu.Lock()
+		} else {
+			c.Close()
+		}
 		return
 	}
+	cn.tick()
+	cn.drainAt = cn.nowNs + int64(h.o.drainAnswer())
 	if cn.async {
 		switch {
 		case cn.held:
 			// Waiting for its turn to have its credentials judged:
 			// not worth waiting for now.
 			cn.endLater()
-			cn.tick()
 			cn.cutShort()
 			cn.flush()
 		case cn.laterFn != nil:
 			// An answer put off: it is decided, so it goes now.
-			cn.runLater(cn.laterGen)
+			cn.runLater()
 		}
 		return // else goOn finishes it, then closes
 	}
-	cn.tick()
-	if cn.partial() && !cn.closing {
-		cn.cutShort()
+	if cn.partial() && !cn.closing && !cn.stalled {
+		cn.closeAfter = true
+		cn.resume()
+		cn.armTimer()
+		return
 	}
 	cn.closing = true
 	cn.flush()
 }
 
-// cutShort answers a request partly read that no more input will
-// complete, on shutdown: 503, and the connection closes.
+// cutShort answers a request partly read that will not be complete in
+// time, on shutdown: 503, and the connection closes.
 func (cn *conn) cutShort() {
 	if cn.up != nil {
 		cn.up.abort()
@@ -442,143 +461,80 @@ func (cn *conn) tick() {
 }
 
 func (cn *conn) setPhase(p int32) {
-	if cn.phase.Load() != p {
-		cn.phase.Store(p)
-		cn.since.Store(cn.nowNs)
+	if cn.phase != p {
+		cn.phase, cn.since = p, cn.nowNs
+		if p == phaseBody {
+			cn.rateAt, cn.rateMark = cn.nowNs, cn.bodyN
+		}
 	}
 }
 
 // process runs the parser over input until it is used up, the connection
-// is closing, or a blocking route starts or too much output is queued,
-// either of which keeps the rest as backlog.
-func (cn *conn) process(in []byte) {
+// is closing or upgraded, or a blocking route starts or too much output is
+// queued. It returns the bytes consumed: what must wait is left, and
+// reading paused.
+func (cn *conn) process(in []byte) int {
+	total := len(in)
 	// Not just while there is input: End follows a body-less head with
 	// no more input needed.
 	for !cn.closing && !cn.async && !cn.stalled && cn.taken == nil {
-		if len(in) > 0 && cn.phase.Load() == phaseIdle && cn.queueFull() {
+		if len(in) > 0 && cn.phase == phaseIdle && cn.queueFull() {
 			// A new request, with files or much output still queued:
 			// it waits for them to go (see sendQueue).
 			cn.stalled = true
-			cn.h.stall(cn)
+			cn.c.NotifyDrained()
 			break
 		}
 		n, ev, err := cn.p.Next(in)
 		in = in[n:]
 		if err != nil {
 			cn.parseError(err)
-			return
+			return total
 		}
 		switch ev {
 		case http1.Head:
+			cn.bodyN = 0
 			cn.setPhase(phaseBody)
-			cn.bodyN.Store(0)
 			cn.onHead()
 		case http1.Body:
 			b := cn.p.Body()
-			cn.bodyN.Add(int64(len(b)))
+			cn.bodyN += int64(len(b))
 			cn.onBody(b)
 		case http1.End:
 			cn.setPhase(phaseIdle)
 			cn.onEnd()
 		case http1.NeedMore:
-			if n > 0 && cn.phase.Load() == phaseIdle {
+			if n > 0 && cn.phase == phaseIdle {
 				cn.setPhase(phaseHead)
 			}
-			return
+			return total
 		}
 	}
-	if (cn.async || cn.stalled || cn.taken != nil) && len(in) > 0 {
-		cn.backlog = append(cn.backlog, in...)
+	switch {
+	case cn.closing, cn.async && cn.dropInput:
+		return total // unwanted
+	case len(in) > 0 && (cn.async || cn.stalled):
+		cn.pause()
 	}
+	return total - len(in)
 }
 
-// stall registers a connection that waits for its queued files to go.
-func (h *Handler) stall(cn *conn) {
-	h.stallMu.Lock()
-	h.stalled = append(h.stalled, cn)
-	h.stallMu.Unlock()
-	select {
-	case h.stallKick <- struct{}{}:
-	default:
-	}
-}
-
-// resumer goes on with stalled connections once their output drained. It
-// polls, every millisecond or a little more, only while some connection is
-// stalled: there is no notification of a queue draining (when there is,
-// it can call tryResume instead), and a deep pipeline of large files is
-// rare.
-func (h *Handler) resumer() {
-	defer close(h.resumeDone)
-	var keep []*conn
-	for {
-		select {
-		case <-h.sweepStop:
-			return
-		case <-h.stallKick:
-		}
-		wait := time.Millisecond
-		for {
-			h.stallMu.Lock()
-			list := h.stalled
-			h.stalled = keep[:0]
-			h.stallMu.Unlock()
-			keep = list[:0]
-			progress := false
-			for _, cn := range list {
-				switch cn.tryResume() {
-				case stillStalled:
-					keep = append(keep, cn)
-				case resumed:
-					progress = true
-				}
-			}
-			// Back off while nothing drains: a client that does not
-			// read keeps its connection stalled until the idle timeout.
-			if progress {
-				wait = time.Millisecond
-			} else {
-				wait = min(2*wait, 20*time.Millisecond)
-			}
-			if len(keep) == 0 {
-				break
-			}
-			h.stallMu.Lock()
-			h.stalled = append(h.stalled, keep...)
-			h.stallMu.Unlock()
-			clear(keep)
-			t := time.NewTimer(wait)
-			select {
-			case <-h.sweepStop:
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-	}
-}
-
-// later runs fn after d on a timer, holding the connection's input back
-// meanwhile as a blocking route does: the engine's goroutine never waits,
-// and requests pipelined behind wait in the backlog, so answers stay in
-// order.
+// later runs fn after d, on the connection's timer, holding the
+// connection's input back meanwhile as a blocking route does: the engine's
+// goroutine never waits, and requests pipelined behind wait unread, so
+// answers stay in order.
 func (cn *conn) later(d time.Duration, fn func()) {
 	cn.async = true
 	cn.setPhase(phaseBusy)
-	cn.laterGen++
-	gen := cn.laterGen
 	cn.laterFn = fn
-	time.AfterFunc(d, func() {
-		cn.mu.Lock()
-		defer cn.mu.Unlock()
-		cn.runLater(gen)
-	})
+	cn.laterAt = time.Now().Add(d)
+	// armTimer arms it at the end of the callback.
 }
 
 // runLater runs what later put off, unless that is done already (on
 // shutdown, Drain does not wait).
-func (cn *conn) runLater(gen uint64) {
-	if gen != cn.laterGen || cn.laterFn == nil {
+func (cn *conn) runLater() {
+	if cn.laterFn == nil {
 		return
 	}
 	fn := cn.laterFn
@@ -601,73 +557,58 @@ func (cn *conn) endLater() {
 	}
 }
 
-// goOn goes on with the input that waited behind a blocking route or an
-// answer put off, once it is done.
+// goOn goes on with the connection once a blocking route, an answer put
+// off or a stall is done: with the request under way (its End may need no
+// more input), then by resuming reading, so that the engine hands the input
+// it kept meanwhile.
 func (cn *conn) goOn() {
 	if cn.async {
 		return // put off again
 	}
-	if cn.phase.Load() == phaseBusy {
+	if cn.phase == phaseBusy {
 		cn.setPhase(phaseIdle)
 	}
 	// On shutdown the connection closes after the response in flight;
-	// but a request partly read is read to its end, from what came.
+	// but a request partly read is read to its end.
 	if !cn.closing && (!cn.draining || cn.partial()) {
-		in := cn.backlog
-		cn.backlog = nil
-		cn.process(in)
+		k := cn.process(cn.eofRest)
+		cn.eofRest = cn.eofRest[k:]
+		switch {
+		case cn.taken != nil:
+			cn.flush()
+			cn.resume()
+			if _, err := cn.taken.Data(cn.c, nil); err != nil {
+				cn.c.Close()
+			}
+		case !cn.async && !cn.stalled && !cn.closing && !cn.eof && (!cn.draining || cn.partial()):
+			cn.resume()
+		}
 	}
 	cn.settle()
+	cn.armTimer()
 }
 
 // partial reports whether a request has been partly read.
 func (cn *conn) partial() bool {
-	p := cn.phase.Load()
-	return p == phaseHead || p == phaseBody
+	return cn.phase == phaseHead || cn.phase == phaseBody
 }
 
 // settle flushes a batch of answers. Once no more input will come (the
-// engine drains it, or the client shut its side) and nothing is pending,
-// the connection closes.
+// client shut its side, or the server drains and no request is under way)
+// and nothing is pending, the connection closes.
 func (cn *conn) settle() {
-	if (cn.draining || cn.eof) && !cn.async && !cn.stalled && !cn.closing {
-		if cn.draining && cn.partial() {
-			cn.cutShort()
+	if !cn.async && !cn.stalled && !cn.closing && cn.taken == nil {
+		switch {
+		case cn.eof:
+			if cn.draining && cn.partial() {
+				cn.cutShort()
+			}
+			cn.closing = true
+		case cn.draining && !cn.partial():
+			cn.closing = true
 		}
-		cn.closing = true
 	}
 	cn.flush()
-}
-
-type resumeResult int
-
-const (
-	stillStalled resumeResult = iota
-	resumed
-	notStalled // closed meanwhile
-)
-
-// tryResume goes on with the requests of a stalled connection if its
-// output has drained enough.
-func (cn *conn) tryResume() resumeResult {
-	if cn.gone.Load() {
-		return notStalled
-	}
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	if cn.closed || !cn.stalled {
-		return notStalled
-	}
-	if cn.queueFull() {
-		return stillStalled
-	}
-	cn.stalled = false
-	in := cn.backlog
-	cn.backlog = nil
-	cn.tick()
-	cn.process(in)
-	cn.settle()
-	return resumed
 }
 
 // flush writes the batch of responses, and closes the connection if it is

@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/portside/portside/server"
 )
 
 // Options configure a Handler. The zero value serves no files and only
@@ -87,8 +89,20 @@ type Options struct {
 	AccessLogJSON bool
 	// Logger gets errors worth an operator's attention; nil discards.
 	Logger *slog.Logger
+	// DrainTimeout is the engine's Limits.DrainTimeout: how long a
+	// request partly read at shutdown has to finish. One still partly
+	// read a tenth before it (at most a second before) is answered 503,
+	// while the connection may still carry the answer. Default
+	// server.DefaultDrainTimeout.
+	DrainTimeout time.Duration
 	// Now is the clock; nil means time.Now. Tests pin it.
 	Now func() time.Time
+}
+
+// drainAnswer is how long into the drain a request partly read is cut
+// short.
+func (o *Options) drainAnswer() time.Duration {
+	return o.DrainTimeout - min(o.DrainTimeout/10, time.Second)
 }
 
 const (
@@ -141,6 +155,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = server.DefaultDrainTimeout
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -56,8 +56,11 @@ type ResponseWriter struct {
 // behind the upgrade request, and is first called as the response is sent,
 // with no input if none came, so that the protocol has its connection from
 // the start; Close is called exactly once. If it also
-// implements server.Drainer, Drain is called on graceful shutdown; else the
-// connection is closed.
+// implements server.Drainer, Drain is called on graceful shutdown (with
+// reading paused, as server.Drainer says); else the connection is closed.
+// If it implements server.TimerHandler or server.DrainedHandler, the
+// connection's Timer and Drained calls are its: it may use the
+// connection's timer and ask for Drained.
 type Takeover interface {
 	Data(c server.Conn, in []byte) (int, error)
 	Close(c server.Conn, err error)
@@ -241,6 +244,11 @@ func (cn *conn) sendRoute(w *ResponseWriter, head bool) {
 			cn.out = append(cn.out, w.hdr...)
 			cn.out = append(cn.out, "Connection: Upgrade\r\n\r\n"...)
 			cn.taken = w.takeover
+			if cn.timerAt != 0 {
+				// The timer is the new protocol's from now on.
+				cn.timerAt = 0
+				cn.c.SetTimer(0)
+			}
 			cn.logDone()
 			return
 		}

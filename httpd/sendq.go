@@ -10,9 +10,9 @@ package httpd
 // Which files are still queued is worked out from the bytes sent: the
 // engine reports what is queued, and sendQueue knows, for each file, how
 // many bytes had been handed to the engine once it was queued. When the
-// engine has sent that many, the file is sent (and closed). Today the
-// resumer polls stalled connections; a notification from the engine that
-// output drained can call the same tryResume.
+// engine has sent that many, the file is sent (and closed). A stalled
+// connection pauses reading and asks the engine to say when its output has
+// drained (NotifyDrained); Drained then goes on with it (unstall).
 
 const (
 	// maxQueuedFiles bounds the files one connection has queued and not

@@ -4,86 +4,134 @@ import (
 	"time"
 
 	"github.com/portside/portside/proto/http1"
+	"github.com/portside/portside/server"
 )
 
-// sweep enforces the header timeout and the minimum body rate. One
-// goroutine looks at every connection a few times a second, which costs the
-// request path two atomic stores instead of a timer per request.
-func (h *Handler) sweep() {
-	defer close(h.sweepDone)
-	every := min(h.o.HeaderTimeout/4, h.o.BodyRateWindow/4, time.Second)
-	every = max(every, 10*time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var list []*conn
-	for {
-		select {
-		case <-h.sweepStop:
-			return
-		case <-t.C:
-		}
-		now := h.o.Now().UnixNano()
-		if h.throttle != nil {
-			h.throttle.prune(time.Now().UnixNano())
-		}
-		h.mu.Lock()
-		list = list[:0]
-		for cn := range h.conns {
-			list = append(list, cn)
-		}
-		h.mu.Unlock()
-		for _, cn := range list {
-			if status := cn.overdue(now); status != 0 {
-				cn.timeout(status)
-			}
-		}
-		clear(list)
+// The connection's one timer (server.Conn.SetTimer) serves every deadline
+// it has, one phase at a time: the header timeout while a head arrives,
+// the minimum body rate while a body does, an answer put off (later), a
+// stalled connection's next look at its queue, and the answer to a request
+// still partly read late in the drain. Timer works out which is due from
+// the connection's state and arms the next.
+//
+// A request that arrives whole in one read arms nothing: armTimer runs at
+// the end of each callback and arms only while a deadline is pending, and
+// a timer armed earlier than needed just finds nothing due and re-arms.
+
+// armTimer arms the timer for the earliest deadline the connection has,
+// unless it is armed for earlier already. mu is held and tick called.
+func (cn *conn) armTimer() {
+	if cn.closing || cn.closed || cn.taken != nil {
+		return
 	}
+	at, ok := cn.nextDeadline()
+	if !ok || cn.timerAt != 0 && cn.timerAt <= at {
+		return
+	}
+	cn.timerAt = at
+	cn.c.SetTimer(time.Duration(max(at-cn.nowNs, 1)))
+}
+
+// nextDeadline returns the earliest pending deadline, in unix nanoseconds
+// of Options.Now.
+func (cn *conn) nextDeadline() (at int64, ok bool) {
+	o := &cn.h.o
+	consider := func(t int64) {
+		if !ok || t < at {
+			at, ok = t, true
+		}
+	}
+	if cn.laterFn != nil {
+		consider(cn.nowNs + int64(time.Until(cn.laterAt)))
+	}
+	if cn.stalled && cn.retryWait > 0 {
+		consider(cn.nowNs + int64(cn.retryWait))
+	}
+	if cn.async || cn.stalled {
+		return at, ok
+	}
+	switch cn.phase {
+	case phaseHead:
+		consider(cn.since + int64(o.HeaderTimeout))
+	case phaseBody:
+		if o.MinBodyRate >= 0 {
+			consider(cn.rateAt + int64(o.BodyRateWindow))
+		}
+	}
+	if cn.draining && cn.partial() {
+		consider(cn.drainAt)
+	}
+	return at, ok
+}
+
+// Timer implements server.TimerHandler: it acts on whichever deadline is
+// due, then arms the next. A connection upgraded to another protocol hands
+// its timer to it.
+func (h *Handler) Timer(c server.Conn) {
+	cn := c.Value().(*conn)
+	cn.mu.Lock()
+	if t := cn.taken; t != nil {
+		cn.mu.Unlock()
+		if th, ok := t.(server.TimerHandler); ok {
+			th.Timer(c)
+		}
+		return
+	}
+	defer cn.mu.Unlock()
+	cn.timerAt = 0
+	if cn.closed || cn.closing {
+		return
+	}
+	cn.tick()
+	switch {
+	case cn.laterFn != nil && !time.Now().Before(cn.laterAt):
+		cn.runLater()
+	case cn.stalled && cn.retryWait > 0:
+		cn.unstall()
+		return
+	case !cn.async && !cn.stalled:
+		if status := cn.overdue(); status != 0 {
+			cn.timeout(status)
+			return
+		}
+	}
+	cn.armTimer()
 }
 
 // overdue returns 408 if the connection is too slow sending a head or a
-// body, else 0. Only the sweeper calls it.
-func (cn *conn) overdue(now int64) int {
+// body, 503 if a request partly read at shutdown is not done in time, else
+// 0.
+func (cn *conn) overdue() int {
 	o := &cn.h.o
-	switch cn.phase.Load() {
+	now := cn.nowNs
+	if cn.draining && cn.partial() && now >= cn.drainAt {
+		return 503
+	}
+	switch cn.phase {
 	case phaseHead:
-		if now-cn.since.Load() > int64(o.HeaderTimeout) {
+		if now-cn.since >= int64(o.HeaderTimeout) {
 			return 408
 		}
 	case phaseBody:
-		if o.MinBodyRate < 0 {
+		if o.MinBodyRate < 0 || now-cn.rateAt < int64(o.BodyRateWindow) {
 			return 0
 		}
-		since := cn.since.Load()
-		if cn.rateAt < since {
-			// A new body: start measuring.
-			cn.rateAt, cn.rateMark = max(since, now), cn.bodyN.Load()
-			return 0
-		}
-		if now-cn.rateAt < int64(o.BodyRateWindow) {
-			return 0
-		}
-		got := cn.bodyN.Load()
 		want := o.MinBodyRate * int64(o.BodyRateWindow) / int64(time.Second)
-		if got-cn.rateMark < want {
+		if cn.bodyN-cn.rateMark < want {
 			return 408
 		}
-		cn.rateAt, cn.rateMark = now, got
+		cn.rateAt, cn.rateMark = now, cn.bodyN
 	}
 	return 0
 }
 
-// timeout answers 408 and closes, unless the connection moved on meanwhile.
+// timeout answers status and closes.
 func (cn *conn) timeout(status int) {
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	if cn.closed || cn.closing || cn.async || cn.stalled {
+	if status == 503 {
+		cn.cutShort()
+		cn.flush()
 		return
 	}
-	if p := cn.phase.Load(); p != phaseHead && p != phaseBody {
-		return
-	}
-	cn.tick()
 	if cn.up != nil {
 		cn.up.abort()
 		cn.up = nil

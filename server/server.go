@@ -115,9 +115,13 @@ type EOFHandler interface {
 }
 
 // Drainer is implemented by handlers that want a say in graceful shutdown.
-// The engine stops reading and calls Drain on each open connection; the
-// handler may write a goodbye and must call c.Close when done. Without it the
-// engine flushes what is queued and closes. Limits.DrainTimeout bounds both.
+// The engine pauses reading, as by Conn.PauseRead, and calls Drain on each
+// open connection; the handler may write a goodbye and must call c.Close
+// when done. A handler that needs more input to finish what it started (a
+// request partly read) calls c.ResumeRead, in Drain or later, and Data
+// comes as usual, unconsumed input first, until it closes. Without Drain the
+// engine flushes what is queued and closes. Limits.DrainTimeout bounds both:
+// what is still open then is closed with ErrShutdown.
 type Drainer interface {
 	Drain(c Conn)
 }

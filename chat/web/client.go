@@ -25,6 +25,7 @@ type client struct {
 	counted bool         // admitted by the hub's per-address cap
 	gate    chat.Gate    // holds input while a nick claim is out
 	held    bool         // the gate holds: frames wait for the answer
+	pwWait  *request     // a hello waiting for its password's turn (Timer)
 	fr      frames
 	rooms   []string
 	closed  bool                   // a close frame was sent: ignore all but the answer
@@ -281,14 +282,25 @@ const (
 func (cl *client) hello(r *request) bool {
 	// An address that gave wrong passwords lately waits for its turn; the
 	// frames the browser sends meanwhile wait too.
-	err := cl.d.hub.CheckPassword(cl.addr, r.Password, func(err error) {
-		cl.resume(func() { cl.passwordChecked(r, err) })
-	})
+	wait, err := cl.d.hub.CheckPassword(cl.addr, r.Password)
 	if errors.Is(err, chat.ErrPending) {
 		cl.hold()
+		cl.pwWait = r
+		cl.c.SetTimer(wait) // Timer checks it
 		return false
 	}
 	return cl.passwordChecked(r, err)
+}
+
+// Timer implements server.TimerHandler (httpd hands an upgraded
+// connection's timer to its Takeover): a password's turn has come.
+func (cl *client) Timer(server.Conn) {
+	r := cl.pwWait
+	if r == nil {
+		return
+	}
+	cl.pwWait = nil
+	cl.resume(func() { cl.passwordChecked(r, cl.d.hub.CheckPasswordNow(cl.addr, r.Password)) })
 }
 
 // passwordChecked goes on with hello if the password was right, else

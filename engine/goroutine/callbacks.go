@@ -94,7 +94,7 @@ func (c *conn) stopTimerLocked() {
 func (c *conn) PauseRead() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.readPaused || c.st != open {
+	if c.readPaused || c.st == closing {
 		return
 	}
 	c.readPaused = true

@@ -37,8 +37,14 @@ func (c *conn) run() {
 		case closing:
 			return
 		case draining:
-			c.waitClose()
-			return
+			if !c.waitClose(false) {
+				return
+			}
+			// The Drainer resumed reading to finish what it started.
+			c.mu.Lock()
+			resumed = resumed || c.resumed
+			c.resumed = false
+			c.mu.Unlock()
 		}
 		if resumed {
 			// The handler resumed reading: it gets its kept input again
@@ -119,7 +125,9 @@ func (c *conn) readState() (state, bool) {
 	for {
 		c.mu.Lock()
 		st := c.st
-		if st != open || c.queued <= c.s.Limits.HighWater && !c.readPaused {
+		// A draining connection the handler resumed reads as an open one.
+		reads := st == open || st == draining && c.drainCalled && !c.readPaused
+		if !reads || c.queued <= c.s.Limits.HighWater && !c.readPaused {
 			c.paused = false
 			resumed := c.resumed
 			c.resumed = false
@@ -164,7 +172,7 @@ func (c *conn) wait() bool {
 func (c *conn) extendIdle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.st != open {
+	if c.st == closing || c.st == draining && (!c.drainCalled || c.readPaused) {
 		return true // the loop head sees the new state
 	}
 	idle := c.s.Limits.IdleTimeout
@@ -192,36 +200,43 @@ func (c *conn) readEOF(rest []byte) {
 	if !c.call(func() { eh.ReadEOF(c, rest) }) {
 		return
 	}
-	c.waitClose()
+	c.waitClose(true)
 }
 
 // waitClose waits, not reading, for the handler to close the connection,
-// calling Drain on the way if shutdown is asked.
-func (c *conn) waitClose() {
+// calling Drain on the way if shutdown is asked. Drain is called with
+// reading paused, as by PauseRead; waitClose reports true if the handler
+// resumed it (and the peer has not shut its side, eof), for the reader to
+// read on while draining.
+func (c *conn) waitClose(eof bool) (readOn bool) {
 	for {
 		c.mu.Lock()
 		st, call := c.st, c.st == draining && !c.drainCalled
 		if call {
 			c.drainCalled = true
+			c.readPaused = true
 		}
+		readOn = !eof && st == draining && !call && !c.readPaused
 		c.mu.Unlock()
 		switch {
 		case st == closing:
-			return
+			return false
+		case readOn:
+			return true
 		case call:
 			d, ok := c.h.(server.Drainer)
 			if !ok {
 				c.closeWith(nil)
-				return
+				return false
 			}
 			if !c.call(func() { d.Drain(c) }) {
-				return
+				return false
 			}
 			continue
 		}
 		if !c.wait() {
 			c.closeWith(server.ErrIdleTimeout)
-			return
+			return false
 		}
 	}
 }

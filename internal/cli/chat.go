@@ -145,7 +145,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 	var rt httpd.Router
 	door.Mount(&rt)
-	h, err := httpd.New(httpd.Options{Routes: &rt, Logger: r.e.log.With("service", "chat-web")})
+	h, err := httpd.New(httpd.Options{Routes: &rt, DrainTimeout: r.e.g.drainTimeout, Logger: r.e.log.With("service", "chat-web")})
 	if err != nil {
 		return nil, err
 	}

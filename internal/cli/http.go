@@ -145,6 +145,7 @@ func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err 
 		AccessLogJSON: r.e.g.logFormat == "json",
 		HeaderTimeout: c.headerTime,
 		MinBodyRate:   c.minRate,
+		DrainTimeout:  r.e.g.drainTimeout,
 		CacheTTL:      ttl,
 		CacheFileMax:  int64(c.cacheFileMx),
 		Logger:        r.e.log.With("service", "http"),

@@ -125,14 +125,25 @@ func TestHTTPUnderEveryEngine(t *testing.T) {
 }
 
 // TestHTTPShutdownDuringUpload: SIGTERM while an upload's body is coming.
-// The server reads no more once it shuts down, so the upload is answered
-// 503 with Connection: close rather than cut off without a word, the
-// access log has its line, and the process exits 0.
+// The server reads on while it drains, so an upload that completes within
+// --drain-timeout is stored and answered 201; one that cannot is answered
+// 503 with Connection: close rather than cut off without a word. Either
+// way the access log has its line and the process exits 0.
 func TestHTTPShutdownDuringUpload(t *testing.T) {
+	for _, finish := range []bool{true, false} {
+		t.Run(fmt.Sprintf("finish=%t", finish), func(t *testing.T) { httpShutdownDuringUpload(t, finish) })
+	}
+}
+
+func httpShutdownDuringUpload(t *testing.T, finish bool) {
 	dir := t.TempDir()
 	alog := filepath.Join(t.TempDir(), "access.log")
+	drain := "60s"
+	if !finish {
+		drain = "2s"
+	}
 	cmd, addrs, errb := startCmd(t, []string{"http/http"}, "http", "--listen", "127.0.0.1:0", "--root", dir,
-		"--upload", "--access-log", alog, "--log-level", "warn", "--drain-timeout", "5s")
+		"--upload", "--access-log", alog, "--log-level", "warn", "--drain-timeout", drain)
 	c, err := net.Dial("tcp", addrs["http/http"])
 	if err != nil {
 		t.Fatal(err)
@@ -149,20 +160,31 @@ func TestHTTPShutdownDuringUpload(t *testing.T) {
 	io.WriteString(c, strings.Repeat("u", 10000))
 
 	cmd.Process.Signal(syscall.SIGTERM)
+	if finish {
+		io.WriteString(c, strings.Repeat("u", 990000))
+	}
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("no answer to the upload in flight: %v", err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 503 || !resp.Close {
-		t.Errorf("upload in flight at shutdown: %d, close %t; want 503 and close", resp.StatusCode, resp.Close)
+	want := 503
+	if finish {
+		want = 201
+	}
+	if resp.StatusCode != want || !finish && !resp.Close {
+		t.Errorf("upload in flight at shutdown: %d, close %t; want %d", resp.StatusCode, resp.Close, want)
 	}
 	waitExit(t, cmd, errb)
 	b, _ := os.ReadFile(alog)
-	if !strings.Contains(string(b), `"PUT /up.bin HTTP/1.1" 503 `) || !strings.Contains(string(b), `"slow-uploader"`) {
+	if !strings.Contains(string(b), fmt.Sprintf(`"PUT /up.bin HTTP/1.1" %d `, want)) || !strings.Contains(string(b), `"slow-uploader"`) {
 		t.Errorf("access log:\n%s", b)
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+	ents, _ := os.ReadDir(dir)
+	switch {
+	case finish && (len(ents) != 1 || ents[0].Name() != "up.bin"):
+		t.Errorf("in the root: %v, want up.bin", ents)
+	case !finish && len(ents) != 0:
 		t.Errorf("left in the root: %v", ents)
 	}
 }

@@ -558,6 +558,49 @@ func testDrainTimeout(t *testing.T, e *Env) {
 	expectEnd(t, c)
 }
 
+// testDrainReadOn: a Drainer that resumes reading gets the rest of a line
+// that was under way at shutdown, and its own close ends the connection
+// cleanly, well before the drain timeout.
+func testDrainReadOn(t *testing.T, e *Env) {
+	a := dial(t, e.Addr)
+	write(t, a, "x\n")
+	expect(t, a, "x\n")
+	write(t, a, "par") // kept, unconsumed, whether it arrives before the drain or after
+	done := shutdownAsync(t, e)
+	expect(t, a, "draining\n")
+	write(t, a, "tial\n")
+	expect(t, a, "partial\nbye\n")
+	expectEOF(t, a)
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if e.rec().local() {
+		wantReason(t, waitClose(t, e), nil)
+	}
+}
+
+// testDrainReadOnCut: a Drainer reading on for a line that never completes
+// is cut at the drain timeout.
+func testDrainReadOnCut(t *testing.T, e *Env) {
+	b := dial(t, e.Addr)
+	write(t, b, "y\n")
+	expect(t, b, "y\n")
+	write(t, b, "never")
+	start := time.Now()
+	done := shutdownAsync(t, e)
+	expect(t, b, "draining\n")
+	expectEnd(t, b)
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if d := time.Since(start); d < e.Service.Limits.DrainTimeout {
+		t.Errorf("Serve returned after %v, before the drain timeout %v", d, e.Service.Limits.DrainTimeout)
+	}
+	if e.rec().local() {
+		wantReason(t, waitClose(t, e), server.ErrShutdown)
+	}
+}
+
 func testStats(t *testing.T, e *Env) {
 	c := dial(t, e.Addr)
 	payload := string(patternBytes(10000))

@@ -147,6 +147,8 @@ func Tests() []Test {
 		{"Shutdown", svc("Shutdown", &drainer{}, server.Limits{MaxQueue: 8 << 20}), testShutdown},
 		{"ShutdownFlushes", svc("ShutdownFlushes", &lines{}, server.Limits{MaxQueue: 8 << 20}), testShutdownFlushes},
 		{"DrainTimeout", svc("DrainTimeout", &drainer{stuck: true}, server.Limits{DrainTimeout: 200 * time.Millisecond}), testDrainTimeout},
+		{"DrainReadOn", svc("DrainReadOn", &drainer{finish: true}, server.Limits{DrainTimeout: time.Minute}), testDrainReadOn},
+		{"DrainReadOnCut", svc("DrainReadOnCut", &drainer{finish: true}, server.Limits{DrainTimeout: 300 * time.Millisecond}), testDrainReadOnCut},
 		{"Stats", svc("Stats", &echo{}, server.Limits{}), testStats},
 		{"Timer", svc("Timer", &contract{}, server.Limits{}), testTimer},
 		{"TimerNeverDuringData", svc("TimerNeverDuringData", &contract{}, server.Limits{}), testTimerNeverDuringData},
@@ -192,7 +194,7 @@ func clone(h withRecorder) withRecorder {
 	case *banner:
 		return &banner{}
 	case *drainer:
-		return &drainer{stuck: h.stuck}
+		return &drainer{stuck: h.stuck, finish: h.finish}
 	case *counter:
 		return &counter{n: map[uint64]int{}}
 	case *asyncEcho:

@@ -201,18 +201,50 @@ func patternBytes(n int) []byte {
 	return b
 }
 
-// drainer answers shutdown with a goodbye, or never closes if stuck.
+// drainer answers shutdown with a goodbye, or never closes if stuck. With
+// finish, it first reads on (ResumeRead) until the line under way is
+// complete: it says "draining", answers that line, then says goodbye.
 type drainer struct {
 	lines
-	stuck bool
+	stuck  bool
+	finish bool
+
+	mu       sync.Mutex
+	draining map[uint64]bool
 }
 
 func (h *drainer) Drain(c server.Conn) {
 	if h.stuck {
 		return
 	}
+	if h.finish {
+		h.mu.Lock()
+		if h.draining == nil {
+			h.draining = map[uint64]bool{}
+		}
+		h.draining[c.ID()] = true
+		h.mu.Unlock()
+		c.Write([]byte("draining\n"))
+		c.ResumeRead()
+		return
+	}
 	c.Write([]byte("bye\n"))
 	c.Close()
+}
+
+func (h *drainer) Data(c server.Conn, in []byte) (int, error) {
+	n, err := h.lines.Data(c, in)
+	if !h.finish || err != nil || n == 0 {
+		return n, err
+	}
+	h.mu.Lock()
+	done := h.draining[c.ID()]
+	h.mu.Unlock()
+	if done {
+		c.Write([]byte("bye\n"))
+		c.Close()
+	}
+	return n, err
 }
 
 // counter answers a half-close with the number of bytes it saw, written
