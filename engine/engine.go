@@ -11,6 +11,7 @@ import (
 	"github.com/portside/portside/engine/fork"
 	"github.com/portside/portside/engine/goroutine"
 	"github.com/portside/portside/engine/iterative"
+	"github.com/portside/portside/engine/readiness"
 	"github.com/portside/portside/server"
 )
 
@@ -22,7 +23,7 @@ type Options struct {
 }
 
 // Default is the engine used when none is named: epoll spends the least CPU
-// per message and the least memory per connection of the four, and passes
+// per message and the least memory per connection of them all, and passes
 // the whole conformance suite (docs/engines.md has the measurements).
 const Default = "epoll"
 
@@ -35,6 +36,8 @@ var engines = map[string]func(Options) server.Engine{
 	"iterative": func(Options) server.Engine { return iterative.New() },
 	"fork":      func(o Options) server.Engine { return &fork.Engine{MaxChildren: o.MaxChildren, Stderr: o.Stderr} },
 	"epoll":     func(o Options) server.Engine { return epoll.New(epoll.Options{Loops: o.Loops}) },
+	"select":    func(Options) server.Engine { return readiness.NewSelect() },
+	"poll":      func(Options) server.Engine { return readiness.NewPoll() },
 }
 
 // Names lists the engines, sorted.
