@@ -5,11 +5,13 @@
 # connections held open by bench/idleconns (one echoed byte each proves it is
 # served). select's ceiling of 1024 descriptors holds the idle count, the 50
 # active connections and the server's own descriptors, so the default is 960.
-# Usage: bench/readiness.sh [seconds per round] [idle connections]
+# Usage: bench/readiness.sh [seconds per round] [idle connections] [engines]
+# e.g. bench/readiness.sh 3 10000 "poll epoll" (above select's wall).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 d=${1:-3}s
 idle=${2:-960}
+engines=${3:-select poll epoll}
 out=$(mktemp -d)
 go build -o "$out/portside" ./cmd/portside
 go build -o "$out/idleconns" ./bench/idleconns
@@ -26,9 +28,12 @@ start() { # name port command...
 	targets+=(--target "$name=127.0.0.1:$port@$!")
 }
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT
-start select 7311 "$out/portside" echo --engine select --listen 127.0.0.1:7311 --log-level warn
-start poll 7312 "$out/portside" echo --engine poll --listen 127.0.0.1:7312 --log-level warn
-start epoll 7313 "$out/portside" echo --engine epoll --loops 1 --listen 127.0.0.1:7313 --log-level warn
+port=7311
+for e in $engines; do
+	# --max-conns above any idle count asked for; epoll on one loop, as the others have.
+	start "$e" $port "$out/portside" echo --engine "$e" --loops 1 --max-conns 30000 --listen 127.0.0.1:$port --log-level warn
+	port=$((port + 1))
+done
 sleep 1
 bench() {
 	"$out/portside" bench echo --quiet --cpus 0 -c 50 -d "$d" --warmup 1s --rounds 2 "${targets[@]}"
@@ -42,7 +47,7 @@ for pp in "${ports[@]}"; do
 	pids+=($!)
 done
 for pp in "${ports[@]}"; do
-	until grep -q "accepted and answered\|connection" "$out/idle.${pp%%:*}" 2>/dev/null; do sleep 0.5; done
+	until grep -q "connection" "$out/idle.${pp%%:*}" 2>/dev/null; do sleep 0.5; done
 	echo "port ${pp%%:*}: $(cat "$out/idle.${pp%%:*}"); server descriptors: $(ls /proc/${pp##*:}/fd | wc -l)"
 done
 echo "== 50 connections ping-pong beside $idle idle ones"
