@@ -48,7 +48,7 @@ type conn struct {
 	mem         int   // bytes of out held in memory; what the limits count
 	queued      int64 // bytes of out, memory and files
 
-	// loop only, and cold
+	// loop only
 	inb       *[]byte // the pooled buffer behind in
 	err       error   // close reason
 	lingerEnd int64
