@@ -111,9 +111,10 @@ func echoes(t *testing.T, c net.Conn, r *bufio.Reader, line string) {
 
 // TestSelectRefusesAboveWall: with every descriptor below 1024 taken, the
 // next connection's cannot be watched by select(2). Its peer is told why in
-// the handler's words, it is counted refused and logged with the reason;
-// the connection already served goes on, and once descriptors below the
-// wall are free again new connections are served.
+// the handler's words, it is counted refused and logged with the reason,
+// and its descriptor is closed though it was never watched; the connection
+// already served goes on, and once descriptors below the wall are free
+// again new connections are served.
 func TestSelectRefusesAboveWall(t *testing.T) {
 	w := serve(t, readiness.NewSelect())
 	before := testkit.DialTCP(t, w.addr, 15*time.Second)
@@ -121,6 +122,7 @@ func TestSelectRefusesAboveWall(t *testing.T) {
 	echoes(t, before, br, "before\n")
 
 	free := fillBelow(t, readiness.FDSetSize+4)
+	base := openFDs(t)
 	c := testkit.DialTCP(t, w.addr, 15*time.Second)
 	c.SetDeadline(time.Now().Add(15 * time.Second))
 	c.Write([]byte("let me in\n")) // unread input must not turn the goodbye into a reset
@@ -131,6 +133,9 @@ func TestSelectRefusesAboveWall(t *testing.T) {
 	if want := "busy: " + readiness.ErrDescriptorLimit.Error() + "\n"; string(got) != want {
 		t.Fatalf("refused peer got %q, want %q", got, want)
 	}
+	// The peer keeps its socket open: the engine, which cannot watch
+	// its end, still gives up lingering on it and closes it.
+	waitFor(t, "the refused connection's descriptor closed", func() bool { return openFDs(t) == base+1 })
 	c.Close()
 	echoes(t, before, br, "still here\n")
 	if n := w.svc.Stats.ConnsRefused.Load(); n != 1 {
