@@ -38,7 +38,7 @@ func dial(t *testing.T, addr string) net.Conn { return testkit.DialTCP(t, addr, 
 // TestManyClients: 1,000 concurrent connections send random payloads of
 // random sizes from 1 B to 1 MiB, and every byte comes back exactly.
 func TestManyClients(t *testing.T) {
-	testkit.EachEngine(t, testkit.Concurrent, func(t *testing.T, name string) {
+	testkit.EachEngine(t, testkit.Concurrent|testkit.Many, func(t *testing.T, name string) {
 		addr := start(t, name, &server.Service{Name: "echo", Handler: echo.New(echo.Options{})})
 		n := 1000
 		if testing.Short() {

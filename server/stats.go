@@ -17,7 +17,7 @@ import (
 type Stats struct {
 	ConnsOpen      atomic.Int64
 	ConnsTotal     atomic.Int64 // accepted and admitted
-	ConnsRefused   atomic.Int64 // turned away by MaxConns or MaxConnsPerIP
+	ConnsRefused   atomic.Int64 // turned away by MaxConns, MaxConnsPerIP or the engine (TurnAway)
 	BytesIn        atomic.Int64
 	BytesOut       atomic.Int64
 	HandlerErrors  atomic.Int64 // closes caused by an error from Handler.Data
@@ -72,6 +72,15 @@ func (s *Service) Admit(remote net.Addr) error {
 	s.Stats.ConnsOpen.Add(1)
 	s.Stats.ConnsTotal.Add(1)
 	return nil
+}
+
+// TurnAway counts and logs a connection the engine turns away for a reason
+// of its own, one no limit names (a descriptor its readiness call cannot
+// watch), as Admit does for the limits, and returns what to write to the
+// peer (see Refusal). The connection was never admitted: no Closed follows.
+func (s *Service) TurnAway(reason error, remote net.Addr) []byte {
+	s.refused(reason, remote)
+	return s.Refusal(reason)
 }
 
 // refused counts a connection turned away, and logs it at warn level: at

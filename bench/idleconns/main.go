@@ -1,9 +1,10 @@
 // Command idleconns measures what idle connections cost a server: it reads
 // the server's resident memory, opens -n connections to it and checks each
 // is answered (one echoed byte), reads the memory again and reports the
-// difference per connection. Usage:
+// difference per connection. With -hold it then keeps them open that long,
+// so that a load test can measure the server beside them. Usage:
 //
-//	idleconns -addr 127.0.0.1:7007 -pid $(pidof portside) -n 15000
+//	idleconns -addr 127.0.0.1:7007 -pid $(pidof portside) -n 15000 [-hold 30s]
 package main
 
 import (
@@ -35,6 +36,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:7007", "echo server address")
 	pid := flag.Int("pid", 0, "server process id")
 	n := flag.Int("n", 15000, "connections")
+	hold := flag.Duration("hold", 0, "keep the connections open this long after measuring")
 	flag.Parse()
 	before := rss(*pid)
 	conns := make([]net.Conn, 0, *n)
@@ -62,6 +64,7 @@ func main() {
 	after := rss(*pid)
 	fmt.Printf("%d connections accepted and answered in %v; server RSS %d -> %d KiB: %d bytes per connection\n",
 		len(conns), time.Since(start).Round(time.Millisecond), before>>10, after>>10, (after-before)/int64(len(conns)))
+	time.Sleep(*hold)
 	for _, c := range conns {
 		c.Close()
 	}

@@ -171,7 +171,7 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) 
 	s.Init()
 	if !s.Stateless {
 		ln.Close()
-		return fmt.Errorf("fork: service %s: %w; the epoll, goroutine and iterative engines can run it",
+		return fmt.Errorf("fork: service %s: %w; the epoll, poll, select, goroutine and iterative engines can run it",
 			s.Name, server.ErrNoSharedState)
 	}
 	if IsChild() {

@@ -21,12 +21,16 @@ type Needs int
 const (
 	// Concurrent: the test holds several connections open at once.
 	Concurrent Needs = 1 << iota
+	// Many: the test holds so many connections (a thousand) that with
+	// its clients in the same process the descriptors climb past 1024.
+	Many
 )
 
 // EachEngine runs f as a subtest under every engine, by name, skipping with
 // the reason those that cannot take the test: fork serves each connection
 // from a child process, out of the test's reach (internal/cli runs the real
-// command under it); iterative serves one connection at a time.
+// command under it); iterative serves one connection at a time; select
+// cannot watch a descriptor numbered 1024 or above.
 func EachEngine(t *testing.T, needs Needs, f func(t *testing.T, name string)) {
 	t.Helper()
 	for _, name := range engine.Names() {
@@ -36,6 +40,8 @@ func EachEngine(t *testing.T, needs Needs, f func(t *testing.T, name string)) {
 				t.Skip("fork serves each connection from a child process, out of this test's reach; internal/cli runs the real command under it")
 			case name == "iterative" && needs&Concurrent != 0:
 				t.Skip("iterative serves one connection at a time; this test holds several")
+			case name == "select" && needs&Many != 0:
+				t.Skip("select(2) watches descriptors below 1024 only, and this test's clients and the server's connections, a thousand each, share one process's descriptors")
 			}
 			f(t, name)
 		})

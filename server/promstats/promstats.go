@@ -44,7 +44,7 @@ type metric struct {
 var metrics = []metric{
 	{prometheus.NewDesc("portside_connections_open", "Connections open now.", labels, nil), prometheus.GaugeValue, func(s *server.Stats) int64 { return s.ConnsOpen.Load() }},
 	{prometheus.NewDesc("portside_connections_total", "Connections accepted and served.", labels, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ConnsTotal.Load() }},
-	{prometheus.NewDesc("portside_connections_refused_total", "Connections turned away by a connection limit.", labels, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ConnsRefused.Load() }},
+	{prometheus.NewDesc("portside_connections_refused_total", "Connections turned away by a connection limit, or by an engine that cannot serve them (select above descriptor 1023).", labels, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ConnsRefused.Load() }},
 	{prometheus.NewDesc("portside_received_bytes_total", "Bytes read from peers.", labels, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.BytesIn.Load() }},
 	{prometheus.NewDesc("portside_sent_bytes_total", "Bytes written to peers.", labels, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.BytesOut.Load() }},
 	{prometheus.NewDesc("portside_handler_errors_total", "Connections closed by a protocol error.", labels, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.HandlerErrors.Load() }},

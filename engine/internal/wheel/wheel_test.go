@@ -1,6 +1,4 @@
-//go:build linux
-
-package epoll
+package wheel
 
 import (
 	"math/rand/v2"
@@ -13,15 +11,14 @@ import (
 // than the earliest deadline filed.
 func TestWheel(t *testing.T) {
 	const tick = 10
-	w := makeWheel(tick, 64)
+	w := Make[int](tick, 64)
 	rng := rand.New(rand.NewPCG(1, 2))
-	nodes := make([]wnode, 200)
+	nodes := make([]Node[int], 200)
 	deadline := make([]int64, len(nodes)) // -1: not filed
 	for i := range nodes {
-		nodes[i] = wnode{slot: -1}
 		deadline[i] = -1
 	}
-	index := func(x *wnode) int {
+	index := func(x *Node[int]) int {
 		for i := range nodes {
 			if &nodes[i] == x {
 				return i
@@ -36,11 +33,11 @@ func TestWheel(t *testing.T) {
 		i := rng.IntN(len(nodes))
 		switch rng.IntN(4) {
 		case 0, 1: // file, or move, a deadline up to three turns ahead
-			w.remove(&nodes[i])
+			w.Remove(&nodes[i])
 			deadline[i] = now + 1 + rng.Int64N(3*64*tick)
-			w.add(&nodes[i], deadline[i], now)
+			w.Add(&nodes[i], deadline[i], now)
 		case 2:
-			w.remove(&nodes[i])
+			w.Remove(&nodes[i])
 			deadline[i] = -1
 		}
 		earliest := int64(-1)
@@ -49,14 +46,14 @@ func TestWheel(t *testing.T) {
 				earliest = d
 			}
 		}
-		if next := w.next(); earliest >= 0 && (next < 0 || next > earliest+tick) {
+		if next := w.Next(); earliest >= 0 && (next < 0 || next > earliest+tick) {
 			t.Fatalf("step %d: next tick at %d, after the earliest deadline %d", step, next, earliest)
 		}
 		now += rng.Int64N(3 * tick)
-		w.advance(now, func(x *wnode) {
+		w.Advance(now, func(x *Node[int]) {
 			j := index(x)
 			if deadline[j] > now {
-				w.add(x, deadline[j], now) // a turn or more ahead
+				w.Add(x, deadline[j], now) // a turn or more ahead
 				return
 			}
 			if now-deadline[j] >= 3*tick+tick {
@@ -67,7 +64,7 @@ func TestWheel(t *testing.T) {
 		})
 		for j, d := range deadline {
 			if d >= 0 && d <= now-tick {
-				t.Fatalf("deadline %d not fired by %d (filed: %v)", d, now, nodes[j].slot >= 0)
+				t.Fatalf("deadline %d not fired by %d (filed: %v)", d, now, nodes[j].Filed())
 			}
 		}
 	}
