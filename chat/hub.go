@@ -576,6 +576,13 @@ func (h *Hub) fanout(done <-chan struct{}) {
 			}
 		}
 		flush()
+		// Now that their messages are with the members, the senders'
+		// doors may go on with what the clients sent next.
+		for _, m := range q {
+			if m.from != nil && m.caught == nil {
+				m.from.arrived()
+			}
+		}
 		clear(q)
 	}
 }
@@ -726,6 +733,14 @@ type Member struct {
 	since time.Time
 
 	mark uint64 // the fan-out's: this member sent a message of the run being sent
+
+	// Messages Say accepted that the fan-out has not yet handed to their
+	// rooms' members, the room of the latest, and the door's callback
+	// waiting for them to arrive (see Sending).
+	sendMu      sync.Mutex
+	sending     int32
+	sendingTo   string
+	arrivedThen func()
 
 	lastIn atomic.Int64 // unix nanoseconds of the last input
 	pinged atomic.Bool
@@ -1401,11 +1416,58 @@ func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 	}
 	msg := &Msg{Room: name, Time: h.o.Now(), Kind: kind, Nick: m.nick, Ident: m.ident, Text: text, from: m, room: r}
 	h.pending.Add(1)
+	m.sendMu.Lock()
+	m.sending++
+	m.sendingTo = name
+	m.sendMu.Unlock()
 	if err := h.o.Backend.Publish(msg); err != nil {
 		h.pending.Add(-1)
+		m.arrived()
 		return err
 	}
 	return nil
+}
+
+// Sending keeps a client's commands in the order it sent them. A message
+// Say accepted is on its way until the backend has kept it and the fan-out
+// has handed it to its room's members; a door must not act on what the
+// client sent after it (answer a PING, part the room, tell someone
+// privately) before then. Sending reports whether m has messages on their
+// way that the next command must wait for: any, or with room set (the next
+// command is a message to room) those to another room, since a backend
+// orders messages within a room but a cluster's rooms may reach a member
+// by different paths. If so, then is called once they have all arrived
+// (or were refused as not kept), from another goroutine; the door holds
+// the client's input meanwhile (Gate.Hold, with then calling
+// Gate.Resume). A run of messages to one room thus goes out without a
+// wait. Call it from the door's input handling only.
+func (h *Hub) Sending(m *Member, room string, then func()) bool {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	if m.sending == 0 || (room != "" && room == m.sendingTo) {
+		return false
+	}
+	m.arrivedThen = then
+	return true
+}
+
+// arrived counts one of m's messages off as delivered (or refused), and
+// calls the door back if that was the last it waited for.
+func (m *Member) arrived() {
+	m.sendMu.Lock()
+	m.sending--
+	then := m.arrivedThen
+	if m.sending > 0 {
+		then = nil
+	} else {
+		m.arrivedThen = nil
+	}
+	m.sendMu.Unlock()
+	if then != nil {
+		// Not on the fan-out goroutine: the door goes on with the
+		// client's input, which must not hold up other rooms' news.
+		go then()
+	}
 }
 
 // Tell sends a private message from m to the member called to, at once and

@@ -122,6 +122,13 @@ func (i *ircConn) lines(in []byte) (int, error) {
 		if m.Command == "PONG" {
 			continue
 		}
+		if i.hub.Sending(&i.Member, messageRoom(&m), i.sent) {
+			// A message of the client's is on its way: this line waits
+			// for it to reach the room, so that its answer (a PONG, say)
+			// never overtakes it.
+			i.gate.Hold()
+			return used - n, nil
+		}
 		if drop, done := i.flood(now, m.Command); done {
 			return len(in), nil
 		} else if drop {
@@ -139,6 +146,24 @@ func (i *ircConn) lines(in []byte) (int, error) {
 			return used, nil
 		}
 	}
+}
+
+// sent goes on with the input held behind the client's messages, now that
+// they have reached their rooms.
+func (i *ircConn) sent() { i.gate.Resume(i.c, func() {}, i.lines) }
+
+// messageRoom is the room a PRIVMSG or NOTICE to one channel is said in,
+// or "" for any other command: one that must wait for the client's
+// messages to arrive before it is handled.
+func messageRoom(m *irc.Message) string {
+	if (m.Command != "PRIVMSG" && m.Command != "NOTICE") || len(m.Params) < 2 {
+		return ""
+	}
+	room, ok := roomOf(m.Params[0])
+	if !ok {
+		return ""
+	}
+	return room
 }
 
 // flood applies flood control to a line, registered or not: drop says to

@@ -74,7 +74,18 @@ func (l *lineConn) lines(in []byte) (int, error) {
 		return len(in), nil
 	}
 	sc := line.NewScanner(in, lineMax)
-	for sc.Scan() {
+	for {
+		start := sc.Used
+		if !sc.Scan() {
+			break
+		}
+		if l.state == lineChat && l.hub.Sending(&l.Member, l.saysIn(sc.Line()), l.sent) {
+			// A message of the person's is on its way: this line waits
+			// for it to reach the room, so that a command's answer
+			// (or a move to another room) never overtakes it.
+			l.gate.Hold()
+			return start, nil
+		}
 		now := l.hub.o.Now()
 		l.touch(now)
 		// Flood control from the first line: before login too, a
@@ -99,6 +110,19 @@ func (l *lineConn) lines(in []byte) (int, error) {
 		return sc.Used, fmt.Errorf("%w (over %d bytes)", err, lineMax)
 	}
 	return sc.Used, nil
+}
+
+// sent goes on with the input held behind the person's messages, now that
+// they have reached the room.
+func (l *lineConn) sent() { l.gate.Resume(l.c, func() {}, l.lines) }
+
+// saysIn is the room a line would be said in, or "" if it is a command.
+func (l *lineConn) saysIn(b []byte) string {
+	cmd, err := chatline.Parse(b)
+	if err != nil || (cmd.Kind != chatline.Say && cmd.Kind != chatline.Me) {
+		return ""
+	}
+	return l.room
 }
 
 // input handles one line and reports whether the connection is done.
