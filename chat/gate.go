@@ -32,6 +32,7 @@ type Gate struct {
 	closed  bool
 	err     error  // from data during Resume: the connection is closing
 	held    []byte // input kept while holding, or a partial line left after
+	eof     bool   // the client sent all it will: close once what is held is handled
 }
 
 // Data hands in to data, as a door's Handler.Data does, and returns what
@@ -101,7 +102,27 @@ func (g *Gate) Resume(c server.Conn, then func(), data func([]byte) (int, error)
 		g.err = err
 		g.held = nil
 		c.Close()
+		return
 	}
+	if g.eof && !g.holding {
+		c.Close()
+	}
+}
+
+// EOF is a door's ReadEOF: the client has sent all it will (a half-close,
+// as nc -N does after its last line). Input held for an answer is still
+// handled when the answer comes, and c closed after; otherwise c is closed
+// now. rest, the input the engine kept, is a partial line: it is dropped
+// as an engine would, unless the Gate holds.
+func (g *Gate) EOF(c server.Conn, rest []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.eof = true
+	if g.holding && !g.closed && g.err == nil {
+		g.held = append(g.held, rest...)
+		return
+	}
+	c.Close()
 }
 
 // Close marks the Gate closed and runs f (the door's goodbye to the hub)

@@ -976,6 +976,8 @@ func (i *ircConn) Kick(_ *Member, reason string) {
 	i.c.Close()
 }
 
+func (i *ircConn) eof(rest []byte) { i.gate.EOF(i.c, rest) }
+
 func (i *ircConn) closed(err error) {
 	i.gate.Close(func() { i.hub.Quit(&i.Member, quitReason(&i.Member, err)) })
 }

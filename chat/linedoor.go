@@ -453,6 +453,8 @@ func (l *lineConn) Kick(_ *Member, reason string) {
 	l.c.Close()
 }
 
+func (l *lineConn) eof(rest []byte) { l.gate.EOF(l.c, rest) }
+
 func (l *lineConn) closed(err error) {
 	l.gate.Close(func() { l.hub.Quit(&l.Member, quitReason(&l.Member, err)) })
 }
