@@ -362,6 +362,7 @@ type Hub struct {
 	loadErr  error
 
 	pending atomic.Int64 // published, not yet delivered
+	sendMu  sync.Mutex   // guards each Member's arrivedThen
 	closed  atomic.Bool
 
 	follower Follower // nil unless the backend reads only followed rooms
@@ -580,7 +581,7 @@ func (h *Hub) fanout(done <-chan struct{}) {
 		// doors may go on with what the clients sent next.
 		for _, m := range q {
 			if m.from != nil && m.caught == nil {
-				m.from.arrived()
+				h.arrived(m.from)
 			}
 		}
 		clear(q)
@@ -721,6 +722,9 @@ type Member struct {
 	format   atomic.Uint32
 	pingable bool // the door can ask the client to answer (IRC's PING)
 	quit     bool // Quit was called; guarded by hub.mu
+	// Messages Say accepted that the fan-out has not yet handed to
+	// their rooms' members.
+	sending atomic.Int32
 
 	// Guarded by hub.mu for writing; the owning door may read them
 	// without it, since they change only in its own calls, or in the
@@ -734,12 +738,10 @@ type Member struct {
 
 	mark uint64 // the fan-out's: this member sent a message of the run being sent
 
-	// Messages Say accepted that the fan-out has not yet handed to their
-	// rooms' members, the room of the latest, and the door's callback
-	// waiting for them to arrive (see Sending).
-	sendMu      sync.Mutex
-	sending     int32
-	sendingTo   string
+	// The room of the latest message Say accepted, written by the
+	// door's calls only, and the door's callback waiting for m.sending
+	// to come down to 0 (see Sending), guarded by hub.sendMu.
+	sendingTo   *Room
 	arrivedThen func()
 
 	lastIn atomic.Int64 // unix nanoseconds of the last input
@@ -1416,13 +1418,11 @@ func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 	}
 	msg := &Msg{Room: name, Time: h.o.Now(), Kind: kind, Nick: m.nick, Ident: m.ident, Text: text, from: m, room: r}
 	h.pending.Add(1)
-	m.sendMu.Lock()
-	m.sending++
-	m.sendingTo = name
-	m.sendMu.Unlock()
+	m.sending.Add(1)
+	m.sendingTo = r
 	if err := h.o.Backend.Publish(msg); err != nil {
 		h.pending.Add(-1)
-		m.arrived()
+		h.arrived(m)
 		return err
 	}
 	return nil
@@ -1442,9 +1442,14 @@ func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 // Gate.Resume). A run of messages to one room thus goes out without a
 // wait. Call it from the door's input handling only.
 func (h *Hub) Sending(m *Member, room string, then func()) bool {
-	m.sendMu.Lock()
-	defer m.sendMu.Unlock()
-	if m.sending == 0 || (room != "" && room == m.sendingTo) {
+	// Only the door's own calls (Say) add to m.sending: none on their
+	// way now means none until the door says something.
+	if m.sending.Load() == 0 || (room != "" && room == m.sendingTo.name) {
+		return false
+	}
+	h.sendMu.Lock()
+	defer h.sendMu.Unlock()
+	if m.sending.Load() == 0 {
 		return false
 	}
 	m.arrivedThen = then
@@ -1453,16 +1458,13 @@ func (h *Hub) Sending(m *Member, room string, then func()) bool {
 
 // arrived counts one of m's messages off as delivered (or refused), and
 // calls the door back if that was the last it waited for.
-func (m *Member) arrived() {
-	m.sendMu.Lock()
-	m.sending--
-	then := m.arrivedThen
-	if m.sending > 0 {
-		then = nil
-	} else {
-		m.arrivedThen = nil
+func (h *Hub) arrived(m *Member) {
+	h.sendMu.Lock()
+	var then func()
+	if m.sending.Add(-1) == 0 {
+		then, m.arrivedThen = m.arrivedThen, nil
 	}
-	m.sendMu.Unlock()
+	h.sendMu.Unlock()
 	if then != nil {
 		// Not on the fan-out goroutine: the door goes on with the
 		// client's input, which must not hold up other rooms' news.

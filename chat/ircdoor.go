@@ -126,7 +126,7 @@ func (i *ircConn) lines(in []byte) (int, error) {
 			// A message of the client's is on its way: this line waits
 			// for it to reach the room, so that its answer (a PONG, say)
 			// never overtakes it.
-			i.gate.Hold()
+			i.gate.HoldBrief()
 			return used - n, nil
 		}
 		if drop, done := i.flood(now, m.Command); done {

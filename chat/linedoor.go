@@ -83,7 +83,7 @@ func (l *lineConn) lines(in []byte) (int, error) {
 			// A message of the person's is on its way: this line waits
 			// for it to reach the room, so that a command's answer
 			// (or a move to another room) never overtakes it.
-			l.gate.Hold()
+			l.gate.HoldBrief()
 			return start, nil
 		}
 		now := l.hub.o.Now()
