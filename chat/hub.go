@@ -16,7 +16,10 @@
 // from the backend's NickRegistry, which may take a network round trip:
 // Register and Rename then answer later, and the doors hold the client's
 // further input until they do (Gate), so that it is handled in order while
-// the engine's goroutine serves the other connections.
+// the engine's goroutine serves the other connections. They hold it the
+// same way behind the client's own messages until those have reached their
+// rooms (Sending): a client's commands take effect in the order it sent
+// them, and a PONG never overtakes the message before it.
 package chat
 
 import (

@@ -18,7 +18,7 @@ type ircConn struct {
 	Member
 	hub        *Hub
 	c          server.Conn
-	gate       Gate  // holds input while a nick claim is out
+	gate       Gate  // holds input while a nick claim is out, or behind a message
 	caps       uint8 // capServerTime, capMessageTags, ...
 	batches    uint32
 	negotiate  bool // CAP LS seen, CAP END not yet

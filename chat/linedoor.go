@@ -19,7 +19,7 @@ type lineConn struct {
 	Member
 	hub   *Hub
 	c     server.Conn
-	gate  Gate   // holds input while a nick claim is out
+	gate  Gate   // holds input while a nick claim is out, or behind a message
 	state uint8  // lineName, linePassword, lineChat, lineDone
 	name  string // asked for, while the password is being asked
 	room  string // the current room, "" for none

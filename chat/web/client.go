@@ -23,7 +23,7 @@ type client struct {
 	c       server.Conn
 	m       *chat.Member // nil if the connection was refused
 	counted bool         // admitted by the hub's per-address cap
-	gate    chat.Gate    // holds input while a nick claim is out
+	gate    chat.Gate    // holds input while a nick claim is out, or behind a say
 	held    bool         // the gate holds: frames wait for the answer
 	next    *request     // waits for the browser's messages to arrive
 	fr      frames
