@@ -1441,7 +1441,7 @@ func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 // orders messages within a room but a cluster's rooms may reach a member
 // by different paths. If so, then is called once they have all arrived
 // (or were refused as not kept), from another goroutine; the door holds
-// the client's input meanwhile (Gate.Hold, with then calling
+// the client's input meanwhile (Gate.HoldBrief, with then calling
 // Gate.Resume). A run of messages to one room thus goes out without a
 // wait. Call it from the door's input handling only.
 func (h *Hub) Sending(m *Member, room string, then func()) bool {
