@@ -32,6 +32,8 @@ type Gate struct {
 	closed  bool
 	err     error  // from data during Resume: the connection is closing
 	held    []byte // input kept while holding, or a partial line left after
+	brief   bool   // the hold is HoldBrief's
+	eof     bool   // the client sent all it will: close once what is held is handled
 }
 
 // Data hands in to data, as a door's Handler.Data does, and returns what
@@ -84,6 +86,15 @@ func (g *Gate) Data(in []byte, data func([]byte) (int, error)) (int, error) {
 // from within the data function given to Data or Resume.
 func (g *Gate) Hold() { g.holding = true }
 
+// HoldBrief is Hold for an answer that comes soon whatever the client does
+// (its message's delivery): a client that shuts its sending side meanwhile
+// still has the input held handled (see EOF). A long wait (a nick claim
+// from a cluster) is Hold's: a client gone meanwhile is closed at once.
+func (g *Gate) HoldBrief() {
+	g.holding = true
+	g.brief = true
+}
+
 // Resume ends a Hold: unless the Gate was closed, it runs then (the door's
 // reaction to the answer it waited for), then hands data the input kept,
 // until it is used up, data holds again, or what is left is a partial line.
@@ -95,13 +106,33 @@ func (g *Gate) Resume(c server.Conn, then func(), data func([]byte) (int, error)
 	if g.closed || g.err != nil {
 		return
 	}
-	g.holding = false
+	g.holding, g.brief = false, false
 	then()
 	if err := g.drainLocked(data); err != nil {
 		g.err = err
 		g.held = nil
 		c.Close()
+		return
 	}
+	if g.eof && !g.holding {
+		c.Close()
+	}
+}
+
+// EOF is a door's ReadEOF: the client has sent all it will (a half-close,
+// as nc -N does after its last line). Input held by HoldBrief is still
+// handled when the answer comes, and c closed after; otherwise c is closed
+// now. rest, the input the engine kept, is a partial line: it is dropped
+// as an engine would, unless the Gate holds.
+func (g *Gate) EOF(c server.Conn, rest []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.eof = true
+	if g.holding && g.brief && !g.closed && g.err == nil {
+		g.held = append(g.held, rest...)
+		return
+	}
+	c.Close()
 }
 
 // Close marks the Gate closed and runs f (the door's goodbye to the hub)

@@ -36,8 +36,12 @@ func (d *gateDoor) lines(in []byte) (int, error) {
 			return used, errBadLine
 		}
 		d.log = append(d.log, line)
-		if line == "wait" {
+		switch line {
+		case "wait":
 			d.g.Hold()
+			return used, nil
+		case "brief":
+			d.g.HoldBrief()
 			return used, nil
 		}
 	}
@@ -209,4 +213,40 @@ func FuzzGate(f *testing.F) {
 			t.Fatalf("split handled %q, whole %q", got, want)
 		}
 	})
+}
+
+// TestGateEOF: a client that shuts its sending side while the gate holds
+// briefly (behind its own message) has what it sent handled once the
+// answer comes, and is closed after; one held for a nick claim, or not
+// held at all, is closed at once.
+func TestGateEOF(t *testing.T) {
+	for _, tc := range []struct {
+		in          string // handed in before the EOF
+		closedAtEOF bool
+		log         []string // once resumed, if it holds
+	}{
+		{"brief\nafter\n", false, []string{"brief", "answer", "after"}},
+		{"wait\nafter\n", true, []string{"wait"}},
+		{"one\n", true, []string{"one"}},
+	} {
+		t.Run(strings.Fields(tc.in)[0], func(t *testing.T) {
+			d := &gateDoor{c: servertest.NewConn()}
+			d.feed(t, []byte(tc.in), len(tc.in))
+			d.g.EOF(d.c, nil)
+			if d.c.Closed() != tc.closedAtEOF {
+				t.Fatalf("closed at EOF: %v, want %v", d.c.Closed(), tc.closedAtEOF)
+			}
+			if d.c.Closed() {
+				// The engine closes the connection: the door's Close.
+				d.g.Close(func() {})
+			}
+			d.resume()
+			if !d.c.Closed() {
+				t.Error("not closed once the held input was handled")
+			}
+			if !slices.Equal(d.log, tc.log) {
+				t.Errorf("log %q, want %q", d.log, tc.log)
+			}
+		})
+	}
 }

@@ -33,6 +33,7 @@ var ErrNotChat = errors.New("chat: first line too long")
 // conn is what a door does with a connection once the first line chose it.
 type conn interface {
 	data(in []byte) (int, error)
+	eof(rest []byte)
 	closed(err error)
 	drain()
 	timer() // the connection's timer fired: a password's turn came
@@ -160,6 +161,17 @@ func (h *Handler) Close(c server.Conn, err error) {
 	h.hub.ReleaseConn(Host(c.RemoteAddr()))
 }
 
+// ReadEOF implements server.EOFHandler: a client that shut its write side
+// after its last line still has those lines handled, and their answers
+// sent, even those that wait for the hub (see Gate).
+func (h *Handler) ReadEOF(c server.Conn, rest []byte) {
+	if v, ok := c.Value().(conn); ok {
+		v.eof(rest)
+		return
+	}
+	c.Close()
+}
+
 // Drain implements server.Drainer: each door says goodbye its own way.
 func (h *Handler) Drain(c server.Conn) {
 	if v, ok := c.Value().(conn); ok {
@@ -227,5 +239,6 @@ func foldNick(n string) string { return irc.Fold(n) }
 var (
 	_ server.TimerHandler = (*Handler)(nil)
 	_ server.Drainer      = (*Handler)(nil)
+	_ server.EOFHandler   = (*Handler)(nil)
 	_ server.Refuser      = (*Handler)(nil)
 )

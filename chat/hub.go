@@ -16,7 +16,10 @@
 // from the backend's NickRegistry, which may take a network round trip:
 // Register and Rename then answer later, and the doors hold the client's
 // further input until they do (Gate), so that it is handled in order while
-// the engine's goroutine serves the other connections.
+// the engine's goroutine serves the other connections. They hold it the
+// same way behind the client's own messages until those have reached their
+// rooms (Sending): a client's commands take effect in the order it sent
+// them, and a PONG never overtakes the message before it.
 package chat
 
 import (
@@ -367,6 +370,7 @@ type Hub struct {
 	loadErr  error
 
 	pending atomic.Int64 // published, not yet delivered
+	sendMu  sync.Mutex   // guards each Member's arrivedThen
 	closed  atomic.Bool
 
 	follower Follower // nil unless the backend reads only followed rooms
@@ -594,6 +598,13 @@ func (h *Hub) fanout(done <-chan struct{}) {
 			}
 		}
 		flush()
+		// Now that their messages are with the members, the senders'
+		// doors may go on with what the clients sent next.
+		for _, m := range q {
+			if m.from != nil && m.caught == nil {
+				h.arrived(m.from)
+			}
+		}
 		clear(q)
 	}
 }
@@ -732,6 +743,9 @@ type Member struct {
 	format   atomic.Uint32
 	pingable bool // the door can ask the client to answer (IRC's PING)
 	quit     bool // Quit was called; guarded by hub.mu
+	// Messages Say accepted that the fan-out has not yet handed to
+	// their rooms' members.
+	sending atomic.Int32
 
 	// Guarded by hub.mu for writing; the owning door may read them
 	// without it, since they change only in its own calls, or in the
@@ -744,6 +758,12 @@ type Member struct {
 	since time.Time
 
 	mark uint64 // the fan-out's: this member sent a message of the run being sent
+
+	// The room of the latest message Say accepted, written by the
+	// door's calls only, and the door's callback waiting for m.sending
+	// to come down to 0 (see Sending), guarded by hub.sendMu.
+	sendingTo   *Room
+	arrivedThen func()
 
 	lastIn atomic.Int64 // unix nanoseconds of the last input
 	pinged atomic.Bool
@@ -1428,11 +1448,58 @@ func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 	}
 	msg := &Msg{Room: name, Time: h.o.Now(), Kind: kind, Nick: m.nick, Ident: m.ident, Text: text, from: m, room: r}
 	h.pending.Add(1)
+	m.sending.Add(1)
+	m.sendingTo = r
 	if err := h.o.Backend.Publish(msg); err != nil {
 		h.pending.Add(-1)
+		h.arrived(m)
 		return err
 	}
 	return nil
+}
+
+// Sending keeps a client's commands in the order it sent them. A message
+// Say accepted is on its way until the backend has kept it and the fan-out
+// has handed it to its room's members; a door must not act on what the
+// client sent after it (answer a PING, part the room, tell someone
+// privately) before then. Sending reports whether m has messages on their
+// way that the next command must wait for: any, or with room set (the next
+// command is a message to room) those to another room, since a backend
+// orders messages within a room but a cluster's rooms may reach a member
+// by different paths. If so, then is called once they have all arrived
+// (or were refused as not kept), from another goroutine; the door holds
+// the client's input meanwhile (Gate.HoldBrief, with then calling
+// Gate.Resume). A run of messages to one room thus goes out without a
+// wait. Call it from the door's input handling only.
+func (h *Hub) Sending(m *Member, room string, then func()) bool {
+	// Only the door's own calls (Say) add to m.sending: none on their
+	// way now means none until the door says something.
+	if m.sending.Load() == 0 || (room != "" && room == m.sendingTo.name) {
+		return false
+	}
+	h.sendMu.Lock()
+	defer h.sendMu.Unlock()
+	if m.sending.Load() == 0 {
+		return false
+	}
+	m.arrivedThen = then
+	return true
+}
+
+// arrived counts one of m's messages off as delivered (or refused), and
+// calls the door back if that was the last it waited for.
+func (h *Hub) arrived(m *Member) {
+	h.sendMu.Lock()
+	var then func()
+	if m.sending.Add(-1) == 0 {
+		then, m.arrivedThen = m.arrivedThen, nil
+	}
+	h.sendMu.Unlock()
+	if then != nil {
+		// Not on the fan-out goroutine: the door goes on with the
+		// client's input, which must not hold up other rooms' news.
+		go then()
+	}
 }
 
 // Tell sends a private message from m to the member called to, at once and

@@ -18,7 +18,7 @@ type ircConn struct {
 	Member
 	hub        *Hub
 	c          server.Conn
-	gate       Gate  // holds input while a nick claim is out
+	gate       Gate  // holds input while a nick claim is out, or behind a message
 	caps       uint8 // capServerTime, capMessageTags, ...
 	batches    uint32
 	negotiate  bool // CAP LS seen, CAP END not yet
@@ -123,6 +123,13 @@ func (i *ircConn) lines(in []byte) (int, error) {
 		if m.Command == "PONG" {
 			continue
 		}
+		if i.hub.Sending(&i.Member, messageRoom(&m), i.sent) {
+			// A message of the client's is on its way: this line waits
+			// for it to reach the room, so that its answer (a PONG, say)
+			// never overtakes it.
+			i.gate.HoldBrief()
+			return used - n, nil
+		}
 		if drop, done := i.flood(now, m.Command); done {
 			return len(in), nil
 		} else if drop {
@@ -140,6 +147,24 @@ func (i *ircConn) lines(in []byte) (int, error) {
 			return used, nil
 		}
 	}
+}
+
+// sent goes on with the input held behind the client's messages, now that
+// they have reached their rooms.
+func (i *ircConn) sent() { i.gate.Resume(i.c, func() {}, i.lines) }
+
+// messageRoom is the room a PRIVMSG or NOTICE to one channel is said in,
+// or "" for any other command: one that must wait for the client's
+// messages to arrive before it is handled.
+func messageRoom(m *irc.Message) string {
+	if (m.Command != "PRIVMSG" && m.Command != "NOTICE") || len(m.Params) < 2 {
+		return ""
+	}
+	room, ok := roomOf(m.Params[0])
+	if !ok {
+		return ""
+	}
+	return room
 }
 
 // flood applies flood control to a line, registered or not: drop says to
@@ -1047,6 +1072,8 @@ func (i *ircConn) Kick(_ *Member, reason string) {
 	i.send("ERROR", "Closing Link: "+Host(i.c.RemoteAddr())+" ("+reason+")")
 	i.c.Close()
 }
+
+func (i *ircConn) eof(rest []byte) { i.gate.EOF(i.c, rest) }
 
 func (i *ircConn) closed(err error) {
 	i.gate.Close(func() { i.hub.Quit(&i.Member, quitReason(&i.Member, err)) })

@@ -19,7 +19,7 @@ type lineConn struct {
 	Member
 	hub   *Hub
 	c     server.Conn
-	gate  Gate   // holds input while a nick claim is out
+	gate  Gate   // holds input while a nick claim is out, or behind a message
 	state uint8  // lineName, linePassword, lineChat, lineDone
 	name  string // asked for, while the password is being asked
 	room  string // the current room, "" for none
@@ -94,7 +94,18 @@ func (l *lineConn) lines(in []byte) (int, error) {
 		return len(in), nil
 	}
 	sc := line.NewScanner(in, lineMax)
-	for sc.Scan() {
+	for {
+		start := sc.Used
+		if !sc.Scan() {
+			break
+		}
+		if l.state == lineChat && l.hub.Sending(&l.Member, l.saysIn(sc.Line()), l.sent) {
+			// A message of the person's is on its way: this line waits
+			// for it to reach the room, so that a command's answer
+			// (or a move to another room) never overtakes it.
+			l.gate.HoldBrief()
+			return start, nil
+		}
 		now := l.hub.o.Now()
 		l.touch(now)
 		// Flood control from the first line: before login too, a
@@ -119,6 +130,19 @@ func (l *lineConn) lines(in []byte) (int, error) {
 		return sc.Used, fmt.Errorf("%w (over %d bytes)", err, lineMax)
 	}
 	return sc.Used, nil
+}
+
+// sent goes on with the input held behind the person's messages, now that
+// they have reached the room.
+func (l *lineConn) sent() { l.gate.Resume(l.c, func() {}, l.lines) }
+
+// saysIn is the room a line would be said in, or "" if it is a command.
+func (l *lineConn) saysIn(b []byte) string {
+	cmd, err := chatline.Parse(b)
+	if err != nil || (cmd.Kind != chatline.Say && cmd.Kind != chatline.Me) {
+		return ""
+	}
+	return l.room
 }
 
 // input handles one line and reports whether the connection is done.
@@ -465,6 +489,8 @@ func (l *lineConn) Kick(_ *Member, reason string) {
 	l.c.Write(appendLines(nil, "* Disconnected: "+reason))
 	l.c.Close()
 }
+
+func (l *lineConn) eof(rest []byte) { l.gate.EOF(l.c, rest) }
 
 func (l *lineConn) closed(err error) {
 	l.gate.Close(func() { l.hub.Quit(&l.Member, quitReason(&l.Member, err)) })

@@ -23,6 +23,7 @@ type proxy struct {
 	flow      chan struct{} // closed while traffic flows
 	watch     []byte        // signalled on seen when held traffic holds it
 	seen      chan struct{}
+	at        bool // hold from the traffic that holds watch on, not before
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -72,6 +73,10 @@ func (p *proxy) pipe(from, to net.Conn, up bool) {
 			hole, flow, watch := p.hole, p.flow, p.watch
 			if hole {
 				p.swallowed += bytes.Count(buf[:n], []byte("chat.room.lobby"))
+			}
+			if p.at && bytes.Contains(buf[:n], watch) {
+				p.flow, p.at = make(chan struct{}), false
+				flow = p.flow
 			}
 			p.mu.Unlock()
 			if hole {
@@ -124,6 +129,14 @@ func (p *proxy) hold(watch string) {
 	p.mu.Unlock()
 }
 
+// holdAt lets what clients send flow until it holds watch, and holds it
+// and what follows from there; it signals as hold does.
+func (p *proxy) holdAt(watch string) {
+	p.mu.Lock()
+	p.watch, p.at = []byte(watch), true
+	p.mu.Unlock()
+}
+
 // waitHeld waits until the proxy holds what hold was told to watch for.
 func (p *proxy) waitHeld(t *testing.T) {
 	t.Helper()
@@ -142,7 +155,7 @@ func (p *proxy) letGo() {
 	default:
 		close(p.flow)
 	}
-	p.watch = nil
+	p.watch, p.at = nil, false
 }
 
 func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }

@@ -41,7 +41,7 @@ func TestFullDisk(t *testing.T) {
 	dir := testkit.Tmpfs(t, 2<<20)
 	logs := new(testkit.SyncBuffer)
 	clock := &fakeClock{now: time.Now()}
-	s, err := Open(dir, Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now})
+	s, err := Open(dir, Options{Sync: SyncNever, Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestFullDisk(t *testing.T) {
 func TestOpenOnFullDisk(t *testing.T) {
 	dir := testkit.Tmpfs(t, 1<<20)
 	free := testkit.FillDisk(t, dir)
-	s, err := Open(filepath.Join(dir, "chat"), Options{NoSync: true})
+	s, err := Open(filepath.Join(dir, "chat"), Options{Sync: SyncNever})
 	if err != nil {
 		t.Fatalf("Open on a full disk: %v; want degraded mode", err)
 	}
@@ -134,11 +134,11 @@ func TestOpenOnFullDisk(t *testing.T) {
 // process; once the first is closed, the folder is free.
 func TestLock(t *testing.T) {
 	dir := t.TempDir()
-	a, err := Open(dir, Options{NoSync: true})
+	a, err := Open(dir, Options{Sync: SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(dir, Options{NoSync: true})
+	_, err = Open(dir, Options{Sync: SyncNever})
 	var le *LockedError
 	if !errors.As(err, &le) {
 		t.Fatalf("second Open: %v, want a LockedError", err)
@@ -147,7 +147,7 @@ func TestLock(t *testing.T) {
 		t.Errorf("refusal %q should name the folder and %q", err, want)
 	}
 	a.Close()
-	b, err := Open(dir, Options{NoSync: true})
+	b, err := Open(dir, Options{Sync: SyncNever})
 	if err != nil {
 		t.Fatalf("after the first closed: %v", err)
 	}
@@ -159,7 +159,7 @@ func TestLock(t *testing.T) {
 func TestByteBudget(t *testing.T) {
 	dir := t.TempDir()
 	const budget = 512 << 10
-	s, err := Open(dir, Options{NoSync: true, KeepCount: -1, KeepAge: -1, MaxBytes: budget})
+	s, err := Open(dir, Options{Sync: SyncNever, KeepCount: -1, KeepAge: -1, MaxBytes: budget})
 	if err != nil {
 		t.Fatal(err)
 	}

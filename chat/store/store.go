@@ -4,9 +4,12 @@
 //
 // Writes are group commits: messages that arrive while a transaction is
 // being written wait and go together in the next, so a busy server pays one
-// commit (one fsync) for many messages. A message is handed back for fan-out
-// only after its transaction committed: any message a client has seen is in
-// the history after a crash and restart.
+// commit for many messages. A message is handed back for fan-out only after
+// its transaction committed (in SQLite's write-ahead log): any message a
+// client has seen is in the history after the server is killed and
+// restarted. When the commits reach the disk is the Sync policy's: by
+// default fsyncs are grouped in the background, at most SyncInterval after
+// a commit, so that no message waits for the disk.
 //
 // A history that cannot be written (disk full, I/O error) does not stop
 // the server: the messages of the failed commit are handed back as lost
@@ -26,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,10 +46,11 @@ type Options struct {
 	// KeepAge is how long messages are kept; default 30 days; negative
 	// keeps them forever.
 	KeepAge time.Duration
-	// NoSync commits without fsync (SQLite's synchronous=NORMAL): history
-	// still survives the server being killed, but not the machine losing
-	// power. The default fsyncs every commit.
-	NoSync bool
+	// Sync is when the history is fsynced: SyncGrouped (the default),
+	// SyncAlways or SyncNever. Under each, a committed message survives
+	// the server being killed; they differ in what the machine losing
+	// power may take.
+	Sync Sync
 	// Window is how long a commit waits for more messages to join it;
 	// default 0: each commit takes what arrived while the last was being
 	// written.
@@ -57,6 +62,49 @@ type Options struct {
 	MaxBytes int64
 	Logger   *slog.Logger     // nil discards
 	Now      func() time.Time // for retention by age; nil: time.Now
+}
+
+// Sync is an fsync policy: what of the history survives the machine
+// losing power. A commit is in SQLite's write-ahead log, in the OS's page
+// cache, under each: the server being killed loses nothing committed.
+type Sync uint8
+
+const (
+	// SyncGrouped commits without waiting for the disk (SQLite's
+	// synchronous=NORMAL) and fsyncs in the background, at most
+	// SyncInterval after a commit: power loss may take the messages of
+	// the last SyncInterval or so, and never leaves the history corrupt.
+	SyncGrouped Sync = iota
+	// SyncAlways fsyncs every commit before its messages are shown
+	// (synchronous=FULL): power loss takes nothing anyone was shown.
+	SyncAlways
+	// SyncNever never fsyncs (synchronous=OFF): the OS writes the history
+	// back when it likes, so power loss may take the messages of its last
+	// half minute or so, and may leave the database corrupt.
+	SyncNever
+)
+
+// SyncInterval is how long SyncGrouped lets a commit wait for its fsync.
+const SyncInterval = 100 * time.Millisecond
+
+var syncNames = [...]string{SyncGrouped: "grouped", SyncAlways: "always", SyncNever: "never"}
+
+// String names the policy as ParseSync takes it.
+func (y Sync) String() string {
+	if int(y) < len(syncNames) {
+		return syncNames[y]
+	}
+	return fmt.Sprintf("Sync(%d)", uint8(y))
+}
+
+// ParseSync reads a policy's name: grouped, always or never.
+func ParseSync(name string) (Sync, error) {
+	for y, n := range syncNames {
+		if n == name {
+			return Sync(y), nil
+		}
+	}
+	return 0, fmt.Errorf("store: fsync policy %q: want grouped, always or never", name)
 }
 
 // Store is a SQLite history and the hub's local Backend.
@@ -77,6 +125,13 @@ type Store struct {
 	reads      chan read
 	readerDone chan struct{}
 	closeOnce  sync.Once
+
+	// SyncGrouped's background fsync: armed by the first commit after
+	// the last fsync, so an idle store has no timer; syncMu is held while
+	// one runs, and syncStop keeps another from starting once closing.
+	syncArmed atomic.Bool
+	syncMu    sync.Mutex
+	syncStop  bool
 }
 
 type read struct {
@@ -137,9 +192,9 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode := "FULL"
-	if o.NoSync {
-		mode = "NORMAL"
+	mode := map[Sync]string{SyncGrouped: "NORMAL", SyncAlways: "FULL", SyncNever: "OFF"}[o.Sync]
+	if mode == "" {
+		return nil, fmt.Errorf("store: unknown fsync policy %v", o.Sync)
 	}
 	// journal_size_limit: the WAL is cut back after a checkpoint, so that
 	// the folder stays near MaxBytes.
@@ -271,6 +326,7 @@ func (s *Store) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 			continue
 		}
 		s.wrote()
+		s.commitSynced()
 		deliver(batch)
 		for _, m := range batch {
 			bytesSinceTrim += int64(len(m.Text) + len(m.Nick) + len(m.Room))
@@ -284,6 +340,40 @@ func (s *Store) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 			}
 			lastTrim, sinceTrim, bytesSinceTrim = now, 0, 0
 		}
+	}
+}
+
+// commitSynced arranges for a commit to reach the disk under SyncGrouped:
+// the first commit after an fsync arms a timer, and the fsync, SyncInterval
+// later, takes every commit made meanwhile. It runs off the store's
+// goroutine, which goes on committing: a commit waits for no fsync.
+func (s *Store) commitSynced() {
+	if s.o.Sync != SyncGrouped || !s.syncArmed.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(SyncInterval, s.fsync)
+}
+
+// fsync makes the commits so far durable. In WAL mode with
+// synchronous=NORMAL SQLite fsyncs the log only when it checkpoints, so a
+// passive checkpoint is the fsync: it syncs the log, copies what it can
+// into the database and syncs that, beside the writer and the readers.
+// If a reader kept it from taking every frame, the next commit's fsync
+// tries again.
+func (s *Store) fsync() {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.syncStop {
+		return
+	}
+	s.syncArmed.Store(false)
+	var busy, frames, done int
+	err := s.db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done)
+	switch {
+	case err != nil:
+		s.o.Logger.Error("chat history fsync", "err", err, "reason", reason(err))
+	case done < frames:
+		s.commitSynced()
 	}
 }
 
@@ -448,6 +538,11 @@ func (s *Store) Latest(perRoom int) ([]*chat.Msg, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		// Closing the database checkpoints and syncs it: no background
+		// fsync may start after.
+		s.syncMu.Lock()
+		s.syncStop = true
+		s.syncMu.Unlock()
 		s.mu.Lock()
 		s.closed = true
 		close(s.reads)

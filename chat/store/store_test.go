@@ -57,7 +57,7 @@ func history(t *testing.T, s *Store, room string, before uint64, n int) []string
 func TestOrderAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s, err := Open(dir, Options{NoSync: true})
+	s, err := Open(dir, Options{Sync: SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestOrderAndRestart(t *testing.T) {
 		t.Errorf("Publish after Run: %v, want ErrClosed", err)
 	}
 
-	s, err = Open(dir, Options{NoSync: true})
+	s, err = Open(dir, Options{Sync: SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestOrderAndRestart(t *testing.T) {
 
 func TestRetention(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s, err := Open(t.TempDir(), Options{NoSync: true, KeepCount: 10, KeepAge: time.Hour, Now: func() time.Time { return now }})
+	s, err := Open(t.TempDir(), Options{Sync: SyncNever, KeepCount: 10, KeepAge: time.Hour, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,10 @@ type client struct {
 	c       server.Conn
 	m       *chat.Member // nil if the connection was refused
 	counted bool         // admitted by the hub's per-address cap
-	gate    chat.Gate    // holds input while a nick claim is out
+	gate    chat.Gate    // holds input while a nick claim is out, or behind a say
 	held    bool         // the gate holds: frames wait for the answer
 	pwWait  *request     // a hello waiting for its password's turn (Timer)
+	next    *request     // waits for the browser's messages to arrive
 	fr      frames
 	rooms   []string
 	closed  bool                   // a close frame was sent: ignore all but the answer
@@ -115,6 +116,25 @@ func (cl *client) resume(then func()) {
 	}, cl.frames)
 }
 
+// sent handles the request that waited for the browser's messages to
+// reach their rooms, then the frames behind it.
+func (cl *client) sent() {
+	cl.resume(func() {
+		r := cl.next
+		cl.next = nil
+		cl.request(r)
+	})
+}
+
+// sayRoom is the room a say or action request is said in, or "" for any
+// other request: one that must wait for the browser's messages to arrive.
+func sayRoom(r *request) string {
+	if r.Type == "say" || r.Type == "action" {
+		return r.Room
+	}
+	return ""
+}
+
 // frames handles the complete frames of in, under the gate.
 func (cl *client) frames(in []byte) (int, error) {
 	used := 0
@@ -200,6 +220,14 @@ func (cl *client) frame(f *frame) bool {
 		var r request
 		if err := json.Unmarshal(f.payload, &r); err != nil {
 			cl.fail("bad-request", "", "not a JSON object: "+err.Error())
+			return false
+		}
+		if cl.m.Nick() != "" && cl.d.hub.Sending(cl.m, sayRoom(&r), cl.sent) {
+			// A message of the browser's is on its way: this request
+			// waits for it to reach the room, so that its answer never
+			// overtakes it.
+			cl.next = &r
+			cl.hold()
 			return false
 		}
 		return cl.request(&r)

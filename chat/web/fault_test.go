@@ -17,7 +17,7 @@ import (
 // shown again.
 func TestNotKeptEveryDoor(t *testing.T) {
 	dir := testkit.Tmpfs(t, 2<<20)
-	st, err := store.Open(dir, store.Options{NoSync: true})
+	st, err := store.Open(dir, store.Options{Sync: store.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}

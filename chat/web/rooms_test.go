@@ -59,7 +59,7 @@ func TestRoomCap(t *testing.T) {
 // rooms spoken in last only.
 func TestRoomCapAtLoad(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(dir, store.Options{NoSync: true})
+	st, err := store.Open(dir, store.Options{Sync: store.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestRoomCapAtLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err = store.Open(dir, store.Options{NoSync: true})
+	st, err = store.Open(dir, store.Options{Sync: store.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,7 +205,7 @@ func checkIRC(t *testing.T, p *testkit.Peer) {
 // /history, CHATHISTORY and a browser's catch-up.
 func TestReplayRaw(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(dir, store.Options{NoSync: true})
+	st, err := store.Open(dir, store.Options{Sync: store.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestReplayRaw(t *testing.T) {
 	}
 	st.Close()
 
-	st, err = store.Open(dir, store.Options{NoSync: true})
+	st, err = store.Open(dir, store.Options{Sync: store.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}

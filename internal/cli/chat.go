@@ -40,7 +40,7 @@ type chatConfig struct {
 	idle         time.Duration
 	keep         int
 	keepAge      time.Duration
-	fsync        bool
+	fsync        store.Sync
 	window       time.Duration
 	nats         listFlag
 	natsReplicas int
@@ -80,12 +80,26 @@ func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.DurationVar(&c.idle, prefix+"idle-timeout", 30*time.Minute, "disconnect line-protocol users who type nothing this long")
 	fs.IntVar(&c.keep, prefix+"keep", 10000, "messages of each room kept in history (negative: all)")
 	fs.DurationVar(&c.keepAge, prefix+"keep-age", 30*24*time.Hour, "how long history is kept (negative: forever)")
-	fs.BoolVar(&c.fsync, prefix+"fsync", true, "fsync every history commit (false: history survives the server being killed, not the machine losing power)")
+	fs.Var((*fsyncFlag)(&c.fsync), prefix+"fsync", "when history reaches the disk, `policy`: grouped (the default: fsynced in the background within 100 ms of a commit; power loss may take the last 100 ms or so of messages), always (fsynced before anyone is shown a message: power loss takes nothing shown), never (the OS writes it back in its own time: power loss may take the last half minute or so, and may corrupt the history). Under each, history survives the server being killed")
 	fs.DurationVar(&c.window, prefix+"commit-window", 0, "how long a history commit waits for more messages to join it")
 	fs.Var(&c.nats, prefix+"nats", "join the chat nodes of a NATS JetStream deployment at `URL` (repeatable); history is then kept in the stream, not under --data")
 	fs.IntVar(&c.natsReplicas, prefix+"nats-replicas", 1, "NATS servers that keep each message (3 on a three-server cluster)")
 	fs.Var(&c.opers, prefix+"oper", "a server operator: `NAME:HASH`, HASH the bcrypt hash of its password, made by portside chat passwd (repeatable); IRC's OPER NAME PASSWORD, the line door's /oper, makes a client one")
 	fs.Var(&c.webOrigins, prefix+"web-origin", "also let pages of `origin` (scheme://host[:port]) open the browser door's WebSocket (repeatable); by default only the chat's own page may")
+}
+
+// fsyncFlag is --fsync: a store.Sync by name.
+type fsyncFlag store.Sync
+
+func (f *fsyncFlag) String() string { return store.Sync(*f).String() }
+
+func (f *fsyncFlag) Set(s string) error {
+	y, err := store.ParseSync(s)
+	if err != nil {
+		return errors.New("want grouped, always or never")
+	}
+	*f = fsyncFlag(y)
+	return nil
 }
 
 // defaultDataDir is the per-user state folder for chat history.
@@ -207,7 +221,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 			}
 			dir = d
 		}
-		st, err := store.Open(dir, store.Options{KeepCount: c.keep, KeepAge: c.keepAge, NoSync: !c.fsync, Window: c.window, MaxBytes: c.maxBytes, Logger: log})
+		st, err := store.Open(dir, store.Options{KeepCount: c.keep, KeepAge: c.keepAge, Sync: c.fsync, Window: c.window, MaxBytes: c.maxBytes, Logger: log})
 		if err != nil {
 			return nil, err
 		}

@@ -90,6 +90,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"connect"}, "missing HOST:PORT"},
 		{[]string{"connect", "a:1", "b:2"}, `unexpected argument "b:2"`},
 		{[]string{"chat", "--web-origin", "http://chat.example"}, "--web-origin is for the browser door: it needs --web"},
+		{[]string{"chat", "--fsync", "false"}, `invalid value "false" for flag -fsync: want grouped, always or never`},
+		{[]string{"serve", "--chat-fsync", "sometimes"}, `invalid value "sometimes" for flag -chat-fsync: want grouped, always or never`},
 		{[]string{"chat", "--listen", "127.0.0.1:0", "--data", "-", "--web", "127.0.0.1:0", "--web-origin", "null"}, `--web-origin: origin "null" is not scheme://host[:port]`},
 		{[]string{"serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--chat-listen", "127.0.0.1:0", "--chat-data", "-",
 			"--chat-web-origin", "https://chat.example/"}, `--chat-web-origin: origin "https://chat.example/" is not scheme://host[:port]`},

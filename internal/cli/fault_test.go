@@ -104,7 +104,7 @@ const notKept = "was not kept and not delivered"
 func TestServeFullDisk(t *testing.T) {
 	dir := testkit.Tmpfs(t, 4<<20)
 	args := []string{"serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--chat-listen", "127.0.0.1:0", "--chat-data", dir, "--chat-flood-rate", "0", "--chat-fsync=false",
+		"--chat-listen", "127.0.0.1:0", "--chat-data", dir, "--chat-flood-rate", "0", "--chat-fsync=never",
 		"--metrics", "127.0.0.1:0", "--log-level", "warn"}
 	want := []string{"echo/tcp", "http/http", "chat/tcp", "metrics/http"}
 	cmd, addrs, errb := startCmd(t, want, args...)
