@@ -25,7 +25,6 @@ type conn struct {
 	blind     bool          // lingering on a descriptor the waiter cannot watch
 	eof       bool          // the peer shut its write side
 	paused    bool          // reading paused: output above the high-water mark
-	draining  bool          // shutting down: reading stopped, handler's Drain called
 	closing   bool          // closing once the queue is flushed, with reason err
 	done      bool          // server.Service.Closed has been called
 	lingering bool          // write side shut, discarding input until EOF

@@ -457,7 +457,12 @@ func (l *loop) drain(c *conn) {
 		return
 	}
 	if d := l.r.drainer; d != nil {
-		c.draining = true
+		// Reading pauses as by PauseRead: a Drainer that needs more
+		// input to finish what it started calls ResumeRead.
+		c.upaused = true
+		c.mu.Lock()
+		c.readPaused = true
+		c.mu.Unlock()
 		if l.call(c, d.Drain) {
 			l.settle(c)
 		}
@@ -522,7 +527,7 @@ func sockError(fd int) error {
 }
 
 func (c *conn) reading() bool {
-	return !c.eof && !c.closing && !c.draining && !c.paused && !c.upaused && !c.done
+	return !c.eof && !c.closing && !c.paused && !c.upaused && !c.done
 }
 
 // read reads once into the loop's buffer and hands the input to the
