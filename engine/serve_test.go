@@ -17,7 +17,7 @@ import (
 // hello greets and closes.
 type hello struct{ server.Base }
 
-func (hello) Open(c server.Conn) { c.WriteString("hello\n"); c.Close() }
+func (hello) Open(c server.Conn)                    { c.WriteString("hello\n"); c.Close() }
 func (hello) Data(server.Conn, []byte) (int, error) { return 0, nil }
 
 // TestServe starts a service with one call under each in-process engine,
