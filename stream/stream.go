@@ -157,6 +157,9 @@ func (c *Conn) ReadUntil(delim byte) ([]byte, error) {
 	for {
 		u := c.buf[c.off:]
 		if i := bytes.IndexByte(u[c.scan:], delim); i >= 0 {
+			if c.scan+i+1 > c.max { // it all came in one read
+				return nil, c.overflowed()
+			}
 			return c.take(c.scan + i + 1), nil
 		}
 		c.scan = len(u)

@@ -153,6 +153,11 @@ func newService(full string) *server.Service {
 					observed(full) <- err
 					return
 				}
+				if string(line) == "long" { // then a line over the limit, sent whole
+					line, err := c.ReadLine()
+					observed(full) <- fmt.Errorf("%d bytes: %w", len(line), err)
+					return
+				}
 				if string(line) == "huge" {
 					_, err := c.ReadN(1 << 40)
 					observed(full) <- err
@@ -552,6 +557,25 @@ func TestHugeLine(t *testing.T) {
 					t.Errorf("ReadLine: %v, want ErrInputTooLarge", err)
 				}
 				waitFor(t, "an input overflow counted", func() bool { return s.Stats.InputOverflows.Load() == 1 })
+			}
+		})
+	}
+}
+
+// TestLongLineAtOnce: a line over the limit is an error even when it
+// arrives whole, delimiter and all, in one read.
+func TestLongLineAtOnce(t *testing.T) {
+	for _, eng := range engine.Names() {
+		if !inProcess(eng) {
+			continue // what the read returned is seen in this process only
+		}
+		t.Run(eng, func(t *testing.T) {
+			addr, _ := start(t, eng, "small")
+			nc := dial(t, addr)
+			nc.Write(append([]byte("long\n"), append(bytes.Repeat([]byte("w"), 1500), '\n')...))
+			readClosed(t, nc)
+			if err := <-observed("small/" + eng); !errors.Is(err, server.ErrInputTooLarge) {
+				t.Errorf("ReadLine of 1500 bytes under a 1024-byte limit: %v, want ErrInputTooLarge", err)
 			}
 		})
 	}
