@@ -17,13 +17,13 @@
 //	})
 //
 // Reads wait for what they ask for; a handler goroutine waiting for input
-// costs its stack and no more. The engine keeps bytes the function has not
-// asked for yet, and stops reading the connection while the function is
-// busy (server.Conn.PauseRead), so a peer that sends faster than the
-// function reads is held back by TCP flow control instead of growing memory;
-// input waiting for a line or a byte count is bounded by the service's
-// Limits.MaxInput, over which the engine closes the connection with
-// server.ErrInputTooLarge. Idle timeouts, connection limits and graceful
+// costs its stack and no more. Input the function has not asked for yet is
+// kept, up to the service's Limits.MaxInput; beyond that the engine stops
+// reading the connection until the function reads (server.Conn.PauseRead),
+// so a peer that sends faster than the function reads is held back by TCP
+// flow control instead of growing memory. A line or a byte count longer
+// than MaxInput is an error, server.ErrInputTooLarge (a line's closes the
+// connection). Idle timeouts, connection limits and graceful
 // shutdown stay the engine's: when the engine closes a connection, reads
 // return the reason.
 //
