@@ -16,27 +16,29 @@ import (
 // A panic in fn closes that connection alone, as a panic in a callback
 // would: logged once at error level and counted in Stats.HandlerPanics.
 func Handler(fn func(c *Conn)) server.Handler {
-	return &handler{fn: fn, maxInput: server.DefaultMaxInput}
+	return &handler{fn: fn, maxInput: server.DefaultMaxInput, window: server.DefaultHighWater}
 }
 
 type handler struct {
 	fn       func(*Conn)
 	maxInput int // the service's Limits.MaxInput
+	window   int // queued output above which Write waits (see Conn.Write)
 }
 
-// InitService learns the service's input limit (server.ServiceHandler).
-func (h *handler) InitService(s *server.Service) { h.maxInput = s.Limits.MaxInput }
-
-// Queued output above which Write waits for the peer (see Conn.Write). A
-// fixed window rather than the service's high-water mark, which a handler
-// cannot see: Drained comes at the service's low-water mark either way.
-const writeWindow = 64 << 10
+// InitService learns the service's limits (server.ServiceHandler). Write
+// waits above the high-water mark, or half the queue limit if that is
+// lower, so that pacing always starts before a slow consumer is cut off;
+// Drained then comes at the low-water mark.
+func (h *handler) InitService(s *server.Service) {
+	h.maxInput = s.Limits.MaxInput
+	h.window = min(s.Limits.HighWater, s.Limits.MaxQueue/2)
+}
 
 func conn(sc server.Conn) *Conn { return sc.Value().(*Conn) }
 
 func (h *handler) Open(sc server.Conn) {
 	c := newConn()
-	c.sc, c.max = sc, h.maxInput
+	c.sc, c.max, c.window = sc, h.maxInput, h.window
 	sc.SetValue(c)
 	go h.run(c)
 }
@@ -203,10 +205,10 @@ func (c *Conn) awaitData(w want) error {
 	return nil
 }
 
-// paceWrites waits while more than writeWindow bytes are queued, until the
+// paceWrites waits while more than c.window bytes are queued, until the
 // engine says the queue has drained or the connection is gone.
 func (c *Conn) paceWrites() error {
-	if c.sc.Queued() <= writeWindow {
+	if c.sc.Queued() <= c.window {
 		return nil
 	}
 	c.mu.Lock()

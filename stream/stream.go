@@ -65,6 +65,7 @@ type Conn struct {
 	err error
 
 	timeout time.Duration // per read; 0: none
+	window  int           // served: queued output above which Write waits
 
 	sc server.Conn // served connection, or nil
 	nc net.Conn    // dialed connection, or nil
@@ -272,8 +273,9 @@ func (c *Conn) fill(w want) error {
 }
 
 // Write sends b. On a served connection it queues a copy and returns at
-// once, unless much output is already waiting for the peer: then it waits
-// until the peer has taken most of it, so a function that writes in a loop
+// once, unless output above the service's Limits.HighWater (or half its
+// MaxQueue, if lower) is already waiting for the peer: then it waits until
+// the queue is down to the low-water mark, so a function that writes in a loop
 // to a slow reader is slowed to its pace instead of being cut off as a slow
 // consumer. It returns server.ErrClosed once the connection is closing. On a
 // dialed connection it writes through, as net.Conn.Write.
