@@ -75,6 +75,17 @@ func gate(name string) chan struct{} {
 	return gates.ch[name]
 }
 
+// reset forgets what earlier runs of a test service observed and its gate,
+// so that each test (and each -count) starts afresh.
+func reset(name string) {
+	seen.Lock()
+	delete(seen.ch, name)
+	seen.Unlock()
+	gates.Lock()
+	delete(gates.ch, name)
+	gates.Unlock()
+}
+
 // newService builds the test service called name, in the test process or
 // in a fork child. "name/engine" is the name under engine; the part
 // before the slash picks the function.
@@ -238,6 +249,7 @@ func runScript(c *stream.Conn, ops []string) string {
 func start(t *testing.T, eng, name string) (string, *server.Service) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	reset(name + "/" + eng)
 	s := newService(name + "/" + eng)
 	srv, err := engine.Start(ctx, engine.Config{Engine: eng, Addr: "127.0.0.1:0", Service: s})
 	if err != nil {
@@ -499,6 +511,7 @@ func TestShutdownEndsRead(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			reset("blockedread/" + eng)
 			s := newService("blockedread/" + eng)
 			srv, err := engine.Start(ctx, engine.Config{Engine: eng, Addr: "127.0.0.1:0", Service: s})
 			if err != nil {
