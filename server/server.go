@@ -141,6 +141,15 @@ type DrainedHandler interface {
 	Drained(c Conn)
 }
 
+// ServiceHandler is implemented by handlers that need to know the service
+// they serve: its limits in force (stream bounds its buffering by MaxInput),
+// its logger or its counters. Service.Init, which every engine calls before
+// its first connection, calls InitService once with the defaults filled in.
+// A handler that implements it serves one service.
+type ServiceHandler interface {
+	InitService(s *Service)
+}
+
 // Base gives a handler that embeds it Open and Close that do nothing, for
 // protocols that only need Data.
 type Base struct{}
@@ -215,6 +224,9 @@ func (s *Service) init() {
 	}
 	if s.Name == "" {
 		s.Name = "service"
+	}
+	if h, ok := s.Handler.(ServiceHandler); ok {
+		h.InitService(s)
 	}
 }
 

@@ -64,18 +64,13 @@ func (r *runner) tcp(s *server.Service, addr string) (net.Addr, error) {
 	if s.Stats == nil {
 		s.Stats = new(server.Stats)
 	}
-	ln, err := server.Listen(r.ctx, r.eng, "tcp", addr, s.Name)
+	srv, err := engine.Start(r.ctx, engine.Config{Use: r.eng, Addr: addr, Service: s})
 	if err != nil {
 		return nil, err
 	}
 	r.metrics.Add(s.Name, r.e.g.engine, s.Stats)
-	r.go_(func() error {
-		if err := r.eng.Serve(r.ctx, ln, s); err != nil {
-			return fmt.Errorf("%s: %w", s.Name, err)
-		}
-		return nil
-	})
-	return ln.Addr(), nil
+	r.go_(srv.Wait)
+	return srv.Addr(), nil
 }
 
 // go_ runs f in the background. An error from it stops everything, unless
