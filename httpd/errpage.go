@@ -291,21 +291,22 @@ func printable(name string) string {
 	return name
 }
 
-// limitSize writes an upload limit as the operator likely gave it: in
-// whole GiB, MiB or KiB if it is one, else rounded with the exact bytes.
+// limitSize writes an upload limit as the operator likely gave it (in
+// whole GiB, MiB or KiB if it is one, else rounded), with the exact bytes.
 func limitSize(n int64) string {
+	if n < 1024 {
+		return itoa(n) + " bytes"
+	}
+	exact := " (" + itoa(n) + " bytes)"
 	for _, u := range []struct {
 		size int64
 		name string
 	}{{1 << 40, "TiB"}, {1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
 		if n >= u.size && n%u.size == 0 {
-			return itoa(n/u.size) + " " + u.name
+			return itoa(n/u.size) + " " + u.name + exact
 		}
 	}
-	if n < 1024 {
-		return itoa(n) + " bytes"
-	}
-	return humanSize(n) + " (" + itoa(n) + " bytes)"
+	return humanSize(n) + exact
 }
 
 // The problems of uploads, each with what to do about it.
@@ -338,7 +339,7 @@ func probNotFolder(dir string) problem {
 func (h *Handler) probTooLarge(size int64) problem {
 	d := "The upload is larger than this server's limit of " + limitSize(h.o.MaxUpload) + "."
 	if size > 0 {
-		d = "The upload (" + humanSize(size) + ") is larger than this server's limit of " + limitSize(h.o.MaxUpload) + "."
+		d = "The upload (" + itoa(size) + " bytes) is larger than this server's limit of " + limitSize(h.o.MaxUpload) + "."
 	}
 	return problem{Status: 413, Detail: d,
 		Hint: "Send a smaller file, or ask the server's operator to raise `--max-upload`."}

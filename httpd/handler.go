@@ -91,7 +91,10 @@ func New(o Options) (*Handler, error) {
 	h.zipSlots = make(chan struct{}, 2)
 	h.plimits.MaxBody = o.MaxBody
 	if o.Upload {
-		h.plimits.MaxBody = max(o.MaxBody, o.MaxUpload)
+		// Every body is bounded here (onBody): uploads by MaxUpload, so
+		// that their 413 can say what the limit is, which the parser's
+		// would not.
+		h.plimits.MaxBody = 1 << 62
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h, nil

@@ -381,6 +381,7 @@ func (cn *conn) uploadFailed(err error) {
 		up.refuse(p)
 	}
 	up.abort()
+	p.Title = http1.StatusText(p.Status)
 	p.Detail += " The rest of the form was not read."
 	up.rep.Error = &p
 	up.forgetStored()
@@ -425,7 +426,7 @@ func (cn *conn) finishUpload(r *http1.Request) {
 	}
 	if !up.form.done() {
 		// The body ended inside the form.
-		p := problem{Status: 400, Detail: "The form ended before its closing boundary.",
+		p := problem{Status: 400, Title: http1.StatusText(400), Detail: "The form ended before its closing boundary.",
 			Hint: "The client was cut short: send the files that were not stored again."}
 		if up.inFile() {
 			up.refuse(p)
