@@ -111,6 +111,9 @@ func (cn *conn) sendProblem(p problem) {
 	}
 	extra = append(extra, "Vary: Accept\r\n"...)
 	f := negotiate(cn.hd.accept)
+	if f == formatHTML && p.Detail == "" {
+		cn.genericDetail(&p)
+	}
 	ctype, body := cn.renderPage(f, p, nil)
 	cn.sendBody(status, ctype, extra, body)
 }
@@ -235,23 +238,45 @@ func richText(s string) template.HTML {
 type pageLink struct{ Name, Href string }
 
 type pageData struct {
-	Status  int
-	Title   string
+	Badge   string // the status code of an error
+	Heading string
 	Problem *problem
 	Report  *uploadReport
 	Links   []pageLink
 }
 
 func (cn *conn) pageData(p problem, rep *uploadReport) *pageData {
-	d := &pageData{Status: p.Status, Title: p.Title, Report: rep}
+	d := &pageData{Report: rep}
 	if rep == nil {
-		d.Problem = &p
+		d.Badge, d.Heading, d.Problem = itoa(int64(p.Status)), p.Title, &p
+	} else {
+		d.Heading = "Upload to " + p.back
 	}
 	if p.back != "" && p.back != "/" {
 		d.Links = append(d.Links, pageLink{"Back to " + p.back, p.back})
 	}
 	d.Links = append(d.Links, pageLink{"Go to the top folder", "/"})
 	return d
+}
+
+// genericDetail says what a status without a problem of its own means,
+// for the HTML page; plain text keeps the reason phrase alone.
+func (cn *conn) genericDetail(p *problem) {
+	where := string(cn.path)
+	if len(where) == 0 || where[0] != '/' {
+		return
+	}
+	where = urlPath(where)
+	switch p.Status {
+	case 404:
+		p.Detail, p.Hint = "There is nothing at "+where+" on this server.", "Check the address, or start again from the top folder."
+	case 403:
+		p.Detail = "This server may not show " + where + "."
+	case 405:
+		p.Detail = "This server does not answer that method for " + where + "."
+	case 500:
+		p.Detail, p.Hint = "Something went wrong on the server.", "Try again; if it keeps happening, tell the server's operator."
+	}
 }
 
 // urlPath is a path under the root as it goes in a URL: with a leading
