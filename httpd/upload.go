@@ -107,6 +107,11 @@ func (cn *conn) startForm(r *http1.Request) {
 		cn.refuse(probHiddenName(dir))
 		return
 	}
+	if r.ContentLength > h.o.MaxUpload {
+		// First: a body this large is not read, whatever it is.
+		cn.refuse(h.probTooLarge(r.ContentLength))
+		return
+	}
 	mt, params, err := mime.ParseMediaType(string(cn.hd.ctype))
 	if err != nil || mt != "multipart/form-data" {
 		cn.refuse(probNotForm(dir))
@@ -115,10 +120,6 @@ func (cn *conn) startForm(r *http1.Request) {
 	b := params["boundary"]
 	if b == "" || len(b) > 70 {
 		cn.refuse(probNoBoundary(dir))
-		return
-	}
-	if r.ContentLength > h.o.MaxUpload {
-		cn.refuse(h.probTooLarge(r.ContentLength))
 		return
 	}
 	if p := cn.checkDir(dir); p.Status != 0 {
