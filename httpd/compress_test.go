@@ -238,7 +238,7 @@ func TestCurl(t *testing.T) {
 			t.Errorf("curl -T stored %d bytes, want %d", len(got), len(bigBody))
 		}
 		out := curl(t, "-u", "ann:pw", "-F", "file=@"+src+";filename=form.bin", "-F", "note=hi", base+"/up/")
-		if out != "/up/form.bin\n" {
+		if out != "stored   /up/form.bin (640 KiB)\n" {
 			t.Errorf("curl -F: %q", out)
 		}
 		if got := readFile(t, filepath.Join(dir, "up", "form.bin")); got != bigBody {

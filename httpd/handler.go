@@ -91,7 +91,10 @@ func New(o Options) (*Handler, error) {
 	h.zipSlots = make(chan struct{}, 2)
 	h.plimits.MaxBody = o.MaxBody
 	if o.Upload {
-		h.plimits.MaxBody = max(o.MaxBody, o.MaxUpload)
+		// Every body is bounded here (onBody): uploads by MaxUpload, so
+		// that their 413 can say what the limit is, which the parser's
+		// would not.
+		h.plimits.MaxBody = 1 << 62
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h, nil
@@ -170,7 +173,7 @@ type conn struct {
 
 	// The request being read.
 	act        action
-	replyCode  int
+	reply      problem // what an actReply answers
 	path       []byte
 	pathSt     pathStatus
 	closeAfter bool // the response says Connection: close
@@ -732,7 +735,7 @@ func (cn *conn) onHead() {
 	cn.hd.scan(&r.Header)
 	cn.closeAfter = !r.KeepAlive() || cn.draining
 	cn.ka10 = r.KeepAlive() && r.ProtoMinor == 0
-	cn.act, cn.replyCode, cn.route, cn.user = actStatic, 0, nil, ""
+	cn.act, cn.reply, cn.route, cn.user = actStatic, problem{}, nil, ""
 	cn.logStatus, cn.logBytes, cn.unlogged = 0, 0, true
 	cn.replyDelay, cn.discarded = 0, 0
 	cn.body = cn.body[:0]
@@ -785,7 +788,7 @@ func (cn *conn) onHead() {
 		cn.unwantedBody()
 	case http1.MethodPut, http1.MethodPost:
 		if !h.o.Upload || h.root == nil {
-			cn.reject(405)
+			cn.refuse(probUploadsOff())
 			return
 		}
 		if !h.o.AuthAll && !cn.authorize() {
@@ -829,13 +832,16 @@ func (cn *conn) unwantedBody() {
 
 // reject answers status for the request: at once, closing, if the client
 // would otherwise send a body the server must read first; else at End.
-func (cn *conn) reject(status int) {
+func (cn *conn) reject(status int) { cn.refuse(problem{Status: status}) }
+
+// refuse is reject with a problem that says what went wrong.
+func (cn *conn) refuse(p problem) {
 	r := cn.p.Request()
 	if r.ContentLength != 0 && (r.Expect100() || r.Chunked || r.ContentLength > discardMax) {
-		cn.replyNow(status)
+		cn.replyNowProblem(p)
 		return
 	}
-	cn.act, cn.replyCode = actReply, status
+	cn.act, cn.reply = actReply, p
 }
 
 // rejectAfter is reject with the answer held back for d.
@@ -851,7 +857,7 @@ func (cn *conn) rejectAfter(status int, d time.Duration) {
 		})
 		return
 	}
-	cn.act, cn.replyCode, cn.replyDelay = actReply, status, d
+	cn.act, cn.reply, cn.replyDelay = actReply, problem{Status: status}, d
 }
 
 func (cn *conn) replyAllow(allow string) {
@@ -887,9 +893,11 @@ func shouldEscape(c byte) bool {
 
 // replyNow answers status immediately and closes the connection, leaving
 // the body unread.
-func (cn *conn) replyNow(status int) {
+func (cn *conn) replyNow(status int) { cn.replyNowProblem(problem{Status: status}) }
+
+func (cn *conn) replyNowProblem(p problem) {
 	cn.closeAfter = true
-	cn.sendError(status)
+	cn.sendProblem(p)
 	cn.closing = true
 }
 
@@ -907,9 +915,8 @@ func (cn *conn) onBody(b []byte) {
 		cn.body = append(cn.body, b...)
 	case actPut, actForm:
 		if cn.up != nil {
-			if status := cn.up.write(b); status != 0 {
-				cn.up = nil
-				cn.replyNow(status)
+			if err := cn.up.write(b); err != nil {
+				cn.uploadFailed(err)
 			}
 		}
 	}
@@ -922,16 +929,16 @@ func (cn *conn) onEnd() {
 		cn.serveStatic(r)
 	case actReply:
 		if d := cn.replyDelay; d > 0 {
-			status := cn.replyCode
+			p := cn.reply
 			cn.later(d, func() {
-				cn.sendError(status)
+				cn.sendProblem(p)
 				if cn.closeAfter {
 					cn.closing = true
 				}
 			})
 			return
 		}
-		cn.sendError(cn.replyCode)
+		cn.sendProblem(cn.reply)
 	case actRoute:
 		cn.callRoute(r)
 	case actPut, actForm:
@@ -967,32 +974,9 @@ func (cn *conn) endHead(length int64) {
 	}
 }
 
-// sendError answers status with its reason phrase as a text body, keeping
-// the connection unless it is closing.
-func (cn *conn) sendError(status int) {
-	text := http1.StatusText(status)
-	cn.startHead(status)
-	switch status {
-	case 401:
-		cn.out = append(cn.out, "WWW-Authenticate: Basic realm=\"portside\", charset=\"UTF-8\"\r\n"...)
-	case 405:
-		allow := cn.h.allow
-		if cn.route != nil && cn.route.allow != "" {
-			allow = cn.route.allow
-		}
-		cn.out = http1.AppendHeader(cn.out, "Allow", allow)
-	case 429, 503:
-		cn.out = append(cn.out, "Retry-After: 1\r\n"...)
-	}
-	cn.out = append(cn.out, "Content-Type: text/plain; charset=utf-8\r\n"...)
-	cn.endHead(int64(len(text) + 1))
-	if cn.p.Request().Method != http1.MethodHead {
-		cn.out = append(cn.out, text...)
-		cn.out = append(cn.out, '\n')
-		cn.logBytes = int64(len(text) + 1)
-	}
-	cn.logDone()
-}
+// sendError answers status with its reason phrase (see sendProblem),
+// keeping the connection unless it is closing.
+func (cn *conn) sendError(status int) { cn.sendProblem(problem{Status: status}) }
 
 // sendBody answers with a complete body held in memory.
 func (cn *conn) sendBody(status int, ctype string, extra []byte, body []byte) {

@@ -20,9 +20,7 @@ import (
 //go:embed listing.html
 var listingHTML string
 
-var listingTmpl = template.Must(template.New("listing").Funcs(template.FuncMap{
-	"size": humanSize,
-}).Parse(listingHTML))
+var listingTmpl = template.Must(template.New("listing").Funcs(pageFuncs).Parse(listingHTML))
 
 // maxListing bounds the entries of one listing, so a huge directory cannot
 // make one request cost unbounded memory and time.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io/fs"
 	"mime"
-	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -29,9 +28,11 @@ type upload struct {
 	final     string
 	n         int64
 	total     int64
-	saved     []string // names under the root, stored
-	replaced  bool     // PUT replaced an existing file
-	skipping  bool     // a form field that is not a file
+	rep       uploadReport // what was stored and refused
+	part      string       // the file part being read: its name as sent, printable
+	replaced  bool         // the file being written replaces one
+	skipping  bool         // the part's data is dropped: a field, or a file refused
+	field     bool         // the part is a form field that is not a file
 	fieldSize int
 }
 
@@ -46,7 +47,6 @@ func (e *uploadError) Error() string { return "httpd: " + e.msg }
 var (
 	errTooLarge = &uploadError{413, "upload too large"}
 	errExists   = &uploadError{409, "file exists"}
-	errBadName  = &uploadError{400, "unusable file name"}
 	errNoSpace  = &uploadError{507, "no space left"}
 	errWrite    = &uploadError{500, "write failed"}
 	errField    = &uploadError{413, "form field too large"}
@@ -57,33 +57,32 @@ var (
 // before 100 Continue, so a refused client need not send the body.
 func (cn *conn) startPut(r *http1.Request) {
 	h := cn.h
+	rel := string(relPath(cn.path))
 	if cn.pathSt == pathHidden {
-		cn.reject(403)
+		cn.refuse(probHiddenName(rel))
 		return
 	}
-	p := string(cn.path)
-	if strings.HasSuffix(p, "/") {
-		cn.reject(405) // a directory
+	if strings.HasSuffix(string(cn.path), "/") {
+		cn.refuse(probPutFolder(rel))
 		return
 	}
 	if r.ContentLength > h.o.MaxUpload {
-		cn.reject(413)
+		cn.refuse(h.probTooLarge(r.ContentLength))
 		return
 	}
-	rel := string(relPath(cn.path))
 	dir, base := path.Dir(rel), path.Base(rel)
 	if sanitizeName(base) != base {
-		cn.reject(400)
+		cn.refuse(probBadName(rel))
 		return
 	}
-	if status := cn.checkDir(dir); status != 0 {
-		cn.reject(status)
+	if p := cn.checkDir(dir); p.Status != 0 {
+		cn.refuse(p)
 		return
 	}
 	replaced := false
 	if fi, err := h.root.Lstat(rel); err == nil {
 		if fi.IsDir() || !h.o.Overwrite {
-			cn.reject(409)
+			cn.refuse(probExists(rel, fi.IsDir()))
 			return
 		}
 		replaced = true
@@ -93,7 +92,7 @@ func (cn *conn) startPut(r *http1.Request) {
 	}
 	up := &upload{h: h, dir: dir, replaced: replaced}
 	if err := up.open(base); err != nil {
-		cn.reject(statusOf(err))
+		cn.refuse(up.problem(err))
 		return
 	}
 	cn.act, cn.up = actPut, up
@@ -103,27 +102,28 @@ func (cn *conn) startPut(r *http1.Request) {
 // startForm prepares a multipart/form-data POST to a directory.
 func (cn *conn) startForm(r *http1.Request) {
 	h := cn.h
+	dir := string(relPath(cn.path))
 	if cn.pathSt == pathHidden {
-		cn.reject(403)
+		cn.refuse(probHiddenName(dir))
+		return
+	}
+	if r.ContentLength > h.o.MaxUpload {
+		// First: a body this large is not read, whatever it is.
+		cn.refuse(h.probTooLarge(r.ContentLength))
 		return
 	}
 	mt, params, err := mime.ParseMediaType(string(cn.hd.ctype))
 	if err != nil || mt != "multipart/form-data" {
-		cn.reject(415)
+		cn.refuse(probNotForm(dir))
 		return
 	}
 	b := params["boundary"]
 	if b == "" || len(b) > 70 {
-		cn.reject(400)
+		cn.refuse(probNoBoundary(dir))
 		return
 	}
-	if r.ContentLength > h.o.MaxUpload {
-		cn.reject(413)
-		return
-	}
-	dir := string(relPath(cn.path))
-	if status := cn.checkDir(dir); status != 0 {
-		cn.reject(status)
+	if p := cn.checkDir(dir); p.Status != 0 {
+		cn.refuse(p)
 		return
 	}
 	cn.act = actForm
@@ -131,19 +131,20 @@ func (cn *conn) startForm(r *http1.Request) {
 	cn.continue100()
 }
 
-// checkDir returns 0 if dir is a directory under the root, else the status
-// to refuse with.
-func (cn *conn) checkDir(dir string) int {
+// checkDir returns a zero problem if dir is a directory under the root,
+// else what to refuse with. Uploads do not create directories: a typo in
+// a path would otherwise leave a tree of them behind.
+func (cn *conn) checkDir(dir string) problem {
 	fi, err := cn.h.root.Stat(dir)
 	switch {
 	case err != nil && isNotExist(err):
-		return 409
+		return probNoFolder(dir)
 	case err != nil:
-		return cn.errorStatus(err)
+		return problem{Status: cn.errorStatus(err)}
 	case !fi.IsDir():
-		return 409
+		return probNotFolder(dir)
 	}
-	return 0
+	return problem{}
 }
 
 func statusOf(err error) int {
@@ -152,6 +153,34 @@ func statusOf(err error) int {
 		return ue.status
 	}
 	return 500
+}
+
+// problem says what an error that ends a file, or the upload, means for
+// the client.
+func (up *upload) problem(err error) problem {
+	switch err {
+	case errTooLarge:
+		return up.h.probTooLarge(-1)
+	case errExists:
+		return probExists(up.final, false)
+	case errField:
+		return problem{Status: 413, Detail: "A form field that is not a file is over 1 MiB.",
+			Hint: "Send files as file parts (`curl -F file=@NAME`); other fields are not kept.", back: folderPath(up.dir)}
+	case errFormHeader:
+		return problem{Status: 400, Detail: "A part of the form has a malformed header.", back: folderPath(up.dir)}
+	case errFormFraming:
+		return problem{Status: 400, Detail: "The form's framing is malformed.", back: folderPath(up.dir)}
+	}
+	switch status := statusOf(err); status {
+	case 403:
+		return problem{Status: 403, Detail: "The server may not write into " + folderPath(up.dir) + ".",
+			Hint: "Ask its operator to check the folder's permissions.", back: folderPath(up.dir)}
+	case 507:
+		return problem{Status: 507, Detail: "The server's disk is full.",
+			Hint: "Try again later, or tell the server's operator.", back: folderPath(up.dir)}
+	default:
+		return problem{Status: status, back: folderPath(up.dir)}
+	}
 }
 
 // open starts the temporary file for a file named name in the directory.
@@ -170,22 +199,12 @@ func (up *upload) open(name string) error {
 	return nil
 }
 
-// write takes the next piece of body; a non-zero status ends the upload.
-func (up *upload) write(b []byte) int {
-	var err error
+// write takes the next piece of body; an error ends the upload.
+func (up *upload) write(b []byte) error {
 	if up.form != nil {
-		err = up.form.feed(b, up)
-		if err != nil && statusOf(err) == 500 && !errors.As(err, new(*uploadError)) {
-			err = &uploadError{400, err.Error()}
-		}
-	} else {
-		err = up.data(b)
+		return up.form.feed(b, up)
 	}
-	if err != nil {
-		up.abort()
-		return statusOf(err)
-	}
-	return 0
+	return up.data(b)
 }
 
 func (up *upload) data(b []byte) error {
@@ -237,7 +256,9 @@ func (up *upload) commit() error {
 			return errWrite
 		}
 	}
-	up.saved = append(up.saved, up.final)
+	up.rep.Stored = append(up.rep.Stored, storedFile{
+		Name: path.Base(up.final), Path: urlPath(up.final), Size: up.n, Replaced: up.replaced,
+	})
 	return nil
 }
 
@@ -260,44 +281,131 @@ func (up *upload) abort() {
 	}
 }
 
-// The formSink methods store file parts and skip other fields.
+// The formSink methods store file parts and skip other fields. A file
+// that cannot be stored (its name is taken, unusable, the disk is full) is
+// refused, its data dropped, and the form goes on with the next part: the
+// report says which went in and which did not. Only what ends the whole
+// request (the size limit, broken framing) ends the form.
 
 func (up *upload) partStart(name, filename string) error {
+	up.skipping, up.field, up.fieldSize, up.part = false, false, 0, ""
 	if filename == "" {
-		up.skipping, up.fieldSize = true, 0
+		up.skipping, up.field = true, true
 		return nil
 	}
-	up.skipping = false
+	up.part = printable(filename)
 	clean := sanitizeName(filename)
 	if clean == "" || (!up.h.o.Dotfiles && strings.HasPrefix(clean, ".")) {
-		return errBadName
+		up.refuse(problem{Status: 400, Detail: "No usable file name is left of it.",
+			Hint: "Name the file with at least one character that is not a dot, a space, a slash or a control character."})
+		return nil
 	}
-	if _, err := up.h.root.Lstat(path.Join(up.dir, clean)); err == nil && !up.h.o.Overwrite {
-		return errExists
+	rel := path.Join(up.dir, clean)
+	up.replaced = false
+	if fi, err := up.h.root.Lstat(rel); err == nil {
+		if fi.IsDir() || !up.h.o.Overwrite {
+			up.refuse(probExists(rel, fi.IsDir()))
+			return nil
+		}
+		up.replaced = true
 	}
 	up.n = 0
-	return up.open(clean)
+	if err := up.open(clean); err != nil {
+		up.refuse(up.problem(err))
+	}
+	return nil
+}
+
+// refuse reports the file part being read as not stored, and drops the
+// rest of its data.
+func (up *upload) refuse(p problem) {
+	up.abort()
+	up.skipping = true
+	reason := p.Detail
+	if p.Hint != "" {
+		reason += " " + p.Hint
+	}
+	if reason == "" {
+		reason = http1.StatusText(p.Status) + "."
+	}
+	up.rep.Refused = append(up.rep.Refused, refusedFile{Name: up.part, Reason: reason, Status: p.Status})
 }
 
 func (up *upload) partData(b []byte) error {
+	if up.total += int64(len(b)); up.total > up.h.o.MaxUpload {
+		return errTooLarge
+	}
 	if up.skipping {
 		// Fields that are not files are not kept; a huge one is refused.
-		if up.fieldSize += len(b); up.fieldSize > 1<<20 {
-			return errField
+		if up.field {
+			if up.fieldSize += len(b); up.fieldSize > 1<<20 {
+				return errField
+			}
 		}
 		return nil
 	}
-	return up.data(b)
+	if err := up.data(b); err != nil {
+		if err == errTooLarge {
+			return err
+		}
+		up.refuse(up.problem(err)) // the disk is full, or failed
+	}
+	return nil
 }
 
 func (up *upload) partEnd() error {
 	if up.skipping || up.cur == nil {
 		return nil
 	}
-	return up.commit()
+	if err := up.commit(); err != nil {
+		up.refuse(up.problem(err))
+	}
+	return nil
+}
+
+// inFile reports whether a file part is being stored.
+func (up *upload) inFile() bool { return up.cur != nil && !up.skipping }
+
+// uploadFailed answers an upload that err ended while its body arrived;
+// the connection closes, as the rest of the body is not read. A form's
+// answer still reports the files stored before.
+func (cn *conn) uploadFailed(err error) {
+	up := cn.up
+	cn.up = nil
+	p := up.problem(err)
+	if up.form == nil {
+		up.abort()
+		cn.replyNowProblem(p)
+		return
+	}
+	if up.inFile() {
+		up.refuse(p)
+	}
+	up.abort()
+	p.Title = http1.StatusText(p.Status)
+	p.Detail += " The rest of the form was not read."
+	up.rep.Error = &p
+	up.forgetStored()
+	cn.closeAfter = true
+	cn.sendReport(p.Status, up, nil)
+	cn.closing = true
+}
+
+// forgetStored drops what the file cache knows of the files stored.
+func (up *upload) forgetStored() {
+	for _, s := range up.rep.Stored {
+		up.h.files.forget(path.Join(up.dir, s.Name))
+	}
+	up.h.files.forget(up.dir)
 }
 
 // finishUpload answers a complete upload.
+//
+// PUT answers 201 Created (200 if it replaced a file) with its report.
+// A form answers with the report of every file part: 201 if all were
+// stored, 200 if some were, and if none, the status of the first refusal
+// (409 for a name taken). A browser whose files were all stored is sent
+// back to the listing (303), which shows them.
 func (cn *conn) finishUpload(r *http1.Request) {
 	up := cn.up
 	cn.up = nil
@@ -306,37 +414,37 @@ func (cn *conn) finishUpload(r *http1.Request) {
 	}
 	if up.form == nil {
 		if err := up.commit(); err != nil {
-			cn.sendError(statusOf(err))
+			cn.sendProblem(up.problem(err))
 			return
 		}
 		status := 201
 		if up.replaced {
-			status = 204
+			status = 200
 		}
-		cn.startHead(status)
-		cn.appendLocation("\r\n")
-		if status == 204 {
-			cn.endHead(-1)
-		} else {
-			cn.out = append(cn.out, "Content-Type: text/plain; charset=utf-8\r\n"...)
-			msg := "created " + string(cn.path) + "\n"
-			cn.endHead(int64(len(msg)))
-			cn.writeBody([]byte(msg))
-		}
-		cn.logDone()
 		cn.h.files.forget(up.final)
+		cn.sendReport(status, up, []byte("Location: "+urlPath(up.final)+"\r\n"))
 		return
 	}
 	if !up.form.done() {
+		// The body ended inside the form.
+		p := problem{Status: 400, Title: http1.StatusText(400), Detail: "The form ended before its closing boundary.",
+			Hint: "The client was cut short: send the files that were not stored again."}
+		if up.inFile() {
+			up.refuse(p)
+		}
 		up.abort()
-		cn.sendError(400) // the body ended inside the form
+		up.rep.Error = &p
+		up.forgetStored()
+		cn.sendReport(400, up, nil)
 		return
 	}
-	for _, s := range up.saved {
-		cn.h.files.forget(s)
-	}
-	cn.h.files.forget(up.dir)
-	if strings.Contains(string(cn.hd.accept), "text/html") {
+	up.forgetStored()
+	rep := &up.rep
+	switch {
+	case len(rep.Stored) == 0 && len(rep.Refused) == 0:
+		cn.sendProblem(problem{Status: 400, Detail: "The form has no file in it.",
+			Hint: "Send each file as a part with a file name (`curl -F file=@NAME`).", back: folderPath(up.dir)})
+	case len(rep.Refused) == 0 && negotiate(cn.hd.accept) == formatHTML:
 		// A browser's form: back to the listing, which shows the files.
 		cn.startHead(303)
 		cn.appendLocation("\r\nContent-Type: text/plain; charset=utf-8\r\n")
@@ -344,12 +452,11 @@ func (cn *conn) finishUpload(r *http1.Request) {
 		cn.endHead(int64(len(msg)))
 		cn.writeBody([]byte(msg))
 		cn.logDone()
-		return
+	case len(rep.Refused) == 0:
+		cn.sendReport(201, up, nil)
+	case len(rep.Stored) > 0:
+		cn.sendReport(200, up, nil)
+	default:
+		cn.sendReport(rep.Refused[0].Status, up, nil)
 	}
-	var body strings.Builder
-	for _, s := range up.saved {
-		body.WriteString((&url.URL{Path: "/" + s}).EscapedPath())
-		body.WriteByte('\n')
-	}
-	cn.sendBody(201, "text/plain; charset=utf-8", nil, []byte(body.String()))
 }

@@ -58,7 +58,7 @@ func TestPut(t *testing.T) {
 			{"create", "/new.txt", "new file", nil, 201},
 			{"in a directory", "/in/deep.txt", "deep", nil, 201},
 			{"exists", "/existing.txt", "clobber", nil, 409},
-			{"missing directory", "/nope/x.txt", "x", nil, 409},
+			{"missing directory", "/nope/x.txt", "x", nil, 404},
 			{"directory", "/in/", "x", nil, 405},
 			{"dotfile", "/.htaccess", "x", nil, 403},
 			{"too large", "/big.txt", strings.Repeat("x", 1<<20+1), nil, 413},
@@ -88,7 +88,10 @@ func TestPut(t *testing.T) {
 func TestPutOverwriteAndChunked(t *testing.T) {
 	base, dir := uploadServer(t, "goroutine", httpd.Options{Overwrite: true})
 	resp := do(t, "PUT", base+"/existing.txt", strings.NewReader("replaced"))
-	wantStatus(t, resp, 204)
+	wantStatus(t, resp, 200)
+	if got, want := body(t, resp), "replaced /existing.txt (8 B)\n"; got != want {
+		t.Errorf("body %q, want %q", got, want)
+	}
 	if got := readFile(t, filepath.Join(dir, "existing.txt")); got != "replaced" {
 		t.Errorf("after overwrite: %q", got)
 	}
@@ -199,7 +202,7 @@ func TestFormUpload(t *testing.T) {
 		ct, b := form(t, [][2]string{{"one.txt", "first"}, {"two.bin", big}, {`..\..\evil/../../three.txt`, "third"}, {"\x01.hidden\x7f", "h"}})
 		resp := do(t, "POST", base+"/in/", b, "Content-Type: "+ct)
 		wantStatus(t, resp, 201)
-		if got, want := body(t, resp), "/in/one.txt\n/in/two.bin\n/in/three.txt\n/in/hidden\n"; got != want {
+		if got, want := body(t, resp), "stored   /in/one.txt (5 B)\nstored   /in/two.bin (976 KiB)\nstored   /in/three.txt (5 B)\nstored   /in/hidden (1 B)\n"; got != want {
 			t.Errorf("response %q, want %q", got, want)
 		}
 		for n, want := range map[string]string{"one.txt": "first", "two.bin": big, "three.txt": "third", "hidden": "h"} {
