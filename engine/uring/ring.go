@@ -57,20 +57,20 @@ const (
 
 // sqe is struct io_uring_sqe (64 bytes).
 type sqe struct {
-	opcode     uint8
-	flags      uint8
-	ioprio     uint16
-	fd         int32
-	off        uint64
-	addr       uint64
-	len        uint32
-	opFlags    uint32
-	userData   uint64
-	bufIndex   uint16 // buf_group with sqeBufferSelect
+	opcode      uint8
+	flags       uint8
+	ioprio      uint16
+	fd          int32
+	off         uint64
+	addr        uint64
+	len         uint32
+	opFlags     uint32
+	userData    uint64
+	bufIndex    uint16 // buf_group with sqeBufferSelect
 	personality uint16
-	spliceFD   int32
-	addr3      uint64
-	_          uint64
+	spliceFD    int32
+	addr3       uint64
+	_           uint64
 }
 
 // cqe is struct io_uring_cqe (16 bytes).
@@ -188,10 +188,11 @@ func newRing(entries uint32, nbufs, bufSize int) (r *ring, err error) {
 	if e != 0 {
 		return nil, fmt.Errorf("%w: io_uring_setup: %w%s", ErrUnavailable, e, setupHint(e))
 	}
-	r = &ring{fd: int(fd)}
+	made := &ring{fd: int(fd)}
+	r = made
 	defer func() {
 		if err != nil {
-			r.close()
+			made.close() // r is nil by now: the error returns set it
 			r = nil
 		}
 	}()
