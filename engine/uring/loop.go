@@ -666,8 +666,11 @@ func (l *loop) received(c *conn, res int32, flags uint32) {
 	}
 	if res > 0 {
 		// Counted before the handler sees the bytes, so that a handler
-		// reporting the counters includes them, as under every engine.
+		// reporting the counters includes them, as under every engine;
+		// and so are sends completed in this batch of completions,
+		// which the peer may have answered already.
 		l.stats.BytesIn.Add(int64(res))
+		l.flushStats()
 		c.active = l.now
 	}
 	if !c.reading() || c.held {
