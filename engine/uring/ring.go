@@ -249,7 +249,7 @@ func setupHint(e unix.Errno) string {
 	case unix.ENOSYS:
 		return " (the kernel was built without io_uring, or is older than 5.1)"
 	case unix.EPERM:
-		return " (disabled by the kernel.io_uring_disabled sysctl, or the process's group may not use it)"
+		return " (disabled by the kernel.io_uring_disabled sysctl, or forbidden to this process by a seccomp policy or kernel.io_uring_group)"
 	case unix.EACCES:
 		return " (forbidden by a security policy such as seccomp)"
 	case unix.ENOMEM:
