@@ -22,8 +22,13 @@ const (
 	ringEntries = 4096
 	// Receive buffers: the kernel picks one when data arrives, so a
 	// connection waiting for input owns none. They are handed back as
-	// soon as the handler has seen the bytes.
-	nBufs   = 1024
+	// soon as the handler has seen the bytes. The kernel takes them in
+	// ring order, so the fewer there are the warmer in cache the next one
+	// is: with 1,024 the engine spent measurably more time copying into
+	// cold buffers than epoll's one hot buffer does. A turn with more
+	// receives completing than there are buffers gets ENOBUFS for the
+	// rest, which are armed again on the next turn.
+	nBufs   = 128
 	bufSize = 4096
 
 	maxIovecs = 64

@@ -262,7 +262,9 @@ func setupHint(e unix.Errno) string {
 // them with the kernel (IORING_REGISTER_PBUF_RING, Linux 5.19).
 func (r *ring) setupBuffers(nbufs, bufSize int) error {
 	ringBytes := (nbufs*int(unsafe.Sizeof(ringBuf{})) + 4095) &^ 4095
-	mem, err := unix.Mmap(-1, 0, ringBytes+4096+nbufs*bufSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	// Shared, so that the mapping is one of its own (anonymous private
+	// mappings merge with their neighbours) and its leak would show.
+	mem, err := unix.Mmap(-1, 0, ringBytes+4096+nbufs*bufSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return fmt.Errorf("uring: mmap buffers: %w", err)
 	}
