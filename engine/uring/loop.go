@@ -252,22 +252,17 @@ func (l *loop) run() {
 	}
 }
 
-// reap handles every completion waiting. Each is copied out and its slot
-// given back before it is handled, so that what handling submits cannot
-// overflow the completion ring.
+// reap handles every completion waiting, including those that handling
+// the first ones brings.
 func (l *loop) reap() {
 	for {
-		n := l.ring.ready()
-		if n == 0 {
+		e, ok := l.ring.next()
+		if !ok {
 			break
 		}
-		for range n {
-			e := *l.ring.peek(0)
-			l.ring.advance(1)
-			l.complete(e.userData, e.res, e.flags)
-		}
-		l.ring.publishBufs()
+		l.complete(e.userData, e.res, e.flags)
 	}
+	l.ring.publishBufs()
 }
 
 func (l *loop) complete(ud uint64, res int32, flags uint32) {
@@ -1030,6 +1025,9 @@ func (l *loop) finish(c *conn, err error, graceful bool) {
 		l.twheel.remove(&tm.node)
 	}
 	l.live--
+	// Sends completed this turn are counted before the handler hears
+	// of the close: the peer may have read them and gone already.
+	l.flushStats()
 	l.r.s.Closed(c, err)
 	if graceful {
 		l.linger(c)

@@ -132,6 +132,8 @@ type ring struct {
 	cqHead, cqTail *uint32
 	cqMask         uint32
 	cqes           []cqe
+	stash          []cqe // completions moved aside by get (see there)
+	stashed        int   // stash[:stashed] handed out
 
 	// Provided buffers: a ring the kernel takes receive buffers from.
 	bufMem   []byte // the buffer ring, then the buffers
@@ -333,17 +335,31 @@ func (r *ring) close() {
 }
 
 // get returns a cleared SQE to fill, first submitting what is queued if
-// the submission ring is full: a request is never dropped.
+// the submission ring is full: a request is never dropped. A kernel that
+// refuses submissions while completions overflow (EBUSY, before Linux 5.19's
+// unbounded overflow list) is given room: the completions waiting are moved
+// aside, to be handed out by next before any newer one.
 func (r *ring) get() (*sqe, error) {
 	for r.tail-atomic.LoadUint32(r.sqHead) >= uint32(len(r.sqes)) {
 		if _, err := r.enter(false, -1); err != nil {
 			return nil, err
+		}
+		if r.tail-atomic.LoadUint32(r.sqHead) >= uint32(len(r.sqes)) {
+			r.stashReady()
 		}
 	}
 	s := &r.sqes[r.tail&r.sqMask]
 	*s = sqe{}
 	r.tail++
 	return s, nil
+}
+
+// stashReady moves the completions waiting in the ring aside.
+func (r *ring) stashReady() {
+	for n := r.cqReady(); n > 0; n-- {
+		r.stash = append(r.stash, r.cqes[*r.cqHead&r.cqMask])
+		atomic.StoreUint32(r.cqHead, *r.cqHead+1)
+	}
 }
 
 // pending reports SQEs filled and not yet submitted.
@@ -391,16 +407,28 @@ func (r *ring) enter(wait bool, timeout int64) (int, error) {
 }
 
 // ready reports the completions waiting to be reaped.
-func (r *ring) ready() int {
+func (r *ring) ready() int { return len(r.stash) - r.stashed + r.cqReady() }
+
+func (r *ring) cqReady() int {
 	return int(atomic.LoadUint32(r.cqTail) - *r.cqHead)
 }
 
-// peek returns the i-th waiting completion (i < ready()).
-func (r *ring) peek(i int) *cqe {
-	return &r.cqes[(*r.cqHead+uint32(i))&r.cqMask]
-}
-
-// advance marks n completions reaped.
-func (r *ring) advance(n int) {
-	atomic.StoreUint32(r.cqHead, *r.cqHead+uint32(n))
+// next returns the oldest completion waiting, and false if there is none.
+// Its slot is given back at once, so that what handling it submits cannot
+// overflow the completion ring.
+func (r *ring) next() (cqe, bool) {
+	if r.stashed < len(r.stash) {
+		e := r.stash[r.stashed]
+		r.stashed++
+		if r.stashed == len(r.stash) {
+			r.stash, r.stashed = r.stash[:0], 0
+		}
+		return e, true
+	}
+	if r.cqReady() == 0 {
+		return cqe{}, false
+	}
+	e := r.cqes[*r.cqHead&r.cqMask]
+	atomic.StoreUint32(r.cqHead, *r.cqHead+1)
+	return e, true
 }

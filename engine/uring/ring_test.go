@@ -30,13 +30,10 @@ func reapAll(t *testing.T, r *ring, want int) map[uint64]int32 {
 		if _, err := r.enter(true, int64(5e9)); err != nil {
 			t.Fatal(err)
 		}
-		n := r.ready()
-		if n == 0 {
+		if r.ready() == 0 {
 			t.Fatalf("no completion within 5s; have %d of %d", len(got), want)
 		}
-		for range n {
-			e := *r.peek(0)
-			r.advance(1)
+		for e, ok := r.next(); ok; e, ok = r.next() {
 			if _, dup := got[e.userData]; dup {
 				t.Fatalf("completion %d twice", e.userData)
 			}
@@ -116,8 +113,7 @@ func TestRingRecvProvidedBuffer(t *testing.T) {
 		if r.ready() != 1 {
 			t.Fatalf("round %d: %d completions", round, r.ready())
 		}
-		e := *r.peek(0)
-		r.advance(1)
+		e, _ := r.next()
 		if e.res < 0 {
 			t.Fatalf("round %d: recv: %v", round, unix.Errno(-e.res))
 		}
@@ -181,5 +177,49 @@ func TestRingSetupFailure(t *testing.T) {
 		if got := countMaps(t); got >= maps+20 {
 			t.Errorf("after %s: %d mappings, %d before", st, got, maps)
 		}
+	}
+}
+
+// TestRingStash moves completions aside, as get does when the kernel
+// refuses submissions, and checks next hands them out first, in order,
+// then the newer ones.
+func TestRingStash(t *testing.T) {
+	r := newTestRing(t, 8)
+	nop := func(ud uint64) {
+		s, err := r.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.opcode = opNop
+		s.userData = ud
+	}
+	nop(1)
+	nop(2)
+	if _, err := r.enter(true, int64(5e9)); err != nil {
+		t.Fatal(err)
+	}
+	for r.cqReady() < 2 {
+		if _, err := r.enter(true, int64(5e9)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.stashReady()
+	nop(3)
+	for r.cqReady() < 1 {
+		if _, err := r.enter(true, int64(5e9)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.ready(); got != 3 {
+		t.Fatalf("ready %d, want 3", got)
+	}
+	for _, want := range []uint64{1, 2, 3} {
+		e, ok := r.next()
+		if !ok || e.userData != want {
+			t.Fatalf("next: %d, %v; want %d", e.userData, ok, want)
+		}
+	}
+	if _, ok := r.next(); ok {
+		t.Fatal("a completion after the last")
 	}
 }
