@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,7 +114,7 @@ type sendOp struct {
 var filePool = sync.Pool{New: func() any { return new([fileChunk]byte) }}
 
 func newLoop(r *run) (*loop, error) {
-	rg, err := newRing(ringEntries, nBufs, bufSize)
+	rg, err := newRing(ringEntries, nBufs, bufSize, true)
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +212,12 @@ func (l *loop) wakeLocked() {
 }
 
 func (l *loop) run() {
+	// The ring has one submitter, this thread, so that the kernel can
+	// leave completions' work to the waits in io_uring_enter.
+	runtime.LockOSThread()
+	if err := l.ring.enable(); err != nil {
+		l.fatal = err
+	}
 	defer func() {
 		l.mu.Lock()
 		l.exited = true

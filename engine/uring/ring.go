@@ -39,6 +39,9 @@ const (
 	setupClamp       = 1 << 4
 	setupSubmitAll   = 1 << 7
 	setupCoopTaskrun = 1 << 8
+	setupRDisabled   = 1 << 6
+	setupSingleIss   = 1 << 12
+	setupDeferTask   = 1 << 13
 
 	featSingleMmap = 1 << 0
 	featNoDrop     = 1 << 1
@@ -51,8 +54,9 @@ const (
 	offCQRing = 0x8000000
 	offSQEs   = 0x10000000
 
-	registerPbufRing   = 22
-	unregisterPbufRing = 23
+	registerEnableRings = 12
+	registerPbufRing    = 22
+	unregisterPbufRing  = 23
 )
 
 // sqe is struct io_uring_sqe (64 bytes).
@@ -145,6 +149,8 @@ type ring struct {
 	bufSize  int
 	nbufs    int
 
+	disabled bool // made with R_DISABLED: enable must be called first
+
 	ts  unix.Timespec
 	arg geteventsArg
 }
@@ -177,9 +183,24 @@ func step(name string) error {
 // newRing sets up a ring of at least entries submission entries, twice as
 // many completion entries, and nbufs provided buffers of bufSize bytes
 // each (nbufs a power of two). On any failure it releases what it made.
-func newRing(entries uint32, nbufs, bufSize int) (r *ring, err error) {
-	p := params{flags: setupCQSize | setupClamp | setupSubmitAll | setupCoopTaskrun, cqEntries: 2 * entries}
-	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
+//
+// With single, the ring is made for one thread's use (SINGLE_ISSUER), its
+// completions' work deferred to the waits (DEFER_TASKRUN, Linux 6.1), and
+// disabled until that thread calls enable.
+func newRing(entries uint32, nbufs, bufSize int, single bool) (r *ring, err error) {
+	var p params
+	e := unix.EINVAL
+	var fd uintptr
+	disabled := false
+	if single {
+		p = params{flags: setupCQSize | setupClamp | setupSubmitAll | setupRDisabled | setupSingleIss | setupDeferTask, cqEntries: 2 * entries}
+		fd, _, e = unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
+		disabled = e == 0
+	}
+	if e == unix.EINVAL {
+		p = params{flags: setupCQSize | setupClamp | setupSubmitAll | setupCoopTaskrun, cqEntries: 2 * entries}
+		fd, _, e = unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
+	}
 	if e == unix.EINVAL {
 		// A kernel before 5.19 knows neither COOP_TASKRUN nor
 		// SUBMIT_ALL; the feature checks below then say what is
@@ -190,7 +211,7 @@ func newRing(entries uint32, nbufs, bufSize int) (r *ring, err error) {
 	if e != 0 {
 		return nil, fmt.Errorf("%w: io_uring_setup: %w%s", ErrUnavailable, e, setupHint(e))
 	}
-	made := &ring{fd: int(fd)}
+	made := &ring{fd: int(fd), disabled: disabled}
 	r = made
 	defer func() {
 		if err != nil {
@@ -243,6 +264,20 @@ func newRing(entries uint32, nbufs, bufSize int) (r *ring, err error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// enable enables a ring made disabled, making the calling thread its one
+// submitter.
+func (r *ring) enable() error {
+	if !r.disabled {
+		return nil
+	}
+	_, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), registerEnableRings, 0, 0, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("uring: enabling the ring: %w", e)
+	}
+	r.disabled = false
+	return nil
 }
 
 // setupHint explains the usual reasons io_uring_setup fails.

@@ -13,7 +13,7 @@ import (
 
 func newTestRing(t *testing.T, entries uint32) *ring {
 	t.Helper()
-	r, err := newRing(entries, 8, 256)
+	r, err := newRing(entries, 8, 256, false)
 	if err != nil {
 		t.Fatalf("newRing: %v", err)
 	}
@@ -161,10 +161,10 @@ func TestRingSetupFailure(t *testing.T) {
 			return nil
 		}
 		// Warm up whatever the first call allocates, then count.
-		newRing(8, 8, 256)
+		newRing(8, 8, 256, false)
 		fds, maps := countFDs(t), countMaps(t)
 		for range 20 {
-			r, err := newRing(8, 8, 256)
+			r, err := newRing(8, 8, 256, false)
 			if !errors.Is(err, forced) || r != nil {
 				t.Fatalf("after %s: got %v, %v; want the forced error", st, r, err)
 			}
