@@ -3,7 +3,9 @@
 // reads and writes and the loop reaps their completions.
 //
 // Each loop queues its requests through a turn and submits them all, and
-// waits for completions, in one io_uring_enter call per turn. Loop 0 keeps
+// waits for completions, in one io_uring_enter call per turn. The loop's
+// goroutine keeps its thread, the ring's one submitter, so that the kernel
+// defers the work completing requests to those waits (DEFER_TASKRUN). Loop 0 keeps
 // a multishot accept on the listener and deals connections round-robin.
 // Every reading connection has one receive in flight that takes its
 // buffer from the loop's ring of provided buffers when data arrives, so a
