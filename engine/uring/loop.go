@@ -41,6 +41,9 @@ const (
 	acceptBackoff = 100 * time.Millisecond
 )
 
+// recvBufs is nBufs; tests lower it to make receives run out of buffers.
+var recvBufs = nBufs
+
 // Kinds of operation, in the low byte of a request's user data; the rest
 // is the connection's descriptor. A descriptor is closed only once none of
 // its operations is in flight, so a completion always names the
@@ -114,7 +117,7 @@ type sendOp struct {
 var filePool = sync.Pool{New: func() any { return new([fileChunk]byte) }}
 
 func newLoop(r *run) (*loop, error) {
-	rg, err := newRing(ringEntries, nBufs, bufSize, true)
+	rg, err := newRing(ringEntries, recvBufs, bufSize, true)
 	if err != nil {
 		return nil, err
 	}
