@@ -12,12 +12,13 @@ import (
 	"github.com/portside/portside/engine/goroutine"
 	"github.com/portside/portside/engine/iterative"
 	"github.com/portside/portside/engine/readiness"
+	"github.com/portside/portside/engine/uring"
 	"github.com/portside/portside/server"
 )
 
 // Options tune the engines that have knobs; each engine ignores the rest.
 type Options struct {
-	Loops       int       // epoll: event loops; 0 means one per CPU
+	Loops       int       // epoll, uring: event loops; 0 means one per CPU
 	MaxChildren int       // fork: concurrent child processes; 0 means the default
 	Stderr      io.Writer // fork: where children's standard error (their logs) goes; nil means os.Stderr
 }
@@ -40,6 +41,7 @@ var engines = map[string]func(Options) server.Engine{
 	"epoll":     func(o Options) server.Engine { return epoll.New(epoll.Options{Loops: o.Loops}) },
 	"select":    func(Options) server.Engine { return readiness.NewSelect() },
 	"poll":      func(Options) server.Engine { return readiness.NewPoll() },
+	"uring":     func(o Options) server.Engine { return uring.New(uring.Options{Loops: o.Loops}) },
 }
 
 // Names lists the engines, sorted.

@@ -131,7 +131,7 @@ func (e *env) flags() *flag.FlagSet {
 // serverFlags adds the flags of subcommands that run services.
 func (e *env) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.g.engine, "engine", engine.Default, "concurrency `engine`: "+strings.Join(engine.Names(), ", "))
-	fs.IntVar(&e.g.loops, "loops", 0, "epoll engine: event `loops` (0: one per CPU)")
+	fs.IntVar(&e.g.loops, "loops", 0, "epoll and uring engines: event `loops` (0: one per CPU)")
 	fs.IntVar(&e.g.maxChildren, "max-children", 0, "fork engine: most child processes at once (0: as --max-conns)")
 	fs.StringVar(&e.g.metrics, "metrics", "", "serve Prometheus metrics and Go profiles (/debug/pprof/) on `addr`")
 	fs.DurationVar(&e.g.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on shutdown, how long connections may take to finish")

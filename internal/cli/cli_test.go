@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"github.com/portside/portside/internal/testkit"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+	"golang.org/x/sys/unix"
 
 	"github.com/portside/portside/engine"
 )
@@ -32,6 +34,12 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // can run it as a real process and send it real signals.
 func TestMain(m *testing.M) {
 	if os.Getenv("PORTSIDE_CLI_TEST_MAIN") == "1" {
+		if os.Getenv("PORTSIDE_CLI_TEST_DENY_URING") == "1" {
+			if err := testkit.DenyIOUringSetup(unix.EPERM); err != nil {
+				fmt.Fprintln(os.Stderr, "seccomp:", err)
+				os.Exit(3)
+			}
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 		stop()
@@ -401,6 +409,28 @@ func waitExit(t *testing.T, cmd *exec.Cmd, errb *testkit.SyncBuffer) {
 // TestEchoUnderEveryEngine runs the real command under each engine and has
 // a shell session with it, including the fork engine, whose children are
 // this same program started again.
+// TestUringUnavailable runs the command with --engine uring where
+// io_uring_setup is refused: it fails at start-up, saying why, rather than
+// serving with another engine or not at all.
+func TestUringUnavailable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "echo", "--engine", "uring", "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "PORTSIDE_CLI_TEST_MAIN=1", "PORTSIDE_CLI_TEST_DENY_URING=1")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1; stderr:\n%s", err, errb.String())
+	}
+	for _, want := range []string{"io_uring is unavailable", "io_uring_setup", "io_uring_disabled"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
+
 func TestEchoUnderEveryEngine(t *testing.T) {
 	for _, name := range engine.Names() {
 		t.Run("engine="+name, func(t *testing.T) {

@@ -1,0 +1,178 @@
+//go:build linux
+
+package uring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portside/portside/server"
+)
+
+// lingerTimeout bounds how long a closed connection's socket stays open
+// after shutdown(SHUT_WR), reading and discarding what the peer still sends,
+// so that closing it with unread input does not send an RST that could
+// destroy our last bytes before the peer has read them.
+const lingerTimeout = time.Second
+
+var errNoFD = errors.New("uring: listener has no file descriptor")
+
+// Serve runs s's connections until ctx is cancelled and they are drained. It
+// closes ln. It fails at once, saying why, where io_uring is unavailable.
+//
+// The engine takes a duplicate of ln's descriptor and closes ln, so the Go
+// runtime's poller and the ring never compete for it. Loop 0 accepts and
+// deals connections round-robin to the loops, for the reasons the epoll
+// engine gives.
+func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) error {
+	s.Init()
+	if s.TLS != nil {
+		ln.Close()
+		return server.ErrNoTLS
+	}
+	lfd, err := listenerFD(ln)
+	laddr := ln.Addr()
+	ln.Close()
+	if err != nil {
+		return err
+	}
+	n := e.opts.Loops
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	r := &run{
+		s:       s,
+		h:       s.Handler,
+		lim:     s.Limits,
+		start:   time.Now(),
+		failed:  make(chan error, 1),
+		stopped: make(chan struct{}),
+	}
+	r.eofh, _ = s.Handler.(server.EOFHandler)
+	r.drainer, _ = s.Handler.(server.Drainer)
+	r.th, _ = s.Handler.(server.TimerHandler)
+	r.dh, _ = s.Handler.(server.DrainedHandler)
+	if ta, ok := laddr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
+		r.local = ta
+	}
+	for range n {
+		l, err := newLoop(r)
+		if err != nil {
+			for _, l := range r.loops {
+				l.closeFDs()
+			}
+			unix.Close(lfd)
+			return err
+		}
+		r.loops = append(r.loops, l)
+	}
+	if err := r.loops[0].listen(lfd); err != nil {
+		for _, l := range r.loops {
+			l.closeFDs()
+		}
+		unix.Close(lfd)
+		return err
+	}
+
+	var wg sync.WaitGroup
+	for _, l := range r.loops {
+		wg.Go(l.run)
+	}
+	var result error
+	select {
+	case <-ctx.Done():
+	case result = <-r.failed:
+	}
+	// Accepting stops before the loops shut down, so that no connection is
+	// handed to a loop that has already finished.
+	r.loops[0].post(func(l *loop) { l.stopAccept = true })
+	<-r.stopped
+	for _, l := range r.loops {
+		l.post(func(l *loop) { l.shutdown = true })
+	}
+	wg.Wait()
+	return result
+}
+
+// run is the state of one Serve call shared by its loops.
+type run struct {
+	s       *server.Service
+	h       server.Handler
+	eofh    server.EOFHandler
+	drainer server.Drainer
+	th      server.TimerHandler
+	dh      server.DrainedHandler
+	lim     server.Limits
+	local   *net.TCPAddr // the listener's address, when it is a specific one
+	start   time.Time
+	loops   []*loop
+	next    int // round-robin position, used by loop 0 only
+
+	failed   chan error    // a fatal accept error
+	stopped  chan struct{} // closed once loop 0 has stopped accepting
+	stopOnce sync.Once
+}
+
+func (r *run) fail(err error) {
+	select {
+	case r.failed <- err:
+	default:
+	}
+}
+
+// listenerFD duplicates ln's descriptor.
+func listenerFD(ln net.Listener) (int, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("%w: %T", errNoFD, ln)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("uring: listener: %w", err)
+	}
+	fd := -1
+	var derr error
+	err = rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return -1, fmt.Errorf("uring: listener: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("uring: listener: %w", err)
+	}
+	return fd, nil
+}
+
+// tcpAddr converts an accepted peer's address.
+func tcpAddr(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: a.Port}
+	case *unix.SockaddrInet6:
+		ip := make(net.IP, net.IPv6len)
+		copy(ip, a.Addr[:])
+		var zone string
+		if a.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
+				zone = ifi.Name
+			}
+		}
+		return &net.TCPAddr{IP: ip, Port: a.Port, Zone: zone}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: a.Name, Net: "unix"}
+	}
+	return &net.TCPAddr{}
+}
