@@ -27,12 +27,28 @@ const (
 	History             // /history [N]
 	Help                // /help
 	Quit                // /quit [REASON]
+
+	// Moderation, for a room's operators.
+	Op      // /op NICK
+	Deop    // /deop NICK
+	Voice   // /voice NICK
+	Devoice // /devoice NICK
+	Kick    // /kick NICK [REASON]
+	Ban     // /ban MASK
+	Unban   // /unban MASK
+	Mute    // /mute: the room is moderated (+m)
+	Unmute  // /unmute
+	Invite  // /invite NICK
+	Topic   // /topic [TEXT]
+	Mode    // /mode [+/-FLAGS PARAMS]
 )
 
 var names = map[string]Kind{
 	"join": Join, "j": Join, "part": Part, "leave": Part, "nick": Nick, "who": Who, "names": Who,
 	"rooms": Rooms, "list": Rooms, "msg": Msg, "m": Msg, "me": Me, "history": History,
 	"help": Help, "?": Help, "quit": Quit, "exit": Quit,
+	"op": Op, "deop": Deop, "voice": Voice, "devoice": Devoice, "kick": Kick, "ban": Ban,
+	"unban": Unban, "mute": Mute, "unmute": Unmute, "invite": Invite, "topic": Topic, "mode": Mode,
 }
 
 // Errors from Parse. An ErrUsage error wraps the command's usage line.
@@ -45,7 +61,7 @@ var (
 
 // Usage is the one-line usage of each command, for errors and /help.
 var Usage = map[Kind]string{
-	Join:    "/join ROOM",
+	Join:    "/join ROOM [KEY]",
 	Part:    "/part [REASON]",
 	Nick:    "/nick NEW",
 	Who:     "/who",
@@ -55,13 +71,25 @@ var Usage = map[Kind]string{
 	History: "/history [N]",
 	Help:    "/help",
 	Quit:    "/quit [REASON]",
+	Op:      "/op NICK",
+	Deop:    "/deop NICK",
+	Voice:   "/voice NICK",
+	Devoice: "/devoice NICK",
+	Kick:    "/kick NICK [REASON]",
+	Ban:     "/ban MASK",
+	Unban:   "/unban MASK",
+	Mute:    "/mute",
+	Unmute:  "/unmute",
+	Invite:  "/invite NICK",
+	Topic:   "/topic [TEXT]",
+	Mode:    "/mode [+/-FLAGS [PARAMS]]",
 }
 
 // Command is one parsed line.
 type Command struct {
 	Kind Kind
-	Arg  string // ROOM, NICK or the NEW nick; empty if none
-	Text string // what to say, the action, the reason
+	Arg  string // ROOM, NICK, MASK or the NEW nick; empty if none
+	Text string // what to say, the action, the reason, the topic, a room's KEY, MODE's words
 	N    int    // for History: how many, 0 if not given
 }
 
@@ -96,12 +124,27 @@ func Parse(line []byte) (Command, error) {
 	rest = strings.TrimSpace(rest)
 	c := Command{Kind: k}
 	switch k {
-	case Join, Nick:
+	case Join:
+		arg, key, _ := strings.Cut(rest, " ")
+		key = strings.TrimSpace(key)
+		if arg == "" || strings.Contains(key, " ") {
+			return Command{}, &UsageError{k}
+		}
+		c.Arg, c.Text = arg, key
+	case Nick, Op, Deop, Voice, Devoice, Ban, Unban, Invite:
 		arg, extra, _ := strings.Cut(rest, " ")
 		if arg == "" || strings.TrimSpace(extra) != "" {
 			return Command{}, &UsageError{k}
 		}
 		c.Arg = arg
+	case Kick:
+		arg, text, _ := strings.Cut(rest, " ")
+		if arg == "" {
+			return Command{}, &UsageError{k}
+		}
+		c.Arg, c.Text = arg, strings.TrimSpace(text)
+	case Topic, Mode:
+		c.Text = rest
 	case Msg:
 		arg, text, _ := strings.Cut(rest, " ")
 		text = strings.TrimSpace(text)
