@@ -381,8 +381,7 @@ func (l *lineConn) join(room, key string) {
 	// if the join fails.
 	err := h.join(&l.Member, room, l.room, key, func(r *Room) {
 		nicks := r.Nicks() // other nodes' members too, in a cluster
-		slices.Sort(nicks)
-		nicks = h.prefixedLocked(room, nicks)
+		slices.Sort(nicks) // prefixes (@, +) are for /who
 		msg := fmt.Sprintf("* You are in %s with %d: %s", room, len(nicks), strings.Join(nicks, ", "))
 		if r.topic != "" {
 			msg += "\r\n* Topic: " + r.topic
@@ -436,6 +435,10 @@ func (l *lineConn) sayErr(err error) {
 		l.say(fmt.Sprintf("! Message too long: at most %d bytes.", l.hub.o.MaxMessage))
 	case errors.Is(err, ErrBadText):
 		l.say("! Text may not hold CR, LF or NUL characters: that was not sent.")
+	case errors.Is(err, ErrModerated):
+		l.say("! " + l.room + " is moderated: only its operators and voiced members speak. That was not sent.")
+	case errors.Is(err, ErrBanned):
+		l.say("! You are banned from " + l.room + ": that was not sent.")
 	default:
 		l.say("! " + strings.TrimPrefix(err.Error(), "chat: "))
 	}

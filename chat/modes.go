@@ -273,7 +273,8 @@ func (h *Hub) admitLocked(m *Member, r *Room, key string) error {
 }
 
 // joinedModesLocked records m's joining r: the first member of a room
-// without operators becomes its operator; an invitation is used up. h.mu
+// without operators becomes its operator; an invitation is used up. m is
+// in r.members already. h.mu
 // is held.
 func (h *Hub) joinedModesLocked(m *Member, r *Room) {
 	st := h.modes[r.name]
@@ -282,7 +283,7 @@ func (h *Hub) joinedModesLocked(m *Member, r *Room) {
 		h.modes[r.name] = st
 	}
 	delete(st.invited, foldNick(m.nick))
-	if len(st.ops) == 0 && len(r.members) == 0 && (r.presence == nil || len(r.presence.Elsewhere(r.name)) == 0) {
+	if len(st.ops) == 0 && len(r.members) == 1 && (r.presence == nil || len(r.presence.Elsewhere(r.name)) == 0) {
 		st.ops[foldNick(m.nick)] = true
 		h.keepLocked(r.name, st)
 	}

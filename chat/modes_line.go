@@ -119,7 +119,11 @@ func (l *lineConn) moderate(cmd chatline.Command) {
 		}
 	}
 	for _, e := range rep.Errs {
-		l.say("! " + e.Error())
+		if errors.Is(e.Err, ErrNotOp) || errors.Is(e.Err, ErrNotIn) {
+			l.modeErr(room, e.Err)
+		} else {
+			l.say("! " + e.Error())
+		}
 	}
 }
 
@@ -131,6 +135,8 @@ func (l *lineConn) modeErr(room string, err error) {
 		l.say("! You are not an operator of " + room + ".")
 	case errors.Is(err, ErrBadRoom):
 		l.say("! There is no room " + room + ".")
+	case errors.Is(err, ErrNotIn):
+		l.say("! You are not in " + room + ".")
 	default:
 		l.sayErr(err)
 	}
