@@ -234,13 +234,17 @@ func (h *Hub) Prefixes(room string) map[string]string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	st := h.modes[room]
-	r := h.rooms[room]
-	if st == nil || r == nil {
+	if st == nil {
 		return nil
 	}
-	r.mu.Lock()
-	nicks := r.Nicks()
-	r.mu.Unlock()
+	var nicks []string
+	if r := h.rooms[room]; r != nil {
+		r.mu.Lock()
+		nicks = r.Nicks()
+		r.mu.Unlock()
+	} else if p, ok := h.o.Backend.(Presence); ok {
+		nicks = p.Elsewhere(room)
+	}
 	out := map[string]string{}
 	for _, n := range nicks {
 		if p := h.prefixLocked(room, n); p != "" {
