@@ -743,6 +743,8 @@ type Member struct {
 	// Guarded by hub.mu for writing; the owning door may read them
 	// without it, since they change only in its own calls, or in the
 	// completion of a nick claim, which the door waits for (see Gate).
+	// Except rooms, which an operator's kick changes too: read it under
+	// hub.mu.
 	nick  string
 	ident string // user@host
 	real  string

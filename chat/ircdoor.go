@@ -534,8 +534,12 @@ func roomOf(ch string) (string, bool) {
 func (i *ircConn) joinCmd(m *irc.Message) {
 	h := i.hub
 	if m.Params[0] == "0" {
-		for len(i.rooms) > 0 {
-			h.Part(&i.Member, i.rooms[len(i.rooms)-1].name, "")
+		// Under the hub's lock: an operator's kick changes i.rooms too.
+		h.mu.RLock()
+		names := roomNames(i.rooms)
+		h.mu.RUnlock()
+		for _, name := range slices.Backward(names) {
+			h.Part(&i.Member, name, "")
 		}
 		return
 	}
@@ -883,9 +887,11 @@ func (i *ircConn) chathistory(m *irc.Message) {
 	limit = min(limit, maxChathistory)
 	room, ok := roomOf(target)
 	in := false
+	h.mu.RLock() // an operator's kick changes i.rooms too
 	for _, r := range i.rooms {
 		in = in || r.name == room
 	}
+	h.mu.RUnlock()
 	if !ok || !in {
 		fail("INVALID_TARGET", "Not a channel you are in", sub, target)
 		return
