@@ -88,8 +88,8 @@ func TestIRCModes(t *testing.T) {
 		carol.Expect(":ana!ana@127.0.0.1 MODE #c +s-k *\r\n")
 		dave := dial(t, addr, "irc dave")
 		ircLogin(t, dave, "dave")
-		dave.Send("LIST", "WHOIS ana", "MODE #c")
-		dave.Expect(":portside 329 dave #c ")
+		dave.Send("LIST", "WHOIS ana", "MODE #c", "MODE #c +m", "KICK #c ana", "TOPIC #c :x", "INVITE bob #c", "MODE #c +b")
+		dave.Expect(":portside 368 dave #c :End of channel ban list\r\n")
 
 		// Operators make operators; an operator may be deopped.
 		ana.Send("MODE #c +o bob")

@@ -56,7 +56,11 @@ func (cl *client) moderate(r *request) bool {
 
 func (cl *client) modeErrs(room string, errs []chat.ModeError) {
 	for _, e := range errs {
-		cl.fail(modeCode(e.Err), room, e.Error())
+		text := e.Error()
+		if errors.Is(e.Err, chat.ErrNotOp) {
+			text = modeText(room, e.Err)
+		}
+		cl.fail(modeCode(e.Err), room, text)
 	}
 }
 
