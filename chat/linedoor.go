@@ -280,7 +280,7 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		nicks := h.membersPrefixed(l.room)
 		l.say(fmt.Sprintf("* In %s (%d): %s", l.room, len(nicks), strings.Join(nicks, ", ")))
 	case chatline.Rooms:
-		rooms := h.Rooms()
+		rooms := slices.DeleteFunc(h.Rooms(), func(r RoomInfo) bool { return h.SecretFrom(&l.Member, r.Name) })
 		if len(rooms) == 0 {
 			l.say("* No rooms yet: /join ROOM makes one.")
 			return false

@@ -258,7 +258,8 @@ func (cl *client) request(r *request) bool {
 	case "who":
 		cl.send(members{Type: "members", Room: r.Room, Members: h.Members(r.Room), Prefixes: h.Prefixes(r.Room)})
 	case "rooms":
-		cl.send(roomList{Type: "rooms", Rooms: h.Rooms()})
+		rooms := slices.DeleteFunc(h.Rooms(), func(r chat.RoomInfo) bool { return h.SecretFrom(cl.m, r.Name) })
+		cl.send(roomList{Type: "rooms", Rooms: rooms})
 	case "quit":
 		reason := "Quit"
 		if err := chat.CheckText(r.Text); err != nil {
