@@ -702,9 +702,10 @@ func (h *Hub) Kick(m *Member, room string, targets []string, reason string) ([]M
 			continue
 		}
 		target := nicks[i]
-		if st != nil {
-			delete(st.ops, foldNick(target))
-			delete(st.voiced, foldNick(target))
+		if k := foldNick(target); st != nil && (st.ops[k] || st.voiced[k]) {
+			// A kicked member leaves its status behind.
+			delete(st.ops, k)
+			delete(st.voiced, k)
 			h.keepLocked(room, st)
 		}
 		ev := &Msg{Kind: Kick, Room: room, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Target: target, Text: reason}
