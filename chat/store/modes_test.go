@@ -2,12 +2,16 @@ package store
 
 import (
 	"database/sql"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/portside/portside/chat"
+	"github.com/portside/portside/internal/testkit"
 )
 
 // TestModesKept: a room's modes are written before the messages published
@@ -56,4 +60,41 @@ func TestModesKept(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got["dev"], want) {
 		t.Fatalf("after a restart LoadModes = %+v, %v; want dev: %+v", got, err, want)
 	}
+}
+
+// TestModesFullDisk: rooms' modes that cannot be written on a full disk
+// are logged, not retried in a loop, and written with the next message
+// once space is back; the store serves on meanwhile.
+func TestModesFullDisk(t *testing.T) {
+	dir := testkit.Tmpfs(t, 2<<20)
+	logs := new(testkit.SyncBuffer)
+	s, err := Open(dir, Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stop := run(t, s)
+	free := testkit.FillDisk(t, dir)
+	var bans []chat.Ban
+	for i := range chat.MaxBans {
+		bans = append(bans, chat.Ban{Mask: fmt.Sprintf("someone-with-a-long-name-%d!*@*", i), By: "ana", At: 1})
+	}
+	rooms := 0
+	for !strings.Contains(logs.String(), "room modes cannot be written") {
+		if rooms == 500 {
+			t.Fatal("500 rooms' modes written on a full disk")
+		}
+		s.KeepModes(fmt.Sprintf("r%d", rooms), &chat.RoomModes{Flags: "m", Bans: bans, Set: true})
+		rooms++
+		next(t, s, out, msg("r", "x", time.Now())) // after the modes: lost or kept
+	}
+	t.Logf("the modes of %d rooms given on a full disk", rooms)
+	free()
+	if m := next(t, s, out, msg("r", "after", time.Now())); m.Lost != nil {
+		t.Fatalf("a message after space came back: %v", m.Lost)
+	}
+	got, err := s.LoadModes()
+	if err != nil || len(got) != rooms {
+		t.Fatalf("LoadModes: %d rooms, %v; want %d", len(got), err, rooms)
+	}
+	stop()
 }
