@@ -248,7 +248,7 @@ func (i *ircConn) command(m *irc.Message) bool {
 			return false
 		}
 		for _, ch := range strings.Split(m.Params[0], ",") {
-			if room, ok := roomOf(ch); ok {
+			if room, ok := roomOf(ch); ok && !h.SecretFrom(&i.Member, room) {
 				i.names(room)
 			}
 			i.reply(irc.RplEndOfNames, ch, "End of /NAMES list")

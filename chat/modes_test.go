@@ -90,6 +90,14 @@ func TestIRCModes(t *testing.T) {
 		ircLogin(t, dave, "dave")
 		dave.Send("LIST", "WHOIS ana", "MODE #c", "MODE #c +m", "KICK #c ana", "TOPIC #c :x", "INVITE bob #c", "MODE #c +b")
 		dave.Expect(":portside 368 dave #c :End of channel ban list\r\n")
+		dave.Send("NAMES #c", "PRIVMSG #c :from outside")
+		dave.Expect(":portside 404 dave #c :Cannot send to channel\r\n")
+		ana.Send("MODE #c -nm")
+		carol.Expect(":ana!ana@127.0.0.1 MODE #c -nm\r\n")
+		dave.Send("PRIVMSG #c :from outside")
+		carol.Expect(":dave!dave@127.0.0.1 PRIVMSG #c :from outside\r\n")
+		bob.Expect(":dave!dave@127.0.0.1 PRIVMSG #c :from outside\r\n")
+		ana.Expect(":dave!dave@127.0.0.1 PRIVMSG #c :from outside\r\n")
 
 		// Operators make operators; an operator may be deopped.
 		ana.Send("MODE #c +o bob")
@@ -97,7 +105,7 @@ func TestIRCModes(t *testing.T) {
 		bob.Send("MODE #c -o ana", "NAMES #c")
 		bob.Expect(":portside 366 bob #c :End of /NAMES list\r\n")
 		ana.Expect(":bob!bob@127.0.0.1 MODE #c -o ana\r\n")
-		ana.Send("MODE #c -m")
+		ana.Send("MODE #c +m")
 		ana.Expect(":portside 482 ana #c :You're not channel operator\r\n")
 		for _, p := range []*peer{ana, bob, carol, dave} {
 			p.Send("QUIT")
