@@ -388,8 +388,9 @@ func (h *Hub) SecretFrom(m *Member, room string) bool {
 // ModeError is one part of a command that was refused: Err says why, Arg
 // is the mode letter, the nick or the parameter concerned.
 type ModeError struct {
-	Err error
-	Arg string
+	Err   error
+	Arg   string
+	Param string // for ErrBadModeParam: the parameter refused
 }
 
 // Error says what was refused, in words for a person.
@@ -505,7 +506,7 @@ func (h *Hub) Mode(m *Member, room string, args []string) (ModeReply, error) {
 		case 'i', 'm', 'n', 's', 't':
 			changes = append(changes, modeChange{plus, c, ""})
 		default:
-			rep.Errs = append(rep.Errs, ModeError{ErrUnknownMode, string(c)})
+			rep.Errs = append(rep.Errs, ModeError{Err: ErrUnknownMode, Arg: string(c)})
 		}
 	}
 	if rep.ListBans {
@@ -517,11 +518,11 @@ func (h *Hub) Mode(m *Member, room string, args []string) (ModeReply, error) {
 		return rep, nil
 	}
 	if !in && !h.isOper(m) {
-		rep.Errs = append(rep.Errs, ModeError{ErrNotIn, ""})
+		rep.Errs = append(rep.Errs, ModeError{Err: ErrNotIn, Arg: ""})
 		return rep, nil
 	}
 	if !h.isChanOpLocked(st, m) {
-		rep.Errs = append(rep.Errs, ModeError{ErrNotOp, ""})
+		rep.Errs = append(rep.Errs, ModeError{Err: ErrNotOp, Arg: ""})
 		return rep, nil
 	}
 	if st == nil {
@@ -560,11 +561,11 @@ func (h *Hub) Mode(m *Member, room string, args []string) (ModeReply, error) {
 			if i < 0 {
 				if h.nicks[foldNick(ch.param)] == nil {
 					if _, _, ok := h.Remote(ch.param); !ok {
-						rep.Errs = append(rep.Errs, ModeError{ErrNoSuchNick, ch.param})
+						rep.Errs = append(rep.Errs, ModeError{Err: ErrNoSuchNick, Arg: ch.param})
 						continue
 					}
 				}
-				rep.Errs = append(rep.Errs, ModeError{ErrTargetNotIn, ch.param})
+				rep.Errs = append(rep.Errs, ModeError{Err: ErrTargetNotIn, Arg: ch.param})
 				continue
 			}
 			set := st.ops
@@ -584,11 +585,11 @@ func (h *Hub) Mode(m *Member, room string, args []string) (ModeReply, error) {
 		case 'k':
 			if ch.plus {
 				if !validKey(ch.param) {
-					rep.Errs = append(rep.Errs, ModeError{ErrBadModeParam, "k"})
+					rep.Errs = append(rep.Errs, ModeError{Err: ErrBadModeParam, Arg: "k", Param: ch.param})
 					continue
 				}
 				if st.key != "" {
-					rep.Errs = append(rep.Errs, ModeError{ErrKeySet, ""})
+					rep.Errs = append(rep.Errs, ModeError{Err: ErrKeySet, Arg: ""})
 					continue
 				}
 				st.key = ch.param
@@ -601,7 +602,7 @@ func (h *Hub) Mode(m *Member, room string, args []string) (ModeReply, error) {
 			if ch.plus {
 				n, err := strconv.Atoi(ch.param)
 				if err != nil || n <= 0 || n > maxLimit {
-					rep.Errs = append(rep.Errs, ModeError{ErrBadModeParam, "l"})
+					rep.Errs = append(rep.Errs, ModeError{Err: ErrBadModeParam, Arg: "l", Param: ch.param})
 					continue
 				}
 				if st.limit == n {
@@ -616,7 +617,7 @@ func (h *Hub) Mode(m *Member, room string, args []string) (ModeReply, error) {
 		case 'b':
 			mask, ok := normalMask(ch.param)
 			if !ok {
-				rep.Errs = append(rep.Errs, ModeError{ErrBadModeParam, "b"})
+				rep.Errs = append(rep.Errs, ModeError{Err: ErrBadModeParam, Arg: "b", Param: ch.param})
 				continue
 			}
 			i := slices.IndexFunc(st.bans, func(b Ban) bool { return b.Mask == mask })
@@ -624,7 +625,7 @@ func (h *Hub) Mode(m *Member, room string, args []string) (ModeReply, error) {
 			case ch.plus && i >= 0, !ch.plus && i < 0:
 				continue
 			case ch.plus && len(st.bans) >= MaxBans:
-				rep.Errs = append(rep.Errs, ModeError{ErrBanListFull, mask})
+				rep.Errs = append(rep.Errs, ModeError{Err: ErrBanListFull, Arg: mask})
 				continue
 			case ch.plus:
 				st.bans = append(st.bans, Ban{Mask: mask, By: m.nick, At: h.o.Now().Unix()})
@@ -695,9 +696,9 @@ func (h *Hub) Kick(m *Member, room string, targets []string, reason string) ([]M
 		i := slices.IndexFunc(nicks, func(n string) bool { return foldNick(n) == foldNick(t) })
 		if i < 0 {
 			if _, _, ok := h.Remote(t); h.nicks[foldNick(t)] == nil && !ok {
-				errs = append(errs, ModeError{ErrNoSuchNick, t})
+				errs = append(errs, ModeError{Err: ErrNoSuchNick, Arg: t})
 			} else {
-				errs = append(errs, ModeError{ErrTargetNotIn, t})
+				errs = append(errs, ModeError{Err: ErrTargetNotIn, Arg: t})
 			}
 			continue
 		}

@@ -48,7 +48,18 @@ func (i *ircConn) mode(m *irc.Message) {
 		case errors.Is(e.Err, ErrBanListFull):
 			i.reply(irc.ErrBanListFull, target, "b", "Channel ban list is full")
 		case errors.Is(e.Err, ErrBadModeParam):
-			i.reply(irc.ErrInvalidModeParam, target, e.Arg, "*", e.Error())
+			p := strings.Map(func(r rune) rune { // one word, whatever was sent
+				if r <= ' ' {
+					return '_'
+				}
+				return r
+			}, e.Param)
+			if p == "" {
+				p = "*"
+			} else if p[0] == ':' {
+				p = "_" + p[1:]
+			}
+			i.reply(irc.ErrInvalidModeParam, target, e.Arg, p, e.Error())
 		}
 	}
 	if rep.ListBans {
