@@ -85,7 +85,7 @@ func TestClaimWaits(t *testing.T) {
 			name: "line",
 			nick: "cyd",
 			sent: "cyd\r\n/join x\r\n/who\r\n",
-			want: []string{"Hello cyd!", "* You are in lobby with", "* You are in x with 1: cyd", "* In x (1): cyd"},
+			want: []string{"Hello cyd!", "* You are in lobby with", "* You are in x with 1: cyd", "* In x (1): @cyd"},
 		},
 	}
 	for _, tt := range tests {

@@ -70,6 +70,15 @@ func encodeLine(dst []byte, m *Msg, replay bool) []byte {
 		dst = lineEvent(dst, m.Nick, " set the topic of ", m.Room)
 		dst = append(dst, ": "...)
 		dst = appendLineText(dst, m.Text)
+	case Kick:
+		dst = lineEvent(dst, m.Nick, " kicked ", m.Target)
+		dst = appendReason(dst, m.Text)
+	case Mode:
+		dst = lineEvent(dst, m.Nick, " sets mode ", m.Text)
+	case Invite:
+		dst = lineEvent(dst, m.Nick, " invites you to ", m.Room)
+		dst = append(dst, ": /join "...)
+		dst = appendLineText(dst, m.Room)
 	}
 	return append(dst, '\r', '\n')
 }
@@ -172,6 +181,23 @@ func (h *Hub) encodeIRC(dst []byte, m *Msg, caps uint8) []byte {
 		dst = target(dst)
 		dst = append(dst, " :"...)
 		dst = irc.AppendText(dst, m.Text)
+	case Kick:
+		dst = append(dst, " KICK #"...)
+		dst = appendIRCWord(dst, m.Room)
+		dst = append(dst, ' ')
+		dst = appendIRCWord(dst, m.Target)
+		dst = append(dst, " :"...)
+		dst = irc.AppendText(dst, m.Text)
+	case Mode:
+		dst = append(dst, " MODE #"...)
+		dst = appendIRCWord(dst, m.Room)
+		dst = append(dst, ' ')
+		dst = irc.AppendText(dst, m.Text)
+	case Invite:
+		dst = append(dst, " INVITE "...)
+		dst = appendIRCWord(dst, m.To)
+		dst = append(dst, " #"...)
+		dst = appendIRCWord(dst, m.Room)
 	}
 	return append(dst, '\r', '\n')
 }

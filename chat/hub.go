@@ -50,6 +50,9 @@ const (
 	Quit   // Text: the reason
 	Rename // Text: the new nick
 	Topic  // Text: the new topic
+	Kick   // Target: who was kicked; Text: the reason
+	Mode   // Text: the change, as IRC writes it ("+o ana"); Modes: the room's modes after it
+	Invite // To: who is invited to Room
 )
 
 // Kept reports whether k is a message the backend orders and keeps.
@@ -70,6 +73,11 @@ type Msg struct {
 	// Rooms are, for a Quit or Rename relayed from another hub, the rooms
 	// its member was in: the members of this hub who share one are told.
 	Rooms []string
+	// Target is who a Kick took out of the room.
+	Target string
+	// Modes is, for a Mode or Kick, the room's modes after it, for the
+	// other hubs (modes.go).
+	Modes *RoomModes
 	// Lost is set by a backend that could not keep the message (its
 	// history cannot be written: disk full, I/O error). Such a message is
 	// delivered with Seq 0, shown to no one, and its sender is told it was
@@ -376,6 +384,11 @@ type Hub struct {
 	follower Follower // nil unless the backend reads only followed rooms
 	relay    Relay    // nil unless the backend carries events to other hubs
 
+	// modes are the rooms' modes (modes.go), by room name, guarded by mu;
+	// keeper keeps them, if the backend can.
+	modes  map[string]*modeState
+	keeper ModeKeeper
+
 	guard     *guard       // per-address connection cap and password waits
 	newcomers newcomers    // connections not yet registered
 	whowas    whowas       // nicks given up lately
@@ -404,7 +417,9 @@ func New(o Options) *Hub {
 		nicks:   make(map[string]*Member),
 		rooms:   make(map[string]*Room),
 		fanWake: make(chan struct{}, 1),
+		modes:   make(map[string]*modeState),
 	}
+	h.keeper, _ = o.Backend.(ModeKeeper)
 	h.guard = newGuard(&h.o)
 	h.follower, _ = o.Backend.(Follower)
 	h.relay, _ = o.Backend.(Relay)
@@ -479,6 +494,12 @@ func (h *Hub) Load() error {
 }
 
 func (h *Hub) load() error {
+	h.mu.Lock()
+	err := h.loadModesLocked()
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	l, ok := h.o.Backend.(Loader)
 	if !ok || h.o.Replay == 0 {
 		return nil
@@ -665,6 +686,9 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 // remote shows what another hub relayed: a room event, a quit or rename,
 // or a private message.
 func (h *Hub) remote(ev *Msg) {
+	if h.remoteModes(ev) {
+		return
+	}
 	if ev.Kind == Topic {
 		// The room keeps the topic for whoever joins later.
 		h.mu.Lock()
@@ -750,6 +774,8 @@ type Member struct {
 	// Guarded by hub.mu for writing; the owning door may read them
 	// without it, since they change only in its own calls, or in the
 	// completion of a nick claim, which the door waits for (see Gate).
+	// Except rooms, which an operator's kick changes too: read it under
+	// hub.mu.
 	nick  string
 	ident string // user@host
 	real  string
@@ -835,6 +861,7 @@ const (
 type joinReq struct {
 	m      *Member
 	leave  string // a room to leave first, if m is in it
+	key    string
 	joined func(*Room)
 	done   func(error)
 }
@@ -1065,6 +1092,7 @@ func (h *Hub) renameLocked(m *Member, nick string, reg NickRegistry) error {
 		ev.Rooms = roomNames(m.rooms)
 		h.relay.Relay(ev)
 	}
+	h.renameModesLocked(m, nick)
 	delete(h.nicks, foldNick(m.nick))
 	h.gaveUpLocked(m)
 	h.nicks[key] = m
@@ -1161,7 +1189,12 @@ func (h *Hub) toMembersLocked(rooms []*Room, ev *Msg, enc *encodings, seen map[*
 // and calls done with its outcome, from another goroutine and without the
 // hub's locks. Otherwise it returns the outcome and never calls done.
 func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error)) error {
-	return h.join(m, name, "", joined, done)
+	return h.join(m, name, "", "", joined, done)
+}
+
+// JoinKey is Join with the room's key, for a room that has one (+k).
+func (h *Hub) JoinKey(m *Member, name, key string, joined func(r *Room), done func(error)) error {
+	return h.join(m, name, "", key, joined, done)
 }
 
 // join is Join that, once the join can go ahead, first takes m out of the
@@ -1169,7 +1202,7 @@ func (h *Hub) Join(m *Member, name string, joined func(r *Room), done func(error
 // another. Both happen under the hub's lock, so m and the room left hear
 // of the parting before the joining, and a join that fails leaves m where
 // it was.
-func (h *Hub) join(m *Member, name, leave string, joined func(r *Room), done func(error)) error {
+func (h *Hub) join(m *Member, name, leave, key string, joined func(r *Room), done func(error)) error {
 	if !ValidRoom(name) {
 		return ErrBadRoom
 	}
@@ -1191,8 +1224,12 @@ func (h *Hub) join(m *Member, name, leave string, joined func(r *Room), done fun
 	if len(r.members) >= h.o.MaxRoomMembers {
 		return ErrRoomFull
 	}
+	if err := h.admitLocked(m, r, key); err != nil {
+		h.unusedLocked(r)
+		return err
+	}
 	if h.follower != nil && r.follow != followLive {
-		w := &joinReq{m, leave, joined, done}
+		w := &joinReq{m, leave, key, joined, done}
 		r.waiting = append(r.waiting, w)
 		// The room's wait, not the connection's: it ends with the room's
 		// catch-up, for all its waiting joins at once, under the hub's
@@ -1236,6 +1273,7 @@ func (h *Hub) leaveLocked(m *Member, leave string, r *Room) {
 func (h *Hub) joinLocked(m *Member, r *Room, joined func(r *Room)) {
 	r.members = append(r.members, m)
 	r.count.Store(int32(len(r.members)))
+	h.joinedModesLocked(m, r)
 	m.rooms = append(m.rooms, r)
 	if r.presence != nil {
 		r.presence.Joined(r.name, m.nick)
@@ -1286,8 +1324,10 @@ func (h *Hub) caughtUp(mark *Msg) {
 			case len(r.members) >= h.o.MaxRoomMembers:
 				err = ErrRoomFull
 			default:
-				h.leaveLocked(w.m, w.leave, r)
-				h.joinLocked(w.m, r, w.joined)
+				if err = h.admitLocked(w.m, r, w.key); err == nil {
+					h.leaveLocked(w.m, w.leave, r)
+					h.joinLocked(w.m, r, w.joined)
+				}
 			}
 			if w.done != nil {
 				dones = append(dones, func() { w.done(err) })
@@ -1364,9 +1404,13 @@ func (h *Hub) partLocked(m *Member, r *Room, reason string, tell bool) {
 		h.unfollowLocked(r)
 	}
 	empty := len(r.members) == 0 && len(r.ring) == 0 && len(r.waiting) == 0 && r.follow == followNone
+	nobody := len(r.members) == 0
 	r.mu.Unlock()
 	if empty && h.rooms[r.name] == r {
 		delete(h.rooms, r.name)
+	}
+	if nobody {
+		h.emptiedLocked(r)
 	}
 	if i := slices.Index(m.rooms, r); i >= 0 {
 		m.rooms = slices.Delete(m.rooms, i, i+1)
@@ -1434,14 +1478,24 @@ func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 	if err := CheckText(text); err != nil {
 		return err
 	}
+	h.mu.RLock()
 	var r *Room
 	for _, mr := range m.rooms {
 		if mr.name == name {
 			r = mr
 		}
 	}
+	in := r != nil
 	if r == nil {
-		return ErrNotIn
+		r = h.rooms[name]
+	}
+	err := ErrNotIn
+	if r != nil {
+		err = h.maySayLocked(m, r, in)
+	}
+	h.mu.RUnlock()
+	if err != nil {
+		return err
 	}
 	if h.pending.Load() >= int64(h.o.MaxPending) {
 		return ErrBusy
@@ -1542,6 +1596,9 @@ func (h *Hub) SetTopic(m *Member, name, topic string) error {
 	}
 	if !slices.Contains(m.rooms, r) {
 		return ErrNotIn
+	}
+	if err := h.mayTopicLocked(m, r); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -220,7 +220,8 @@ func init() {
 		"NAMES": {run: never((*ircConn).namesCmd)},
 		"LIST":  {run: never((*ircConn).listCmd)},
 		"MODE":  {run: never((*ircConn).mode), minParams: 1},
-		"KICK":  {run: never((*ircConn).kickCmd), minParams: 2},
+		"KICK":   {run: never((*ircConn).kick), minParams: 2},
+		"INVITE": {run: never((*ircConn).invite), minParams: 2},
 
 		// Messages.
 		"PRIVMSG":     {run: never((*ircConn).message)},
@@ -339,7 +340,7 @@ func (i *ircConn) namesCmd(m *irc.Message) {
 		return
 	}
 	for _, ch := range strings.Split(m.Params[0], ",") {
-		if room, ok := roomOf(ch); ok {
+		if room, ok := roomOf(ch); ok && !i.hub.SecretFrom(&i.Member, room) {
 			i.names(room)
 		}
 		i.reply(irc.RplEndOfNames, ch, "End of /NAMES list")
@@ -349,13 +350,11 @@ func (i *ircConn) namesCmd(m *irc.Message) {
 func (i *ircConn) listCmd(*irc.Message) {
 	i.reply(irc.RplListStart, "Channel", "Users  Name")
 	for _, r := range i.hub.Rooms() {
-		i.reply(irc.RplList, "#"+r.Name, strconv.Itoa(r.Members), r.Topic)
+		if !i.hub.SecretFrom(&i.Member, r.Name) {
+			i.reply(irc.RplList, "#"+r.Name, strconv.Itoa(r.Members), r.Topic)
+		}
 	}
 	i.reply(irc.RplListEnd, "End of /LIST")
-}
-
-func (i *ircConn) kickCmd(m *irc.Message) {
-	i.reply(irc.ErrChanOPrivsNeeded, m.Params[0], "You're not channel operator")
 }
 
 func (i *ircConn) awayCmd(m *irc.Message) {
@@ -602,11 +601,13 @@ func (i *ircConn) welcome(nick string, err error) bool {
 	i.reply(irc.RplWelcome, "Welcome to the portside IRC network, "+i.source())
 	i.reply(irc.RplYourHost, "Your host is "+o.ServerName+", running version "+Version)
 	i.reply(irc.RplCreated, "This server was created "+fmtTime(h.started))
-	i.reply(irc.RplMyInfo, o.ServerName, Version, "i", "nt")
+	i.reply(irc.RplMyInfo, o.ServerName, Version, "i", "biklmnostv", "bklov")
 	i.reply(irc.RplISupport, "AWAYLEN=390", "CASEMAPPING=ascii", "CHANLIMIT=#:"+strconv.Itoa(o.MaxRooms),
-		"CHANMODES=,,,nt", "CHANNELLEN=51", "CHANTYPES=#", "CHATHISTORY="+strconv.Itoa(maxChathistory),
-		"MAXTARGETS=4", "MSGREFTYPES=msgid", "NETWORK=portside",
-		"NICKLEN="+strconv.Itoa(nickLen), "PREFIX=(o)@", "TOPICLEN="+strconv.Itoa(o.MaxMessage),
+		"CHANMODES="+chanModes, "CHANNELLEN=51", "CHANTYPES=#", "CHATHISTORY="+strconv.Itoa(maxChathistory),
+		"KEYLEN="+strconv.Itoa(MaxKeyLen), "MAXLIST=b:"+strconv.Itoa(MaxBans), "MAXTARGETS=4",
+		"are supported by this server")
+	i.reply(irc.RplISupport, "MODES="+strconv.Itoa(MaxModes), "MSGREFTYPES=msgid", "NETWORK=portside",
+		"NICKLEN="+strconv.Itoa(nickLen), "PREFIX="+userPrefix, "TOPICLEN="+strconv.Itoa(o.MaxMessage),
 		"are supported by this server")
 	i.lusers()
 	i.motd()
@@ -646,18 +647,26 @@ func roomOf(ch string) (string, bool) {
 func (i *ircConn) joinCmd(m *irc.Message) {
 	h := i.hub
 	if m.Params[0] == "0" {
-		for len(i.rooms) > 0 {
-			h.Part(&i.Member, i.rooms[len(i.rooms)-1].name, "")
+		// Under the hub's lock: an operator's kick changes i.rooms too.
+		h.mu.RLock()
+		names := roomNames(i.rooms)
+		h.mu.RUnlock()
+		for _, name := range slices.Backward(names) {
+			h.Part(&i.Member, name, "")
 		}
 		return
 	}
-	i.joinList(strings.Split(m.Params[0], ","))
+	var keys []string
+	if len(m.Params) > 1 {
+		keys = strings.Split(m.Params[1], ",")
+	}
+	i.joinList(strings.Split(m.Params[0], ","), keys)
 }
 
 // joinList joins the channels in turn. A join that must wait for the node
 // to catch up with its room holds the client's input, and the rest of the
 // list goes on from the answer.
-func (i *ircConn) joinList(chs []string) {
+func (i *ircConn) joinList(chs, keys []string) {
 	h := i.hub
 	for n, ch := range chs {
 		room, ok := roomOf(ch)
@@ -665,7 +674,11 @@ func (i *ircConn) joinList(chs []string) {
 			i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
 			continue
 		}
-		err := h.Join(&i.Member, room, func(r *Room) {
+		key := ""
+		if n < len(keys) {
+			key = keys[n]
+		}
+		err := h.JoinKey(&i.Member, room, key, func(r *Room) {
 			if r.topic != "" {
 				i.reply(irc.RplTopic, "#"+room, r.topic)
 				i.reply(irc.RplTopicWhoTime, "#"+room, r.topicBy, strconv.FormatInt(r.topicAt.Unix(), 10))
@@ -675,7 +688,7 @@ func (i *ircConn) joinList(chs []string) {
 		}, func(err error) {
 			i.gate.Resume(i.c, func() {
 				i.joined(ch, err)
-				i.joinList(chs[n+1:])
+				i.joinList(chs[n+1:], keys[min(n+1, len(keys)):])
 			}, i.lines)
 		})
 		if errors.Is(err, ErrPending) {
@@ -693,6 +706,12 @@ func (i *ircConn) joined(ch string, err error) {
 		i.reply(irc.ErrTooManyChannels, ch, "You have joined too many channels")
 	case errors.Is(err, ErrRoomFull):
 		i.reply(irc.ErrChannelIsFull, ch, "Cannot join channel (+l)")
+	case errors.Is(err, ErrBanned):
+		i.reply(irc.ErrBannedFromChan, ch, "Cannot join channel (+b)")
+	case errors.Is(err, ErrInviteOnly):
+		i.reply(irc.ErrInviteOnlyChan, ch, "Cannot join channel (+i)")
+	case errors.Is(err, ErrBadKey):
+		i.reply(irc.ErrBadChannelKey, ch, "Cannot join channel (+k)")
 	case errors.Is(err, ErrTooManyRooms):
 		// 405 is the client's own limit; this is the server's, and the
 		// channel does not exist, so 403 with the reason.
@@ -707,11 +726,12 @@ func (i *ircConn) joined(ch string, err error) {
 	}
 }
 
-// namesLocked sends RPL_NAMREPLY for r, whose lock is held, in lines that
-// fit IRC's limit.
+// namesLocked sends RPL_NAMREPLY for r, whose lock is held, and the hub's,
+// in lines that fit IRC's limit.
 func (i *ircConn) namesLocked(r *Room) {
 	nicks := r.Nicks()
 	slices.Sort(nicks)
+	nicks = i.hub.prefixedLocked(r.name, nicks)
 	for len(nicks) > 0 {
 		n, size := 0, 0
 		for n < len(nicks) && size+len(nicks[n])+1 < 400 {
@@ -726,8 +746,8 @@ func (i *ircConn) namesLocked(r *Room) {
 func (i *ircConn) names(room string) {
 	h := i.hub
 	h.mu.RLock()
+	defer h.mu.RUnlock()
 	r := h.rooms[room]
-	h.mu.RUnlock()
 	if r == nil {
 		return
 	}
@@ -777,6 +797,10 @@ func (i *ircConn) message(m *irc.Message) {
 					i.reply(irc.ErrNoSuchChannel, t, "No such channel")
 				case errors.Is(err, ErrNotIn):
 					i.reply(irc.ErrCannotSendToChan, t, "Cannot send to channel")
+				case errors.Is(err, ErrModerated):
+					i.reply(irc.ErrCannotSendToChan, t, "Cannot send to channel (+m)")
+				case errors.Is(err, ErrBanned):
+					i.reply(irc.ErrCannotSendToChan, t, "Cannot send to channel (+b)")
 				case errors.Is(err, ErrTooLong):
 					i.reply(irc.ErrCannotSendToChan, t, fmt.Sprintf("Message too long (at most %d bytes)", h.o.MaxMessage))
 				case errors.Is(err, ErrBadText):
@@ -831,6 +855,8 @@ func (i *ircConn) topic(m *irc.Message) {
 	switch err := h.SetTopic(&i.Member, room, m.Params[1]); {
 	case errors.Is(err, ErrNotIn):
 		i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
+	case errors.Is(err, ErrNotOp):
+		i.reply(irc.ErrChanOPrivsNeeded, ch, "You're not channel operator")
 	case err != nil:
 		i.notice("Topic not set: " + errText(err))
 	}
@@ -841,6 +867,9 @@ func (i *ircConn) whoLine(channel string, m *Member) {
 	flag := "H"
 	if m.away != "" {
 		flag = "G"
+	}
+	if room, ok := roomOf(channel); ok {
+		flag += i.hub.prefixLocked(room, m.nick)
 	}
 	i.reply(irc.RplWhoReply, channel, user, hst, i.hub.o.ServerName, m.nick, flag, "0 "+m.real)
 }
@@ -865,7 +894,10 @@ func (i *ircConn) who(mask string) {
 		for _, n := range elsewhere {
 			if w, _, ok := h.Remote(n); ok {
 				user, hst, _ := strings.Cut(w.Ident, "@")
-				i.reply(irc.RplWhoReply, mask, user, hst, h.o.ServerName, w.Nick, "H", "1 "+w.Real)
+				h.mu.RLock()
+				flag := "H" + h.prefixLocked(room, w.Nick)
+				h.mu.RUnlock()
+				i.reply(irc.RplWhoReply, mask, user, hst, h.o.ServerName, w.Nick, flag, "1 "+w.Real)
 			}
 		}
 	} else if mask != "" {
@@ -899,7 +931,10 @@ func (i *ircConn) whois(nick string) {
 	tnick, real, away, since := t.nick, t.real, t.away, t.since
 	var chans []string
 	for _, r := range t.rooms {
-		chans = append(chans, "#"+r.name)
+		if st := h.modes[r.name]; st != nil && st.flags&modeSecret != 0 && !slices.Contains(i.rooms, r) {
+			continue // +s: not shown to those not in it
+		}
+		chans = append(chans, h.prefixLocked(r.name, t.nick)+"#"+r.name)
 	}
 	h.mu.RUnlock()
 	idle := (h.o.Now().UnixNano() - t.lastIn.Load()) / 1e9
@@ -968,9 +1003,11 @@ func (i *ircConn) chathistory(m *irc.Message) {
 	limit = min(limit, maxChathistory)
 	room, ok := roomOf(target)
 	in := false
+	h.mu.RLock() // an operator's kick changes i.rooms too
 	for _, r := range i.rooms {
 		in = in || r.name == room
 	}
+	h.mu.RUnlock()
 	if !ok || !in {
 		fail("INVALID_TARGET", "Not a channel you are in", sub, target)
 		return
@@ -1025,41 +1062,6 @@ func (i *ircConn) chathistory(m *irc.Message) {
 		}
 		c.Write(buf)
 	})
-}
-
-// mode answers MODE enough that clients do not choke: channels have +n
-// (only members speak) and nobody is an operator.
-func (i *ircConn) mode(m *irc.Message) {
-	h := i.hub
-	target := m.Params[0]
-	if room, ok := roomOf(target); ok {
-		h.mu.RLock()
-		r := h.rooms[room]
-		h.mu.RUnlock()
-		if r == nil || r.count.Load() == 0 {
-			i.reply(irc.ErrNoSuchChannel, target, "No such channel")
-			return
-		}
-		switch strings.TrimLeft(m.Param(1), "+") {
-		case "":
-			i.reply(irc.RplChannelModeIs, target, "+n")
-			i.reply(irc.RplCreationTime, target, strconv.FormatInt(r.created.Unix(), 10))
-		case "b":
-			i.reply(irc.RplEndOfBanList, target, "End of channel ban list")
-		default:
-			i.reply(irc.ErrChanOPrivsNeeded, target, "You're not channel operator")
-		}
-		return
-	}
-	if irc.Fold(target) != irc.Fold(i.nick) {
-		i.reply(irc.ErrUsersDontMatch, "Can't change mode for other users")
-		return
-	}
-	if len(m.Params) == 1 {
-		i.reply(irc.RplUmodeIs, i.umodes())
-		return
-	}
-	i.userMode(m.Params[1])
 }
 
 // Ping implements Door.

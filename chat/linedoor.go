@@ -247,13 +247,13 @@ func (l *lineConn) loggedIn(name string, err error) bool {
 	l.state = lineChat
 	l.say("Hello " + name + "! Type /help for the commands.")
 	if h.o.DefaultRoom != "" {
-		l.join(h.o.DefaultRoom)
+		l.join(h.o.DefaultRoom, "")
 	}
 	return false
 }
 
 const lineHelp = "Commands:\r\n" +
-	"  /join ROOM           enter ROOM (leaving the room you are in)\r\n" +
+	"  /join ROOM [KEY]     enter ROOM (leaving the room you are in)\r\n" +
 	"  /part [REASON]       leave the room\r\n" +
 	"  /nick NEW            change your name\r\n" +
 	"  /who                 who is in the room\r\n" +
@@ -261,16 +261,25 @@ const lineHelp = "Commands:\r\n" +
 	"  /msg NICK TEXT       a private message\r\n" +
 	"  /me ACTION           say what you do: /me waves\r\n" +
 	"  /history [N]         the room's last N messages (default 20)\r\n" +
+	"  /topic [TEXT]        show or set the room's topic\r\n" +
 	"  /whowas NICK         who had the name NICK lately\r\n" +
+	"Operators of a room:\r\n" +
+	"  /op NICK, /deop NICK, /voice NICK, /devoice NICK\r\n" +
+	"  /kick NICK [REASON]  /ban MASK  /unban MASK  (a MASK is nick!user@host, or a nick)\r\n" +
+	"  /mute, /unmute       only operators and voiced members speak (+m)\r\n" +
+	"  /invite NICK         let NICK in, though the room is invite only\r\n" +
+	"  /mode [+/-FLAGS [PARAMS]]  the room's modes: i m n s t, k KEY, l LIMIT, b MASK\r\n" +
+	"Server operators:\r\n" +
 	"  /oper NAME PASSWORD  become a server operator\r\n" +
-	"  /kill NICK [REASON]  (operators) disconnect NICK\r\n" +
-	"  /wallops TEXT        (operators) tell every operator and whoever asked for WALLOPS\r\n" +
+	"  /kill NICK [REASON]  disconnect NICK\r\n" +
+	"  /wallops TEXT        tell every operator and whoever asked for WALLOPS\r\n" +
 	"  /help                this list\r\n" +
 	"  /quit [REASON]       leave\r\n" +
 	"Anything else is said in the room; start a line with // to say one beginning with /."
 
 func (l *lineConn) command(cmd chatline.Command) bool {
 	h := l.hub
+	l.refreshRoom()
 	switch cmd.Kind {
 	case chatline.Say, chatline.Me:
 		if l.room == "" {
@@ -283,7 +292,7 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		}
 		l.sayErr(h.Say(&l.Member, l.room, kind, cmd.Text))
 	case chatline.Join:
-		l.join(strings.TrimPrefix(irc.Fold(cmd.Arg), "#"))
+		l.join(strings.TrimPrefix(irc.Fold(cmd.Arg), "#"), cmd.Text)
 	case chatline.Part:
 		if l.room == "" {
 			l.say("! You are in no room.")
@@ -313,10 +322,10 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 			l.say("! You are in no room.")
 			return false
 		}
-		nicks := h.Members(l.room)
+		nicks := h.membersPrefixed(l.room)
 		l.say(fmt.Sprintf("* In %s (%d): %s", l.room, len(nicks), strings.Join(nicks, ", ")))
 	case chatline.Rooms:
-		rooms := h.Rooms()
+		rooms := slices.DeleteFunc(h.Rooms(), func(r RoomInfo) bool { return h.SecretFrom(&l.Member, r.Name) })
 		if len(rooms) == 0 {
 			l.say("* No rooms yet: /join ROOM makes one.")
 			return false
@@ -394,6 +403,9 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 		l.sayErr(h.Wallops(&l.Member, cmd.Text))
 	case chatline.Whowas:
 		l.whowas(cmd.Arg)
+	case chatline.Op, chatline.Deop, chatline.Voice, chatline.Devoice, chatline.Kick, chatline.Ban,
+		chatline.Unban, chatline.Mute, chatline.Unmute, chatline.Invite, chatline.Topic, chatline.Mode:
+		l.moderate(cmd)
 	case chatline.Quit:
 		r := "Quit"
 		if err := CheckText(cmd.Text); err != nil {
@@ -420,7 +432,7 @@ func (l *lineConn) renamed(nick string, err error) {
 }
 
 // join moves the person into room.
-func (l *lineConn) join(room string) {
+func (l *lineConn) join(room, key string) {
 	h := l.hub
 	if room == l.room {
 		l.say("* You are already in " + room + ".")
@@ -429,9 +441,9 @@ func (l *lineConn) join(room string) {
 	// The room the person is in is left as the join goes ahead, not after:
 	// they see "left lobby" before "joined dev", and stay where they were
 	// if the join fails.
-	err := h.join(&l.Member, room, l.room, func(r *Room) {
+	err := h.join(&l.Member, room, l.room, key, func(r *Room) {
 		nicks := r.Nicks() // other nodes' members too, in a cluster
-		slices.Sort(nicks)
+		slices.Sort(nicks) // prefixes (@, +) are for /who
 		msg := fmt.Sprintf("* You are in %s with %d: %s", room, len(nicks), strings.Join(nicks, ", "))
 		if r.topic != "" {
 			msg += "\r\n* Topic: " + r.topic
@@ -458,6 +470,15 @@ func (l *lineConn) joined(room string, err error) {
 	case errors.Is(err, ErrRoomFull):
 		l.say("! " + room + " is full.")
 		return
+	case errors.Is(err, ErrBanned):
+		l.say("! You are banned from " + room + ".")
+		return
+	case errors.Is(err, ErrInviteOnly):
+		l.say("! " + room + " is invite only: an operator may /invite you.")
+		return
+	case errors.Is(err, ErrBadKey):
+		l.say("! " + room + " needs its key: /join " + room + " KEY")
+		return
 	case errors.Is(err, ErrTooManyRooms):
 		l.say(fmt.Sprintf("! Cannot create %s: the server has its most rooms (%d). Join one that exists: /rooms lists them.", room, l.hub.o.MaxTotalRooms))
 		return
@@ -476,6 +497,10 @@ func (l *lineConn) sayErr(err error) {
 		l.say(fmt.Sprintf("! Message too long: at most %d bytes.", l.hub.o.MaxMessage))
 	case errors.Is(err, ErrBadText):
 		l.say("! Text may not hold CR, LF or NUL characters: that was not sent.")
+	case errors.Is(err, ErrModerated):
+		l.say("! " + l.room + " is moderated: only its operators and voiced members speak. That was not sent.")
+	case errors.Is(err, ErrBanned):
+		l.say("! You are banned from " + l.room + ": that was not sent.")
 	default:
 		l.say("! " + strings.TrimPrefix(err.Error(), "chat: "))
 	}

@@ -143,7 +143,7 @@ func TestLineOper(t *testing.T) {
 	ana.Expect("! permission denied: you are not a server operator\r\n")
 	ana.Expect("! permission denied: you are not a server operator\r\n")
 	ana.Send("/oper admin nope", "/who")
-	ana.Expect("! Wrong operator name or password.\r\n* In lobby (2): ana, lina\r\n")
+	ana.Expect("! Wrong operator name or password.\r\n* In lobby (2): ana, @lina\r\n")
 	ana.Send("/oper admin sesame")
 	ana.Expect("* You are now a server operator.\r\n")
 	ana.Send("/wallops back at six")

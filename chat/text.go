@@ -49,7 +49,13 @@ func checkWord(s string) error {
 // backend keeps the same rules as this hub's own: nicks and rooms valid,
 // text clean. The backend's messages from this hub were checked when said.
 func validRemote(m *Msg) bool {
-	if m.Kind < Say || m.Kind > Topic {
+	if m.Kind < Say || m.Kind > Invite {
+		return false
+	}
+	if m.Kind == Mode && m.Nick == "" && m.Text == "" {
+		return ValidRoom(m.Room) // a room's modes, not shown: see importModes
+	}
+	if m.Kind == Kick && !irc.ValidNick(m.Target, nickLen) {
 		return false
 	}
 	if !irc.ValidNick(m.Nick, nickLen) || checkWord(m.Ident) != nil || CheckText(m.Text) != nil {

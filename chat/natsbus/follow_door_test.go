@@ -26,7 +26,7 @@ func TestDoorJoinWaitsForCatchUp(t *testing.T) {
 			name:   "irc",
 			nick:   "bea",
 			sent:   "NICK bea\r\nUSER bea 0 * :Bea\r\nJOIN #x,#y\r\nPRIVMSG #x :first words\r\n",
-			want:   []string{" 001 bea ", ":bea!bea@127.0.0.1 JOIN #x", " 353 bea = #x :bea bob", " 366 bea #x ", ":bob!bob@test PRIVMSG #x :old news", ":bea!bea@127.0.0.1 JOIN #y", " 366 bea #y "},
+			want:   []string{" 001 bea ", ":bea!bea@127.0.0.1 JOIN #x", " 353 bea = #x :bea @bob", " 366 bea #x ", ":bob!bob@test PRIVMSG #x :old news", ":bea!bea@127.0.0.1 JOIN #y", " 366 bea #y "},
 			spoken: "first words",
 		},
 		{

@@ -130,6 +130,8 @@ type Bus struct {
 	dir      *directory
 	topics   jetstream.KeyValue
 	topicsW  *kvWatch
+	modes    jetstream.KeyValue // rooms' modes (modes.go)
+	modesW   *kvWatch
 	subs     []*nats.Subscription // events for this node
 }
 
@@ -175,6 +177,9 @@ type wire struct {
 	Nick  string `json:"n"`
 	Ident string `json:"i,omitempty"`
 	Text  string `json:"x"`
+	// A kick's target, and the room's modes after a MODE or KICK.
+	Target string          `json:"g,omitempty"`
+	Modes  *chat.RoomModes `json:"md,omitempty"`
 }
 
 // Open connects to NATS and creates or updates the stream and the buckets.
@@ -284,7 +289,10 @@ func (b *Bus) setup(ctx context.Context) error {
 	if err := b.openPresence(ctx); err != nil {
 		return err
 	}
-	return b.openTopics(ctx)
+	if err := b.openTopics(ctx); err != nil {
+		return err
+	}
+	return b.openModes(ctx)
 }
 
 // bucket creates or updates the key-value bucket Stream_name, whose keys
@@ -604,7 +612,7 @@ func (b *Bus) take(rd *reader, m jetstream.Msg, seq, until uint64) {
 		}
 		msgs = make([]*chat.Msg, len(ws))
 		for i, w := range ws {
-			msgs[i] = &chat.Msg{Room: r.name, Time: time.UnixMilli(w.Time).UTC(), Kind: chat.Kind(w.Kind), Nick: w.Nick, Ident: w.Ident, Text: w.Text}
+			msgs[i] = &chat.Msg{Room: r.name, Time: time.UnixMilli(w.Time).UTC(), Kind: chat.Kind(w.Kind), Nick: w.Nick, Ident: w.Ident, Text: w.Text, Target: w.Target, Modes: w.Modes}
 		}
 	}
 	events := false
@@ -751,6 +759,7 @@ func (b *Bus) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 	bg.Go(func() { b.presence.run(rctx) })
 	bg.Go(func() { b.dir.run(rctx) })
 	bg.Go(func() { b.watchTopics(rctx) })
+	bg.Go(func() { b.watchModes(rctx) })
 	defer func() {
 		rcancel()
 		bg.Wait()
@@ -893,7 +902,7 @@ func (b *Bus) nextBatch(queue []*chat.Msg) (*batch, []*chat.Msg) {
 func (b *Bus) natsMsg(bt *batch) *nats.Msg {
 	ws := make([]wire, len(bt.msgs))
 	for i, m := range bt.msgs {
-		ws[i] = wire{Time: m.Time.UnixMilli(), Kind: uint8(m.Kind), Nick: m.Nick, Ident: m.Ident, Text: m.Text}
+		ws[i] = wire{Time: m.Time.UnixMilli(), Kind: uint8(m.Kind), Nick: m.Nick, Ident: m.Ident, Text: m.Text, Target: m.Target, Modes: m.Modes}
 	}
 	data, _ := json.Marshal(ws)
 	msg := nats.NewMsg(b.o.Subject + roomToken(bt.msgs[0].Room))

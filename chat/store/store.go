@@ -114,11 +114,14 @@ type Store struct {
 	lock  *os.File
 	ready bool              // the schema is there and seqs are read; owned by Run once it runs
 	seqs  map[string]uint64 // the last sequence number of each room; owned by Run
-	h     health            // owned by Run
-	stats Stats
+	// unwritten are rooms' modes a write failed for; owned by Run.
+	unwritten map[string]*chat.RoomModes
+	h         health // owned by Run
+	stats     Stats
 
 	mu     sync.Mutex
 	q      []*chat.Msg
+	modes  map[string]*chat.RoomModes // rooms' modes to write (modes.go)
 	closed bool
 	wake   chan struct{}
 
@@ -232,7 +235,7 @@ func Open(dir string, o Options) (*Store, error) {
 // init reads the rooms' sequence numbers, creating the schema if need be.
 func (s *Store) init() error {
 	clear(s.seqs)
-	if _, err := s.db.Exec(schema); err != nil {
+	if _, err := s.db.Exec(schema + modesSchema); err != nil {
 		return err
 	}
 	var mode string
@@ -293,13 +296,21 @@ func (s *Store) Run(ctx context.Context, deliver func([]*chat.Msg)) error {
 	for {
 		s.mu.Lock()
 		batch, s.q = s.q, batch[:0]
-		stop := len(batch) == 0 && ctx.Err() != nil
+		modes := s.takeModesLocked()
+		stop := len(batch) == 0 && len(modes) == 0 && ctx.Err() != nil
 		if stop {
 			s.closed = true
 		}
 		s.mu.Unlock()
 		if stop {
 			return nil
+		}
+		if len(modes) > 0 || len(batch) > 0 && len(s.unwritten) > 0 {
+			// Before the messages published after them.
+			s.writeModes(modes)
+		}
+		if len(batch) == 0 && len(modes) > 0 {
+			continue
 		}
 		if len(batch) == 0 {
 			select {

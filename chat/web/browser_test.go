@@ -66,7 +66,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.Click(`#login button`, chromedp.ByQuery),
 			chromedp.WaitVisible(`#chat`, chromedp.ByID),
 			shown("said before the browser came"),
-			chromedp.WaitVisible(`//ul[@id="members"]/li[.="ira"]`, chromedp.BySearch),
+			chromedp.WaitVisible(`//ul[@id="members"]/li[@data-nick="ira"]`, chromedp.BySearch),
 		)
 		line.Expect("* bea joined lobby")
 		irc.Expect(":bea!bea@127.0.0.1 JOIN #lobby")
@@ -337,7 +337,7 @@ func TestBrowserLayout(t *testing.T) {
 		chromedp.WaitVisible(`#status.on`, chromedp.ByQuery),
 		shown(bea+" joined lobby"),
 		shown(said[len(said)-1]),
-		chromedp.WaitVisible(`//ul[@id="members"]/li[.="lina"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//ul[@id="members"]/li[@data-nick="lina"]`, chromedp.BySearch),
 	)
 	var badges []string
 	run("the badges shown", chromedp.Evaluate(`badges`, &badges))
@@ -437,7 +437,7 @@ func TestBrowserLayout(t *testing.T) {
 		poll(`document.querySelector('#rooms li.active')?.dataset.room === 'web-room'`),
 		shown(bea+" joined web-room"),
 		shown("said in web-room before"),
-		chromedp.WaitVisible(`//ul[@id="members"]/li[.="oz"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//ul[@id="members"]/li[@data-nick="oz"]`, chromedp.BySearch),
 	)
 	oz.Expect("* " + bea + " joined web-room")
 	inOrder("web-room", "said in web-room before", bea+" joined web-room")

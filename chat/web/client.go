@@ -42,6 +42,8 @@ type request struct {
 	Since    uint64 `json:"since"`
 	To       string `json:"to"`
 	Text     string `json:"text"`
+	Key      string `json:"key"`    // a room's key, for join
+	Target   string `json:"target"` // the nick a kick or invite is for
 }
 
 // Door replies: the hub's fan-out is encodeFrame's wireMsg.
@@ -61,6 +63,9 @@ type (
 		Type    string   `json:"type"` // "members"
 		Room    string   `json:"room"`
 		Members []string `json:"members"`
+		// Prefixes are "@" for the room's operators, "+" for its
+		// voiced members, by nick.
+		Prefixes map[string]string `json:"prefixes,omitempty"`
 	}
 	roomList struct {
 		Type  string          `json:"type"` // "rooms"
@@ -254,7 +259,7 @@ func (cl *client) request(r *request) bool {
 		}
 		cl.sayErr(r.Room, h.Say(cl.m, r.Room, kind, r.Text))
 	case "join":
-		cl.join(strings.TrimPrefix(irc.Fold(r.Room), "#"), r.Since)
+		cl.join(strings.TrimPrefix(irc.Fold(r.Room), "#"), r.Key, r.Since)
 	case "part":
 		if err := h.Part(cl.m, r.Room, r.Text); err != nil {
 			cl.sayErr(r.Room, err)
@@ -280,9 +285,10 @@ func (cl *client) request(r *request) bool {
 		}
 		cl.renamed(old, nick, err)
 	case "who":
-		cl.send(members{Type: "members", Room: r.Room, Members: h.Members(r.Room)})
+		cl.send(members{Type: "members", Room: r.Room, Members: h.Members(r.Room), Prefixes: h.Prefixes(r.Room)})
 	case "rooms":
-		cl.send(roomList{Type: "rooms", Rooms: h.Rooms()})
+		rooms := slices.DeleteFunc(h.Rooms(), func(r chat.RoomInfo) bool { return h.SecretFrom(cl.m, r.Name) })
+		cl.send(roomList{Type: "rooms", Rooms: rooms})
 	case "quit":
 		reason := "Quit"
 		if err := chat.CheckText(r.Text); err != nil {
@@ -295,7 +301,9 @@ func (cl *client) request(r *request) bool {
 		cl.closeWith(ws.StatusNormalClosure, "bye")
 		return true
 	default:
-		cl.fail("bad-request", "", "unknown request type "+r.Type)
+		if !cl.moderate(r) {
+			cl.fail("bad-request", "", "unknown request type "+r.Type)
+		}
 	}
 	return false
 }
@@ -386,9 +394,9 @@ func (cl *client) renamed(old, nick string, err error) {
 // join enters a room. since is the last sequence number of the room the
 // browser has seen, after a reconnect: what it missed is sent as history,
 // beyond the replay every joiner gets. The browser drops what it has seen.
-func (cl *client) join(room string, since uint64) {
+func (cl *client) join(room, key string, since uint64) {
 	h, c := cl.d.hub, cl.c
-	err := h.Join(cl.m, room, func(r *chat.Room) {
+	err := h.JoinKey(cl.m, room, key, func(r *chat.Room) {
 		nicks := r.Nicks()
 		slices.Sort(nicks)
 		topic, _, _ := r.Topic()
@@ -416,6 +424,9 @@ func (cl *client) joined(room string, since uint64, err error) {
 	if !slices.Contains(cl.rooms, room) {
 		cl.rooms = append(cl.rooms, room)
 	}
+	// Who is an operator or voiced: the hub's lock is not at hand in the
+	// join's callback.
+	cl.send(members{Type: "members", Room: room, Members: cl.d.hub.Members(room), Prefixes: cl.d.hub.Prefixes(room)})
 	if since == 0 {
 		return
 	}
@@ -452,6 +463,8 @@ func (cl *client) sayErr(room string, err error) {
 		cl.fail("too-many-rooms", room, fmt.Sprintf("Cannot create %s: the server has its most rooms (%d). Join one that exists.", room, cl.d.hub.Options().MaxTotalRooms))
 	case errors.Is(err, chat.ErrBadNick):
 		cl.fail("no-such-nick", room, "No one is called that.")
+	case modeCode(err) != "":
+		cl.fail(modeCode(err), room, modeText(room, err))
 	default:
 		cl.fail("error", room, strings.TrimPrefix(err.Error(), "chat: "))
 	}

@@ -44,6 +44,7 @@ type wireMsg struct {
 	Time    string `json:"time"`
 	Nick    string `json:"nick"`
 	To      string `json:"to,omitempty"`
+	Target  string `json:"target,omitempty"` // who a kick took out
 	Text    string `json:"text,omitempty"`
 	History bool   `json:"history,omitempty"`
 }
@@ -55,6 +56,7 @@ var kinds = map[chat.Kind]string{
 	chat.Say: "say", chat.Action: "action", chat.Notice: "notice",
 	chat.Join: "join", chat.Part: "part", chat.Quit: "quit",
 	chat.Rename: "nick", chat.Topic: "topic",
+	chat.Kick: "kick", chat.Mode: "mode", chat.Invite: "invite",
 }
 
 // encodeFrame is the door's chat.Encoder: m as a text frame holding one
@@ -66,7 +68,7 @@ var kinds = map[chat.Kind]string{
 func encodeFrame(dst []byte, m *chat.Msg, replay bool) []byte {
 	return appendJSON(dst, wireMsg{
 		Type: kinds[m.Kind], Room: clean(m.Room), Seq: m.Seq, Time: m.Time.UTC().Format(timeFormat),
-		Nick: clean(m.Nick), To: clean(m.To), Text: clean(m.Text), History: replay,
+		Nick: clean(m.Nick), To: clean(m.To), Target: clean(m.Target), Text: clean(m.Text), History: replay,
 	})
 }
 

@@ -242,6 +242,10 @@ func TestReplayRaw(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	s := start(t, engine.Default, chat.Options{Backend: st})
+	// Run loads the replay as it starts; wait for it rather than race it.
+	if err := s.hub.Load(); err != nil {
+		t.Fatal(err)
+	}
 
 	line := testkit.Dial(t, s.chat, "line lina")
 	line.Send("lina")

@@ -31,6 +31,20 @@ const (
 	Kill                // /kill NICK [REASON]
 	Wallops             // /wallops TEXT
 	Whowas              // /whowas NICK
+
+	// Moderation, for a room's operators.
+	Op      // /op NICK
+	Deop    // /deop NICK
+	Voice   // /voice NICK
+	Devoice // /devoice NICK
+	Kick    // /kick NICK [REASON]
+	Ban     // /ban MASK
+	Unban   // /unban MASK
+	Mute    // /mute: the room is moderated (+m)
+	Unmute  // /unmute
+	Invite  // /invite NICK
+	Topic   // /topic [TEXT]
+	Mode    // /mode [+/-FLAGS PARAMS]
 )
 
 var names = map[string]Kind{
@@ -38,6 +52,8 @@ var names = map[string]Kind{
 	"rooms": Rooms, "list": Rooms, "msg": Msg, "m": Msg, "me": Me, "history": History,
 	"help": Help, "?": Help, "quit": Quit, "exit": Quit,
 	"oper": Oper, "kill": Kill, "wallops": Wallops, "whowas": Whowas,
+	"op": Op, "deop": Deop, "voice": Voice, "devoice": Devoice, "kick": Kick, "ban": Ban,
+	"unban": Unban, "mute": Mute, "unmute": Unmute, "invite": Invite, "topic": Topic, "mode": Mode,
 }
 
 // Errors from Parse. An ErrUsage error wraps the command's usage line.
@@ -50,7 +66,7 @@ var (
 
 // Usage is the one-line usage of each command, for errors and /help.
 var Usage = map[Kind]string{
-	Join:    "/join ROOM",
+	Join:    "/join ROOM [KEY]",
 	Part:    "/part [REASON]",
 	Nick:    "/nick NEW",
 	Who:     "/who",
@@ -64,13 +80,25 @@ var Usage = map[Kind]string{
 	Kill:    "/kill NICK [REASON]",
 	Wallops: "/wallops TEXT",
 	Whowas:  "/whowas NICK",
+	Op:      "/op NICK",
+	Deop:    "/deop NICK",
+	Voice:   "/voice NICK",
+	Devoice: "/devoice NICK",
+	Kick:    "/kick NICK [REASON]",
+	Ban:     "/ban MASK",
+	Unban:   "/unban MASK",
+	Mute:    "/mute",
+	Unmute:  "/unmute",
+	Invite:  "/invite NICK",
+	Topic:   "/topic [TEXT]",
+	Mode:    "/mode [+/-FLAGS [PARAMS]]",
 }
 
 // Command is one parsed line.
 type Command struct {
 	Kind Kind
-	Arg  string // ROOM, NICK, the NEW nick or the operator NAME; empty if none
-	Text string // what to say, the action, the reason, the PASSWORD
+	Arg  string // ROOM, NICK, MASK, the NEW nick or the operator NAME; empty if none
+	Text string // what to say, the action, the reason, the topic, a room's KEY, MODE's words, the PASSWORD
 	N    int    // for History: how many, 0 if not given
 }
 
@@ -105,12 +133,27 @@ func Parse(line []byte) (Command, error) {
 	rest = strings.TrimSpace(rest)
 	c := Command{Kind: k}
 	switch k {
-	case Join, Nick, Whowas:
+	case Join:
+		arg, key, _ := strings.Cut(rest, " ")
+		key = strings.TrimSpace(key)
+		if arg == "" || strings.Contains(key, " ") {
+			return Command{}, &UsageError{k}
+		}
+		c.Arg, c.Text = arg, key
+	case Nick, Whowas, Op, Deop, Voice, Devoice, Ban, Unban, Invite:
 		arg, extra, _ := strings.Cut(rest, " ")
 		if arg == "" || strings.TrimSpace(extra) != "" {
 			return Command{}, &UsageError{k}
 		}
 		c.Arg = arg
+	case Kick:
+		arg, text, _ := strings.Cut(rest, " ")
+		if arg == "" {
+			return Command{}, &UsageError{k}
+		}
+		c.Arg, c.Text = arg, strings.TrimSpace(text)
+	case Topic, Mode:
+		c.Text = rest
 	case Msg, Oper:
 		arg, text, _ := strings.Cut(rest, " ")
 		text = strings.TrimSpace(text)

@@ -16,7 +16,7 @@ function room(name) {
   if (!r) {
     // joinMark: the line saying we joined. The server sends it before the
     // room's replay; replayed (history) messages go above it.
-    r = { name, items: [], seqs: new Set(), lastSeq: 0, members: new Set(), topic: "", unread: 0, joined: false, joinMark: null };
+    r = { name, items: [], seqs: new Set(), lastSeq: 0, members: new Set(), prefixes: {}, topic: "", unread: 0, joined: false, joinMark: null };
     state.rooms.set(name, r);
   }
   return r;
@@ -104,10 +104,46 @@ function handle(m) {
       }
       break;
     }
-    case "members":
-      room(m.room).members = new Set(m.members);
+    case "members": {
+      const r = room(m.room);
+      r.members = new Set(m.members);
+      r.prefixes = m.prefixes || {};
       render();
       break;
+    }
+    case "kick": {
+      const r = room(m.room);
+      r.members.delete(m.target);
+      delete r.prefixes[m.target];
+      addItem(m.room, { kind: "event", time: m.time, text: m.nick + " kicked " + m.target + (m.text ? " (" + m.text + ")" : "") });
+      if (m.target === state.nick) {
+        r.joined = false;
+        if (state.active === m.room) {
+          const next = [...state.rooms.values()].find((o) => o.joined);
+          if (next) show(next.name);
+        }
+      }
+      renderSide();
+      break;
+    }
+    case "mode":
+      addItem(m.room, { kind: "event", time: m.time, text: m.nick + " sets mode " + m.text });
+      // Who is an operator or voiced now: asked again rather than worked
+      // out here.
+      send({ type: "who", room: m.room });
+      break;
+    case "invite":
+      addItem(state.active, { kind: "event", time: m.time, text: m.nick + " invites you to #" + m.room + ": /join " + m.room });
+      break;
+    case "modes": {
+      const lines = [];
+      if (m.modes) lines.push("Modes of #" + m.room + ": " + m.modes);
+      if (m.listed) {
+        lines.push((m.bans || []).length ? "Banned from #" + m.room + ": " + m.bans.map((b) => b.mask + " (by " + b.by + ")").join(", ") : "No one is banned from #" + m.room + ".");
+      }
+      for (const text of lines) addItem(state.active, { kind: "event", text });
+      break;
+    }
     case "say": case "action": case "notice":
       if (!m.room) {
         addItem(state.active || "lobby", { kind: "private", ...m });
@@ -317,15 +353,47 @@ function renderSide() {
   const ml = $("members");
   ml.replaceChildren();
   const names = r ? [...r.members].sort((a, b) => a.localeCompare(b)) : [];
+  const amOp = r && r.prefixes[state.nick] === "@";
   for (const n of names) {
     const li = document.createElement("li");
-    li.textContent = n;
+    const p = r.prefixes[n] || "";
+    const name = document.createElement("span");
+    name.className = "member-name";
+    name.textContent = p + n;
+    li.appendChild(name);
+    li.dataset.nick = n;
     if (n === state.nick) li.className = "self";
+    if (amOp && n !== state.nick) li.appendChild(memberActions(r.name, n, p));
     ml.appendChild(li);
   }
   $("count").textContent = names.length ? "(" + names.length + ")" : "";
   $("members-count").textContent = names.length ? names.length : "";
   if (r) $("topic").textContent = r.topic ? r.topic : "#" + r.name;
+}
+
+// memberActions are an operator's buttons on a member's entry: kick, ban
+// (and kick), mute (a ban without the kick: they stay, but cannot speak),
+// unmute, and op and voice on or off.
+function memberActions(roomName, n, prefix) {
+  const box = document.createElement("span");
+  box.className = "actions";
+  const act = (label, title, ...reqs) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.title = title;
+    b.dataset.action = label;
+    b.onclick = () => { for (const q of reqs) send(q); };
+    box.appendChild(b);
+  };
+  const mode = (text) => ({ type: "mode", room: roomName, text });
+  act("kick", "Take " + n + " out of #" + roomName, { type: "kick", room: roomName, target: n });
+  act("ban", "Ban " + n + " and take them out", mode("+b " + n), { type: "kick", room: roomName, target: n, text: "banned" });
+  act("mute", n + " stays, but cannot speak", mode("+b " + n));
+  act("unmute", n + " may speak again", mode("-b " + n));
+  act(prefix === "@" ? "deop" : "op", "Operator of #" + roomName + ": on or off", mode((prefix === "@" ? "-o " : "+o ") + n));
+  act(prefix === "+" ? "devoice" : "voice", "May speak when the room is moderated: on or off", mode((prefix === "+" ? "-v " : "+v ") + n));
+  return box;
 }
 
 function command(line) {
@@ -346,6 +414,18 @@ function command(line) {
       return { type: "msg", to, text: words.join(" ") };
     }
     case "rooms": return { type: "rooms" };
+    case "op": case "deop": case "voice": case "devoice": {
+      const sign = cmd.toLowerCase().startsWith("de") ? "-" : "+";
+      return { type: "mode", room: state.active, text: sign + (cmd.toLowerCase().endsWith("op") ? "o " : "v ") + arg };
+    }
+    case "kick": return { type: "kick", room: state.active, target: rest[0], text: rest.slice(1).join(" ") };
+    case "ban": return { type: "mode", room: state.active, text: "+b " + arg };
+    case "unban": return { type: "mode", room: state.active, text: "-b " + arg };
+    case "mute": return { type: "mode", room: state.active, text: "+m" };
+    case "unmute": return { type: "mode", room: state.active, text: "-m" };
+    case "invite": return { type: "invite", room: state.active, target: arg };
+    case "topic": return { type: "topic", room: state.active, text: arg };
+    case "mode": return { type: "mode", room: state.active, text: arg };
     case "quit": state.wanted = false; return { type: "quit", text: arg };
   }
   addItem(state.active, { kind: "error", text: "Unknown command /" + cmd });
@@ -389,13 +469,14 @@ $("say-form").onsubmit = (e) => {
 // joinRequest asks to join a room, and to show it once joined; one we are
 // in is shown at once.
 function joinRequest(arg) {
-  const name = arg.trim().replace(/^#/, "").toLowerCase();
+  const [word, key] = arg.trim().split(/\s+/);
+  const name = (word || "").replace(/^#/, "").toLowerCase();
   if (state.rooms.get(name)?.joined) {
     show(name);
     return null;
   }
   state.switchTo = name;
-  return { type: "join", room: name };
+  return key ? { type: "join", room: name, key } : { type: "join", room: name };
 }
 
 $("join-form").onsubmit = (e) => {
