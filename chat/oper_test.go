@@ -211,3 +211,25 @@ func TestPythonOperKill(t *testing.T) {
 		}
 	})
 }
+
+// TestOperActsInAnyRoom: a server operator may do in any room what its
+// operators may, without being one of them.
+func TestOperActsInAnyRoom(t *testing.T) {
+	addr, _ := startChat(t, engine.Default, chat.Options{
+		GreetDelay: -1, Opers: opers(t), PasswordDelay: 50 * time.Millisecond,
+	}, server.Limits{})
+	lina := dial(t, addr, "lina")
+	lina.Send("lina")
+	lina.Expect("* You are in lobby with 1: lina\r\n")
+	ana := dial(t, addr, "ana")
+	ana.Send("ana")
+	ana.Expect("* You are in lobby with 2: ana, lina\r\n")
+	ana.Send("/mute")
+	ana.Expect("! You are not an operator of lobby.\r\n")
+	ana.Send("/oper admin sesame")
+	ana.Expect("* You are now a server operator.\r\n")
+	ana.Send("/mute", "/kick lina enough")
+	lina.Expect("* ana sets mode +m\r\n")
+	lina.Expect("* ana kicked lina (enough)\r\n")
+	ana.Expect("* ana kicked lina (enough)\r\n")
+}
