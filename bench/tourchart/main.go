@@ -8,7 +8,9 @@
 // The directory holds:
 //
 //	L<idle>.json        portside bench echo --json, 50 connections, one target per engine
-//	L<idle>-c<n>.json   the same with n connections (the iterative engine's)
+//	L<idle>-c<n>.json   the same with n connections: the iterative engine's one, and the
+//	                    others' beside it for scale (a column of the table; drawn only for
+//	                    an engine with no 50-connection figures)
 //	idle-L<idle>-<engine>.json   bench/idleconns -json: the idle connections really held
 //	                             (a capped engine holds fewer) and their memory
 //	connect-<engine>.json        bench/connlat -json: one connection's setup
@@ -20,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -70,10 +73,16 @@ type connect struct {
 	P99         float64 `json:"p99_us"`
 }
 
+// runKey names a run other than 50 connections: its idle level and its
+// active connections.
+type runKey struct{ level, active int }
+
 // tour is everything measured, by engine.
 type tour struct {
-	engines []string // in tour order
-	points  map[string][]point
+	engines []string           // in tour order
+	points  map[string][]point // 50 active connections, by idle held
+	others  map[runKey]map[string]point
+	keys    []runKey
 	mem     map[string]map[int]idleMem // engine → idle held → memory
 	conn    map[string]connect
 	levels  []int
@@ -114,7 +123,7 @@ func load(dir string) (*tour, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tour{points: map[string][]point{}, mem: map[string]map[int]idleMem{}, conn: map[string]connect{}}
+	t := &tour{points: map[string][]point{}, others: map[runKey]map[string]point{}, mem: map[string]map[int]idleMem{}, conn: map[string]connect{}}
 	held := map[string]int{} // "engine/level" → idle held
 	for _, e := range ents {
 		if m := idleFile.FindStringSubmatch(e.Name()); m != nil {
@@ -149,8 +158,13 @@ func load(dir string) (*tour, error) {
 			return nil, fmt.Errorf("%s: not a portside bench echo report (%s, %s)", e.Name(), r.Schema, r.Mode)
 		}
 		level, _ := strconv.Atoi(m[1])
-		if !slices.Contains(t.levels, level) {
+		key := runKey{level, r.Config.Conns}
+		if m[2] == "" && !slices.Contains(t.levels, level) {
 			t.levels = append(t.levels, level)
+		}
+		if m[2] != "" && t.others[key] == nil {
+			t.others[key] = map[string]point{}
+			t.keys = append(t.keys, key)
 		}
 		for _, tr := range r.Targets {
 			idle, ok := held[tr.Name+"/"+m[1]]
@@ -165,13 +179,23 @@ func load(dir string) (*tour, error) {
 			if !slices.Contains(t.engines, tr.Name) {
 				t.engines = append(t.engines, tr.Name)
 			}
-			t.points[tr.Name] = append(t.points[tr.Name], p)
+			if m[2] == "" {
+				t.points[tr.Name] = append(t.points[tr.Name], p)
+			} else {
+				t.others[key][tr.Name] = p
+			}
 		}
 	}
 	if len(t.engines) == 0 {
 		return nil, fmt.Errorf("%s: no L<idle>.json reports of portside bench", dir)
 	}
 	slices.Sort(t.levels)
+	slices.SortFunc(t.keys, func(a, b runKey) int {
+		if a.level != b.level {
+			return a.level - b.level
+		}
+		return a.active - b.active
+	})
 	slices.SortStableFunc(t.engines, func(a, b string) int {
 		if ra, rb := rank(a), rank(b); ra != rb {
 			return ra - rb
@@ -245,11 +269,41 @@ func latency(us float64) string {
 	return fmt.Sprintf("%.0f µs", us)
 }
 
+// cell is a point in the table: CPU per message, user + system, and
+// msg/s, with what differs from the column's heading.
+func (p point) cell(active int) string {
+	cpu := "n/a"
+	if p.cpuOK {
+		cpu = fmt.Sprintf("%.2f + %.1f µs", p.user, p.sys)
+	}
+	cell := cpu + ", " + rate(p.rate)
+	var notes []string
+	if p.idle != p.level {
+		notes = append(notes, "at "+count(p.idle)+" idle")
+	}
+	if p.active != active {
+		notes = append(notes, count(p.active)+" active")
+	}
+	if p.starved > 0 {
+		notes = append(notes, count(p.starved)+" starved")
+	}
+	if p.unanswered > 0 {
+		notes = append(notes, count(int(p.unanswered))+" unanswered")
+	}
+	if len(notes) > 0 {
+		cell += " (" + strings.Join(notes, ", ") + ")"
+	}
+	return cell
+}
+
 // table writes the tour's table in markdown.
 func (t *tour) table(w io.Writer) {
 	head := []string{"engine"}
 	for _, l := range t.levels {
 		head = append(head, count(l)+" idle: CPU/msg, msg/s")
+	}
+	for _, k := range t.keys {
+		head = append(head, fmt.Sprintf("%s active, %s idle", count(k.active), count(k.level)))
 	}
 	head = append(head, "memory per idle conn", "setup p50 (p99)")
 	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat("---|", len(head)))
@@ -258,30 +312,16 @@ func (t *tour) table(w io.Writer) {
 		for _, l := range t.levels {
 			cell := "—"
 			for _, p := range t.points[e] {
-				if p.level != l {
-					continue
+				if p.level == l {
+					cell = p.cell(50)
 				}
-				cpu := "n/a"
-				if p.cpuOK {
-					cpu = fmt.Sprintf("%.2f + %.1f µs", p.user, p.sys)
-				}
-				cell = cpu + ", " + rate(p.rate)
-				var notes []string
-				if p.idle != l {
-					notes = append(notes, "at "+count(p.idle)+" idle")
-				}
-				if p.active != 50 {
-					notes = append(notes, count(p.active)+" active")
-				}
-				if p.starved > 0 {
-					notes = append(notes, count(p.starved)+" starved")
-				}
-				if p.unanswered > 0 {
-					notes = append(notes, count(int(p.unanswered))+" unanswered")
-				}
-				if len(notes) > 0 {
-					cell += " (" + strings.Join(notes, ", ") + ")"
-				}
+			}
+			row = append(row, cell)
+		}
+		for _, k := range t.keys {
+			cell := "—"
+			if p, ok := t.others[k][e]; ok {
+				cell = p.cell(k.active)
 			}
 			row = append(row, cell)
 		}
@@ -331,7 +371,17 @@ func niceStep(hi float64, n int) float64 {
 // log scale, none drawn one decade left of the lowest decade, past a break.
 func (t *tour) svg(w io.Writer, title string) error {
 	maxIdle, maxCPU := 10, 0.0
-	for _, ps := range t.points {
+	// 50 active connections; an engine with none of those (iterative) at
+	// what it was measured with.
+	drawn := maps.Clone(t.points)
+	for _, k := range t.keys {
+		for e, p := range t.others[k] {
+			if len(t.points[e]) == 0 {
+				drawn[e] = append(drawn[e], p)
+			}
+		}
+	}
+	for _, ps := range drawn {
 		for _, p := range ps {
 			maxIdle = max(maxIdle, p.idle)
 			if p.cpuOK {
@@ -340,7 +390,7 @@ func (t *tour) svg(w io.Writer, title string) error {
 		}
 	}
 	minDec := math.MaxInt
-	for _, ps := range t.points {
+	for _, ps := range drawn {
 		for _, p := range ps {
 			if p.idle > 0 {
 				minDec = min(minDec, int(math.Floor(math.Log10(float64(p.idle)))))
@@ -411,7 +461,7 @@ func (t *tour) svg(w io.Writer, title string) error {
 		col := colours[(rank(e)+max(0, i-len(order)))%len(colours)]
 		var pts []string
 		var last point
-		for _, p := range t.points[e] {
+		for _, p := range drawn[e] {
 			if !p.cpuOK {
 				continue
 			}

@@ -91,8 +91,14 @@ func TestRender(t *testing.T) {
 			t.Errorf("row %d is %q, want engine %s (the guides' order)", i, rows[2+i], e)
 		}
 	}
-	if !strings.Contains(rows[2], "1 active") || !strings.Contains(rows[2], "| — |") {
-		t.Errorf("iterative row %q: want its 1 active connection noted and no idle level", rows[2])
+	if !strings.Contains(rows[0], "| 1 active, 0 idle |") {
+		t.Errorf("head %q: want a column for the 1-connection run", rows[0])
+	}
+	if !strings.HasPrefix(rows[2], "| iterative | — | — | 0.69 + 8.0 µs, 58k |") {
+		t.Errorf("iterative row %q: want no 50-connection figures, and its 1-connection ones", rows[2])
+	}
+	if !strings.HasPrefix(rows[5], "| epoll | 0.69 + 8.0 µs, 58k | 0.87 + 6.2 µs, 41k | 3.21 + 8.0 µs, 12k |") {
+		t.Errorf("epoll row %q: want 0 and 100 idle, then its 1-connection run", rows[5])
 	}
 	if !strings.Contains(rows[3], "MiB") {
 		t.Errorf("fork row %q: want its children's memory, in MiB", rows[3])
