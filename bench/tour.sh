@@ -12,7 +12,8 @@
 # active ones and its own), fork at 1,000 (a process per connection; set
 # FORK_MAX to change it), iterative at none (it serves one connection at a
 # time: the first idle one would hold it), measured with 1 active connection
-# instead of 50, and with 50 once more to show the starving.
+# instead of 50 (and every other engine with 1 too, for scale), and with 50
+# once more to show the starving.
 # Every server is started fresh for each level; files go to OUTDIR, and
 # go run ./bench/tourchart OUTDIR draws docs/engines-tour.svg and prints the table.
 # Usage: bench/tour.sh [seconds per round] [idle counts] [engines] [OUTDIR]
@@ -98,8 +99,10 @@ for level in $levels; do
 		run "$outdir/L$level.json" -c 50 "${targets[@]}"
 	fi
 	if [[ -n $iter ]]; then
-		echo "== level $level: iterative, 1 connection ping-pong, then 50"
-		run "$outdir/L$level-c1.json" -c 1 $iter
+		# iterative's one connection, and every other engine's beside it for
+		# scale: a lone ping-pong connection wakes the server for each message.
+		echo "== level $level: 1 connection ping-pong, every engine; then iterative with 50"
+		run "$outdir/L$level-c1.json" -c 1 $iter "${targets[@]}"
 		run "$outdir/starve-iterative.json" -c 50 $iter
 	fi
 	kill "${pids[@]}" 2>/dev/null || true
