@@ -475,9 +475,15 @@ func (t *tour) svg(w io.Writer, title string) error {
 		if len(pts) > 1 {
 			f(`<polyline points="%s" fill="none" stroke-width="2"/>`+"\n", strings.Join(pts, " "))
 		}
+		// An engine drawn at other than 50 active connections is a ring,
+		// so that it shows beside a line's point at the same place.
+		mark := `r="3.5"`
+		if len(t.points[e]) == 0 {
+			mark = `r="6" fill="none" stroke-width="2"`
+		}
 		for _, p := range pts {
 			x, y, _ := strings.Cut(p, ",")
-			f(`<circle cx="%s" cy="%s" r="3.5"/>`+"\n", x, y)
+			f(`<circle cx="%s" cy="%s" %s/>`+"\n", x, y, mark)
 		}
 		f("</g>\n")
 		name := e
