@@ -44,7 +44,7 @@ idle_for() {
 }
 
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$bin"' EXIT
 echo "$(date -u +%FT%TZ) start: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$outdir/load.txt"
 declare -A done_idle # ENGINE:N measured already (a capped level repeats one)
 for level in $levels; do
@@ -71,6 +71,13 @@ for level in $levels; do
 	done
 	if ((${#servers[@]} == 0)); then continue; fi
 	sleep 1
+	for s in "${servers[@]}"; do
+		IFS=: read -r e p pid n <<<"$s"
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "tour: portside echo --engine $e did not start (is $e an engine of this build?)" >&2
+			exit 1
+		fi
+	done
 	for s in "${servers[@]}"; do
 		IFS=: read -r e p pid n <<<"$s"
 		if ((level == 0)); then
