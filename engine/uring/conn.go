@@ -26,7 +26,6 @@ type conn struct {
 	heldEOF   bool          // and then the peer's EOF
 	eof       bool          // the peer shut its write side
 	paused    bool          // reading paused: output above the high-water mark
-	draining  bool          // shutting down: reading stopped, handler's Drain called
 	closing   bool          // closing once the queue is flushed, with reason err
 	done      bool          // server.Service.Closed has been called
 	lingering bool          // write side shut, discarding input until EOF

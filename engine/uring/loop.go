@@ -620,7 +620,12 @@ func (l *loop) drain(c *conn) {
 		return
 	}
 	if d := l.r.drainer; d != nil {
-		c.draining = true
+		// Reading pauses as by PauseRead: a Drainer that needs more
+		// input to finish what it started calls ResumeRead.
+		c.upaused = true
+		c.mu.Lock()
+		c.readPaused = true
+		c.mu.Unlock()
 		if l.call(c, d.Drain) {
 			l.settle(c)
 		}
@@ -630,7 +635,7 @@ func (l *loop) drain(c *conn) {
 }
 
 func (c *conn) reading() bool {
-	return !c.eof && !c.closing && !c.draining && !c.paused && !c.upaused && !c.done
+	return !c.eof && !c.closing && !c.paused && !c.upaused && !c.done
 }
 
 // received handles a receive's completion: bytes in a provided buffer, the
