@@ -106,12 +106,17 @@ func TestUDP(t *testing.T) {
 	st := new(server.Stats)
 	done := make(chan error, 1)
 	go func() { done <- echo.ServeUDP(ctx, pc, st) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ServeUDP: %v", err)
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("ServeUDP: %v", err)
+			}
 		}
-	}()
+	}
+	defer stop()
 	c, err := net.Dial("udp", pc.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +137,9 @@ func TestUDP(t *testing.T) {
 			t.Errorf("datagram %q came back as %q", trunc(msg), trunc(got))
 		}
 	}
+	// The server counts a reply once sent, which may be after it arrived:
+	// read the counters once it has stopped.
+	stop()
 	if st.BytesIn.Load() != st.BytesOut.Load() || st.BytesIn.Load() == 0 {
 		t.Errorf("counted %d bytes in, %d out", st.BytesIn.Load(), st.BytesOut.Load())
 	}
