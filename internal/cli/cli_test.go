@@ -76,7 +76,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, "Usage:"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"echo", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"echo", "--no-such-flag"}, "flag provided but not defined: --no-such-flag"},
 		{[]string{"echo", "--lines", "--shell"}, "exclude each other"},
 		{[]string{"echo", "--engine", "steam"}, `unknown engine "steam"`},
 		{[]string{"echo", "--log-level", "loud"}, "bad --log-level"},
@@ -212,8 +212,8 @@ func TestConnectTLS(t *testing.T) {
 		t.Errorf("exit %d, out %q, stderr %q", code, out, errs)
 	}
 	code, _, errs = run(t, t.Context(), "x\n", "connect", "--tls", addr)
-	if code != 1 || !strings.Contains(errs, "certificate") {
-		t.Errorf("without --insecure: exit %d, stderr %q; want a certificate error", code, errs)
+	if code != 1 || !strings.Contains(errs, "certificate") || !strings.Contains(errs, "add --insecure") {
+		t.Errorf("without --insecure: exit %d, stderr %q; want a certificate error pointing to --insecure", code, errs)
 	}
 }
 
