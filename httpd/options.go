@@ -85,6 +85,9 @@ type Options struct {
 	// format, or JSON with AccessLogJSON.
 	AccessLog     io.Writer
 	AccessLogJSON bool
+	// Requests, if set, counts each response the access log would show,
+	// by method and status class, whether or not there is a log.
+	Requests *Requests
 	// Logger gets errors worth an operator's attention; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests pin it.

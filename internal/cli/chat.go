@@ -156,7 +156,9 @@ func runChat(ctx context.Context, e *env, args []string) error {
 func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 	var rt httpd.Router
 	door.Mount(&rt)
-	h, err := httpd.New(httpd.Options{Routes: &rt, Logger: r.e.log.With("service", "chat-web")})
+	reqs := new(httpd.Requests)
+	r.requests.services = append(r.requests.services, namedRequests{"chat-web", reqs})
+	h, err := httpd.New(httpd.Options{Routes: &rt, Requests: reqs, Logger: r.e.log.With("service", "chat-web")})
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +235,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.collectors = append(r.collectors, historyCollector{st.Stats()})
+		r.collectors = append(r.collectors, historyCollector{st.Stats()}, commitCollector{st.Stats()})
 		backend = st
 		where = "history " + dir
 	}
@@ -273,8 +275,9 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	if perIP <= 0 {
 		perIP = -1
 	}
+	hst := new(chat.Stats)
 	hub := chat.New(chat.Options{
-		Backend: backend, Logger: log, Password: c.password, MOTD: motd,
+		Backend: backend, Logger: log, Stats: hst, Password: c.password, MOTD: motd,
 		MaxRoomMembers: c.maxMembers, MaxRooms: c.maxRooms, MaxTotalRooms: c.maxTotal, MaxMessage: c.maxMessage,
 		Replay: replay, FloodRate: flood, FloodBurst: c.floodBurst,
 		PingInterval: c.pingInterval, IdleTimeout: c.idle,
@@ -285,6 +288,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 		closeBackend()
 		return nil, err
 	}
+	r.collectors = append(r.collectors, chatCollector{hub, hst})
 	door := web.New(hub, web.Options{Origins: c.webOrigins}) // before Run: it adds a wire format
 	st := new(server.Stats)
 	s := &server.Service{

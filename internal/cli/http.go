@@ -142,6 +142,8 @@ func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err 
 		alog = f
 		closeLog = func() { f.Close() }
 	}
+	reqs := new(httpd.Requests)
+	r.requests.services = append(r.requests.services, namedRequests{"http", reqs})
 	ttl := time.Duration(0)
 	if c.noCache {
 		ttl = -1
@@ -162,6 +164,7 @@ func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err 
 		AuthAll:       c.authAll,
 		AccessLog:     alog,
 		AccessLogJSON: r.e.g.logFormat == "json",
+		Requests:      reqs,
 		HeaderTimeout: c.headerTime,
 		MinBodyRate:   c.minRate,
 		CacheTTL:      ttl,

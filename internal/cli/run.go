@@ -28,6 +28,7 @@ type runner struct {
 	metrics promstats.Collector
 	// collectors are other metrics, exported beside the services' Stats.
 	collectors []prometheus.Collector
+	requests   requestsCollector // the HTTP services' responses
 	// isolate keeps the others serving when one service fails (serve):
 	// the failure is logged at once and reported when all have stopped.
 	isolate bool
@@ -138,6 +139,9 @@ func (r *runner) serveMetrics() error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(r.collectors...)
+	if len(r.requests.services) > 0 {
+		reg.MustRegister(&r.requests)
+	}
 	reg.MustRegister(&r.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
