@@ -172,7 +172,7 @@ func (e *env) flags() *flag.FlagSet {
 func (e *env) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.g.engine, "engine", engine.Default, "concurrency `engine`: "+strings.Join(e.engines(), ", "))
 	fs.IntVar(&e.g.loops, "loops", 0, "epoll engine: event `loops` (0: one per CPU); other engines refuse it")
-	fs.IntVar(&e.g.maxChildren, "max-children", 0, "fork engine: most child processes at once (0: as --max-conns); other engines refuse it")
+	fs.IntVar(&e.g.maxChildren, "max-children", 0, "fork engine: most child processes at once, per service (0: as the service's connection limit); other engines refuse it")
 	fs.StringVar(&e.g.metrics, "metrics", "", "serve Prometheus metrics and Go profiles (/debug/pprof/) on `addr`")
 	fs.DurationVar(&e.g.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on shutdown, how long connections may take to finish")
 }

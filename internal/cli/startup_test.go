@@ -160,7 +160,11 @@ func TestChatDataUnwritable(t *testing.T) {
 // the one self-signed certificate whose fingerprint the parent logged.
 func TestForkTLSOneCertificate(t *testing.T) {
 	_, addrs, errb := startCmd(t, []string{"echo/tls"}, "echo", "--engine", "fork", "--tls-self-signed", "--listen", "127.0.0.1:0")
-	m := regexp.MustCompile(`sha256=([0-9a-f]{64})`).FindStringSubmatch(errb.String())
+	// The log line comes before the banner, but through a pipe of its own.
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		m = regexp.MustCompile(`sha256=([0-9a-f]{64})`).FindStringSubmatch(errb.String())
+	}
 	if m == nil {
 		t.Fatalf("no fingerprint logged:\n%s", errb.String())
 	}
