@@ -104,12 +104,7 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "portside")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/portside")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildPortside(t, tmp)
 	blocks := readTour(t, filepath.Join(repo, "README.md"))
 	if len(blocks) < 5 {
 		t.Fatalf("README.md has %d console blocks; the parser lost its way", len(blocks))
@@ -304,6 +299,22 @@ func (ch lines) drain() {
 		for range ch {
 		}
 	}()
+}
+
+// buildPortside builds the command into dir and returns its path.
+func buildPortside(t *testing.T, dir string) string {
+	t.Helper()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "portside")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/portside")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // freePort returns a loopback port nothing listens on now.

@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,14 +147,38 @@ func TestChatDataUnwritable(t *testing.T) {
 	if !strings.Contains(errs, "give --data a folder you can write, or --data - to keep history in memory only") {
 		t.Errorf("stderr %q does not say what to do", errs)
 	}
-	if os.Geteuid() == 0 {
-		t.Skip("a folder's permissions do not stop root")
+	// A folder the command may not write in. Root may write anywhere, so
+	// as root the real command runs as nobody.
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755) // the test's own temporary root
+	ro := filepath.Join(dir, "ro")
+	os.Mkdir(ro, 0o555)
+	args := []string{"serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--chat-listen", "127.0.0.1:0", "--chat-data", ro}
+	if os.Geteuid() != 0 {
+		code, out, errs = run(t, t.Context(), "", args...)
+	} else {
+		if _, err := exec.LookPath("go"); err != nil {
+			t.Skip("as root, the test builds the command to run it as nobody")
+		}
+		for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+				t.Skipf("nobody cannot reach %s", d)
+			}
+		}
+		bin := buildPortside(t, dir)
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var o, e strings.Builder
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code = cmd.ProcessState.ExitCode()
+		if err != nil && code < 0 {
+			t.Fatal(err)
+		}
+		out, errs = o.String(), e.String()
 	}
-	ro := t.TempDir()
-	os.Chmod(ro, 0o555)
-	defer os.Chmod(ro, 0o755)
-	code, out, errs = run(t, t.Context(), "", "serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--chat-listen", "127.0.0.1:0", "--chat-data", ro)
 	oneLine(t, code, 2, out, errs, "--chat-data "+ro+": cannot write in the folder: permission denied")
 }
 
