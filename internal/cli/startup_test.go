@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,6 +102,11 @@ func TestVersion(t *testing.T) {
 	code, out, _ := run(t, t.Context(), "", "--version")
 	if code != 0 || !strings.HasPrefix(out, "portside ") || !strings.Contains(out, runtime.Version()) {
 		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	bi := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Path: "github.com/portside/portside", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "5ba0cd6e"}, {Key: "vcs.time", Value: "2026-11-30T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := formatVersion(bi), "portside v1.2.3 revision 5ba0cd6e (modified) 2026-11-30T10:00:00Z go1.26.0"; got != want {
+		t.Errorf("formatVersion = %q, want %q", got, want)
 	}
 }
 

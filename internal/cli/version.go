@@ -12,6 +12,13 @@ func version() string {
 	if !ok {
 		return "portside (no build information)"
 	}
+	return formatVersion(bi)
+}
+
+// formatVersion says it from bi: "portside VERSION revision REV TIME GO".
+// The revision is there when the toolchain could stamp it (go build in a
+// git checkout; not go run, nor -buildvcs=false).
+func formatVersion(bi *debug.BuildInfo) string {
 	v := bi.Main.Version
 	if v == "" {
 		v = "(devel)"
