@@ -224,6 +224,7 @@ type Options struct {
 	Backend    Backend          // nil: NewMemory(1000)
 	Now        func() time.Time // nil: time.Now; tests pin it
 	Logger     *slog.Logger     // nil discards
+	Stats      *Stats           // nil: counted into a private Stats
 	ServerName string           // IRC server name; default "portside"
 	Password   string           // asked for by IRC's PASS and the line login; "" for none
 	MOTD       []string         // IRC message of the day, one entry a line
@@ -291,6 +292,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Stats == nil {
+		o.Stats = new(Stats)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -535,7 +539,9 @@ func (h *Hub) load() error {
 // deliver is the backend's hand-over: messages are durable and ordered.
 // Those from other hubs must keep the text rules too (text.go).
 func (h *Hub) deliver(batch []*Msg) {
+	n := len(batch)
 	batch = dropInvalid(h.o.Logger, batch)
+	h.o.Stats.DroppedInvalid.Add(int64(n - len(batch)))
 	if len(batch) == 0 {
 		return
 	}
@@ -638,6 +644,7 @@ func (h *Hub) notKept(m *Msg) {
 	if from == nil {
 		return
 	}
+	h.o.Stats.DroppedNotKept.Add(1)
 	why := strings.TrimPrefix(strings.TrimPrefix(m.Lost.Error(), ErrNotKept.Error()), ": ")
 	if why == "" {
 		why = "history cannot be written"
@@ -665,10 +672,14 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 	for _, m := range run {
 		r.push(m)
 	}
+	h.o.Stats.Messages.Add(int64(len(run)))
+	var deliveries int64
+	defer func() { h.o.Stats.Deliveries.Add(deliveries) }()
 	for _, mem := range r.members {
 		f := mem.format.Load()
 		if mem.mark != *round {
 			mem.out.Write(enc.get(h, f, run))
+			deliveries += int64(len(run))
 			continue
 		}
 		// A sender is not sent its own messages.
@@ -676,6 +687,7 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 		for _, m := range run {
 			if m.from != mem {
 				b = h.formats[f](b, m, false)
+				deliveries++
 			}
 		}
 		mem.out.Write(b)
@@ -1498,6 +1510,7 @@ func (h *Hub) Say(m *Member, name string, kind Kind, text string) error {
 		return err
 	}
 	if h.pending.Load() >= int64(h.o.MaxPending) {
+		h.o.Stats.DroppedBusy.Add(1)
 		return ErrBusy
 	}
 	msg := &Msg{Room: name, Time: h.o.Now(), Kind: kind, Nick: m.nick, Ident: m.ident, Text: text, from: m, room: r}
@@ -1808,6 +1821,7 @@ func (b *bucket) allow(o *Options, now time.Time) bool {
 		return true
 	}
 	b.dropped++
+	o.Stats.DroppedFlood.Add(1)
 	return false
 }
 

@@ -31,7 +31,7 @@ type Options struct {
 const Default = "epoll"
 
 // ForTLS is the default for services that serve TLS, which only the
-// goroutine-based engines can.
+// goroutine-based engines can (Can tells which).
 const ForTLS = "goroutine"
 
 var engines = map[string]func(Options) server.Engine{

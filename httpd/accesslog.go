@@ -15,7 +15,8 @@ import (
 // goroutine, so a slow log never stalls a connection. Lines beyond
 // maxLogBuffer waiting to be written are dropped and counted.
 type accessLog struct {
-	w       io.Writer
+	w       io.Writer // nil: count only
+	count   *Requests // nil: log only
 	json    bool
 	mu      sync.Mutex
 	buf     []byte
@@ -27,9 +28,13 @@ type accessLog struct {
 
 const maxLogBuffer = 1 << 20
 
-func newAccessLog(w io.Writer, json bool) *accessLog {
-	a := &accessLog{w: w, json: json, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go a.run()
+func newAccessLog(w io.Writer, json bool, count *Requests) *accessLog {
+	a := &accessLog{w: w, json: json, count: count, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if w != nil {
+		go a.run()
+	} else {
+		close(a.done)
+	}
 	return a
 }
 
@@ -62,6 +67,9 @@ func (a *accessLog) run() {
 }
 
 func (a *accessLog) close() {
+	if a.w == nil {
+		return
+	}
 	close(a.stop)
 	<-a.done
 }
@@ -83,6 +91,12 @@ func (a *accessLog) logRaw(cn *conn, status int) {
 }
 
 func (a *accessLog) line(cn *conn, method string, target []byte, proto string, status int, n int64, referer, ua []byte) {
+	if a.count != nil {
+		a.count.count(method, status)
+	}
+	if a.w == nil {
+		return
+	}
 	host := "-"
 	if ta, ok := cn.c.RemoteAddr().(*net.TCPAddr); ok {
 		host = ta.IP.String()

@@ -82,8 +82,8 @@ func New(o Options) (*Handler, error) {
 	if o.Upload {
 		h.allow += ", PUT, POST"
 	}
-	if o.AccessLog != nil {
-		h.alog = newAccessLog(o.AccessLog, o.AccessLogJSON)
+	if o.AccessLog != nil || o.Requests != nil {
+		h.alog = newAccessLog(o.AccessLog, o.AccessLogJSON, o.Requests)
 	}
 	var rb [12]byte
 	rand.Read(rb[:])

@@ -87,6 +87,9 @@ type Options struct {
 	// format, or JSON with AccessLogJSON.
 	AccessLog     io.Writer
 	AccessLogJSON bool
+	// Requests, if set, counts each response the access log would show,
+	// by method and status class, whether or not there is a log.
+	Requests *Requests
 	// Logger gets errors worth an operator's attention; nil discards.
 	Logger *slog.Logger
 	// DrainTimeout is the engine's Limits.DrainTimeout: how long a

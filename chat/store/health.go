@@ -21,6 +21,37 @@ type Stats struct {
 	NotKept  atomic.Int64 // messages refused because the history could not be written
 	Trimmed  atomic.Int64 // messages deleted to keep the history within MaxBytes
 	Bytes    atomic.Int64 // bytes the messages take in the database, at the last measure
+
+	// Commit latency: how long each successful history commit took.
+	commits   [len(CommitBuckets) + 1]atomic.Uint64 // per bucket, the last for +Inf
+	commitSum atomic.Int64                          // nanoseconds
+}
+
+// CommitBuckets are the upper bounds, in seconds, of the commit latency
+// histogram: an fsync on a disk takes milliseconds, without one tens of
+// microseconds.
+var CommitBuckets = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+
+func (s *Stats) observeCommit(d time.Duration) {
+	i := 0
+	for i < len(CommitBuckets) && d.Seconds() > CommitBuckets[i] {
+		i++
+	}
+	s.commits[i].Add(1)
+	s.commitSum.Add(int64(d))
+}
+
+// CommitLatency returns the commit latency histogram: how many commits,
+// their total seconds, and for each of CommitBuckets how many took at
+// most that long (cumulative, as Prometheus has it).
+func (s *Stats) CommitLatency() (count uint64, sum float64, cumulative []uint64) {
+	cumulative = make([]uint64, len(CommitBuckets))
+	for i := range CommitBuckets {
+		count += s.commits[i].Load()
+		cumulative[i] = count
+	}
+	count += s.commits[len(CommitBuckets)].Load()
+	return count, time.Duration(s.commitSum.Load()).Seconds(), cumulative
 }
 
 // faultLogEvery bounds how often a history that still cannot be written

@@ -409,9 +409,11 @@ func (s *Store) commit(batch []*chat.Msg) error {
 		next[m.Room] = seq
 		m.Seq = seq
 	}
+	start := time.Now()
 	if err := s.write(batch, next); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	s.stats.observeCommit(time.Since(start))
 	for room, seq := range next {
 		s.seqs[room] = seq
 	}

@@ -25,7 +25,11 @@
 // server.Service.Stateless and refuses others with server.ErrNoSharedState.
 // A handler's panic in a child is recovered as under any engine: the child
 // logs it, closes its connection and exits cleanly; the count reaches the
-// parent with the child's other counters. TLS works: each child does its own handshake.
+// parent with the child's other counters. TLS works: each child does its own
+// handshake, with the configuration the program builds again in the child;
+// a program that makes its certificate at start (a self-signed one) makes
+// it in the parent and hands it down in Engine.Env, so that every child
+// serves the one certificate the parent logged.
 //
 // Counting: the parent counts connections (open, total, refused). Bytes,
 // handler errors and panics, slow consumers, input overflows and idle timeouts are
@@ -90,6 +94,10 @@ type Engine struct {
 	// reported in one error line of the service's log instead: its panic
 	// or fatal error with the stack goes to the log at debug level.
 	Stderr io.Writer
+	// Env is added to each child's environment ("KEY=value"): what the
+	// parent decided at start that the children must share, such as the
+	// self-signed certificate it made. Set it before Serve.
+	Env []string
 
 	errMu sync.Mutex // one child's line at a time on Stderr
 }
@@ -425,7 +433,7 @@ func (p *parent) spawn(nc net.Conn, remote net.Addr) (*exec.Cmd, *os.File, *os.F
 	defer ew.Close()
 	cmd := exec.Command(p.exe, os.Args[1:]...)
 	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(environ(), EnvService+"="+p.s.Name, envRemote+"="+remote.String())
+	cmd.Env = append(append(environ(), p.e.Env...), EnvService+"="+p.s.Name, envRemote+"="+remote.String())
 	cmd.ExtraFiles = []*os.File{f, w}
 	cmd.Stdout, cmd.Stderr = os.Stdout, ew
 	// Its own process group: a terminal's ^C reaches the parent alone,

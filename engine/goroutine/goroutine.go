@@ -1,6 +1,7 @@
 // Package goroutine is the engine that serves each connection on its own
-// goroutine, on top of Go's netpoller: the idiomatic Go server, and the only
-// engine that serves TLS.
+// goroutine, on top of Go's netpoller: the idiomatic Go server, and the
+// engine TLS services run on by default (iterative and fork, which serve
+// connections with its code, serve TLS too; epoll does not).
 //
 // Each connection has a reader goroutine that reads, calls the handler and
 // then writes the handler's output itself, so a request/response exchange

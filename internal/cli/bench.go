@@ -44,7 +44,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "measure each target this many times, interleaved (default 1, or 3 with several targets)")
 	// The default depends on the mode, so the flag's own is 0 (not shown)
 	// and the help says both.
-	fs.IntVar(&cfg.Size, "size", 0, "echo: message size in `bytes` (default 64); chat: pad each message's text to this many (default 0)")
+	fs.IntVar(&cfg.Size, "size", 0, "echo: each message's size in `bytes` (default 64); chat: pad each message's text to this many bytes (default 0: no padding); http: not used")
 	fs.BoolVar(&cfg.UDP, "udp", false, "echo: send UDP datagrams instead of a TCP stream")
 	fs.BoolVar(&keepAlive, "keepalive", true, "http: reuse connections (--keepalive=false: one request each)")
 	fs.StringVar(&cfg.HTTP.Method, "method", "GET", "http: request `method`")
@@ -82,7 +82,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			if errors.Is(err, flag.ErrHelp) {
 				return err
 			}
-			return usageError{err.Error()}
+			return usageError{msg: err.Error()}
 		}
 		if fs.NArg() == 0 {
 			break
@@ -185,7 +185,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return usageError{strings.TrimPrefix(err.Error(), "bench: ")}
+		return usageError{msg: strings.TrimPrefix(err.Error(), "bench: ")}
 	}
 	if err := pin(cpus); err != nil {
 		return err
@@ -269,7 +269,7 @@ func runBenchChat(ctx context.Context, e *env, fs *flag.FlagSet, c bench.ChatCon
 	c.Duration, c.Warmup, c.Timeout = cfg.Duration, cfg.Warmup, cfg.Timeout
 	c.Logger = e.log
 	if err := c.Validate(); err != nil {
-		return usageError{strings.TrimPrefix(err.Error(), "bench: ")}
+		return usageError{msg: strings.TrimPrefix(err.Error(), "bench: ")}
 	}
 	if err := pin(cpus); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/portside/portside/chat/natsbus"
 	"github.com/portside/portside/chat/store"
 	"github.com/portside/portside/chat/web"
+	"github.com/portside/portside/engine"
 	"github.com/portside/portside/httpd"
 	"github.com/portside/portside/server"
 )
@@ -82,7 +84,7 @@ func (c *chatConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.DurationVar(&c.keepAge, prefix+"keep-age", 30*24*time.Hour, "how long history is kept (negative: forever)")
 	fs.Var((*fsyncFlag)(&c.fsync), prefix+"fsync", "when history reaches the disk, `policy`: grouped (the default: fsynced in the background within 100 ms of a commit; power loss may take the last 100 ms or so of messages), always (fsynced before anyone is shown a message: power loss takes nothing shown), never (the OS writes it back in its own time: power loss may take the last half minute or so, and may corrupt the history). Under each, history survives the server being killed")
 	fs.DurationVar(&c.window, prefix+"commit-window", 0, "how long a history commit waits for more messages to join it")
-	fs.Var(&c.nats, prefix+"nats", "join the chat nodes of a NATS JetStream deployment at `URL` (repeatable); history is then kept in the stream, not under --data")
+	fs.Var(&c.nats, prefix+"nats", "join the chat nodes of a NATS JetStream deployment at `URL` (repeatable); history is then kept in the stream, not under --"+prefix+"data")
 	fs.IntVar(&c.natsReplicas, prefix+"nats-replicas", 1, "NATS servers that keep each message (3 on a three-server cluster)")
 	fs.Var(&c.opers, prefix+"oper", "a server operator: `NAME:HASH`, HASH the bcrypt hash of its password, made by portside chat passwd (repeatable); IRC's OPER NAME PASSWORD, the line door's /oper, makes a client one")
 	fs.Var(&c.webOrigins, prefix+"web-origin", "also let pages of `origin` (scheme://host[:port]) open the browser door's WebSocket (repeatable); by default only the chat's own page may")
@@ -100,6 +102,21 @@ func (f *fsyncFlag) Set(s string) error {
 	}
 	*f = fsyncFlag(y)
 	return nil
+}
+
+// writableDir makes dir if need be and checks that a file can be made in
+// it. SQLite, asked to open a database where it cannot write, answers
+// "out of memory (14)", which sends people looking in the wrong place.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot make the folder: %w", errors.Unwrap(err))
+	}
+	f, err := os.CreateTemp(dir, ".portside-write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in the folder: %w", errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // defaultDataDir is the per-user state folder for chat history.
@@ -159,7 +176,9 @@ func runChat(ctx context.Context, e *env, args []string) error {
 func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 	var rt httpd.Router
 	door.Mount(&rt)
-	h, err := httpd.New(httpd.Options{Routes: &rt, DrainTimeout: r.e.g.drainTimeout, Logger: r.e.log.With("service", "chat-web")})
+	reqs := new(httpd.Requests)
+	r.requests.services = append(r.requests.services, namedRequests{"chat-web", reqs})
+	h, err := httpd.New(httpd.Options{Routes: &rt, Requests: reqs, DrainTimeout: r.e.g.drainTimeout, Logger: r.e.log.With("service", "chat-web")})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +187,7 @@ func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 		Handler: h,
 		Limits:  server.Limits{IdleTimeout: 2 * time.Minute},
 	}
-	a, err := r.tcp(s, addr)
+	a, err := r.tcp(s, "--web", addr)
 	if err != nil {
 		h.Stop()
 		return nil, err
@@ -183,18 +202,29 @@ func startWeb(r *runner, door *web.Door, addr string) (stop func(), err error) {
 // connections said while they drain, and stops once they are gone.
 func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	if c.maxMessage <= 0 || c.sendQueue <= 0 || c.maxTotal <= 0 {
-		return nil, usagef("--max-message, --send-queue and --max-total-rooms must be positive")
+		p := "--" + c.prefix
+		return nil, usagef("%smax-message, %ssend-queue and %smax-total-rooms must be positive", p, p, p)
 	}
 	for _, o := range c.webOrigins {
 		if _, err := web.ParseOrigin(o); err != nil {
 			return nil, usagef("--%sweb-origin: %v", c.prefix, strings.TrimPrefix(err.Error(), "chat/web: "))
 		}
 	}
+	// Refused before the history is opened: chat's rooms are shared state.
+	if err := r.need(&server.Service{Name: "chat"}); err != nil {
+		return nil, err
+	}
 	opers, err := parseOpers(c.opers)
 	if err != nil {
 		return nil, usagef("--%soper: %v", c.prefix, err)
 	}
 	log := r.e.log.With("service", "chat")
+	if r.e.g.engine == "iterative" {
+		// Allowed, as the lesson the engine is for, but said: a second
+		// user would otherwise wait at the name prompt with no clue why.
+		log.Warn("the iterative engine serves one connection at a time: a second chat user waits, unanswered, until the first leaves; for a chat, use --engine " +
+			orList(slices.DeleteFunc(engine.Able(engine.Needs{SharedState: true}), func(n string) bool { return n == "iterative" })))
+	}
 	var backend chat.Backend
 	where := "history in memory"
 	switch {
@@ -221,11 +251,15 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 			}
 			dir = d
 		}
+		if err := writableDir(dir); err != nil {
+			return nil, conflictf("--%sdata %s: %v; give --%sdata a folder you can write, or --%sdata - to keep history in memory only",
+				c.prefix, dir, err, c.prefix, c.prefix)
+		}
 		st, err := store.Open(dir, store.Options{KeepCount: c.keep, KeepAge: c.keepAge, Sync: c.fsync, Window: c.window, MaxBytes: c.maxBytes, Logger: log})
 		if err != nil {
 			return nil, err
 		}
-		r.collectors = append(r.collectors, historyCollector{st.Stats()})
+		r.collectors = append(r.collectors, historyCollector{st.Stats()}, commitCollector{st.Stats()})
 		backend = st
 		where = "history " + dir
 	}
@@ -265,8 +299,9 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	if perIP <= 0 {
 		perIP = -1
 	}
+	hst := new(chat.Stats)
 	hub := chat.New(chat.Options{
-		Backend: backend, Logger: log, Password: c.password, MOTD: motd,
+		Backend: backend, Logger: log, Stats: hst, Password: c.password, MOTD: motd,
 		MaxRoomMembers: c.maxMembers, MaxRooms: c.maxRooms, MaxTotalRooms: c.maxTotal, MaxMessage: c.maxMessage,
 		Replay: replay, FloodRate: flood, FloodBurst: c.floodBurst,
 		PingInterval: c.pingInterval, IdleTimeout: c.idle,
@@ -278,6 +313,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 		closeBackend()
 		return nil, err
 	}
+	r.collectors = append(r.collectors, chatCollector{hub, hst})
 	door := web.New(hub, web.Options{Origins: c.webOrigins}) // before Run: it adds a wire format
 	st := new(server.Stats)
 	s := &server.Service{
@@ -297,7 +333,7 @@ func startChat(r *runner, c chatConfig) (*web.Door, error) {
 	ln, err := server.Listen(r.ctx, r.eng, "tcp", c.listen, s.Name)
 	if err != nil {
 		closeBackend()
-		return nil, err
+		return nil, listenError("--"+c.prefix+"listen", err)
 	}
 	r.metrics.Add(s.Name, r.e.g.engine, st)
 	// The hub outlives the listener (it delivers what draining connections

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"github.com/portside/portside/engine"
 	"io"
 	"net"
 	"regexp"
@@ -191,8 +192,11 @@ func chatCrash(t *testing.T, policy string) {
 
 func TestChatRefusesFork(t *testing.T) {
 	code, _, errs := run(t, t.Context(), "", "chat", "--engine", "fork", "--listen", "127.0.0.1:0", "--data", "-")
-	if code != 1 || !strings.Contains(errs, "shared state") {
-		t.Errorf("exit %d, stderr %q; want 1 and a word on shared state", code, errs)
+	// One line, one prefix, naming the flag and the engines that can.
+	want := "portside chat: --engine fork cannot run chat: it keeps state shared between connections, which this engine cannot offer; use --engine " +
+		orList(engine.Able(engine.Needs{SharedState: true})) + "\n"
+	if code != 2 || errs != want {
+		t.Errorf("exit %d, stderr %q; want 2 and %q", code, errs, want)
 	}
 }
 

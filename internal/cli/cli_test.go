@@ -91,15 +91,15 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, "Usage:"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"echo", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"echo", "--no-such-flag"}, "flag provided but not defined: --no-such-flag"},
 		{[]string{"echo", "--lines", "--shell"}, "exclude each other"},
 		{[]string{"echo", "--engine", "steam"}, `unknown engine "steam"`},
 		{[]string{"echo", "--log-level", "loud"}, "bad --log-level"},
 		{[]string{"connect"}, "missing HOST:PORT"},
 		{[]string{"connect", "a:1", "b:2"}, `unexpected argument "b:2"`},
 		{[]string{"chat", "--web-origin", "http://chat.example"}, "--web-origin is for the browser door: it needs --web"},
-		{[]string{"chat", "--fsync", "false"}, `invalid value "false" for flag -fsync: want grouped, always or never`},
-		{[]string{"serve", "--chat-fsync", "sometimes"}, `invalid value "sometimes" for flag -chat-fsync: want grouped, always or never`},
+		{[]string{"chat", "--fsync", "false"}, `invalid value "false" for flag --fsync: want grouped, always or never`},
+		{[]string{"serve", "--chat-fsync", "sometimes"}, `invalid value "sometimes" for flag --chat-fsync: want grouped, always or never`},
 		{[]string{"chat", "--listen", "127.0.0.1:0", "--data", "-", "--web", "127.0.0.1:0", "--web-origin", "null"}, `--web-origin: origin "null" is not scheme://host[:port]`},
 		{[]string{"serve", "--echo-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--chat-listen", "127.0.0.1:0", "--chat-data", "-",
 			"--chat-web-origin", "https://chat.example/"}, `--chat-web-origin: origin "https://chat.example/" is not scheme://host[:port]`},
@@ -229,8 +229,8 @@ func TestConnectTLS(t *testing.T) {
 		t.Errorf("exit %d, out %q, stderr %q", code, out, errs)
 	}
 	code, _, errs = run(t, t.Context(), "x\n", "connect", "--tls", addr)
-	if code != 1 || !strings.Contains(errs, "certificate") {
-		t.Errorf("without --insecure: exit %d, stderr %q; want a certificate error", code, errs)
+	if code != 1 || !strings.Contains(errs, "certificate") || !strings.Contains(errs, "add --insecure") {
+		t.Errorf("without --insecure: exit %d, stderr %q; want a certificate error pointing to --insecure", code, errs)
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -21,9 +22,11 @@ type echoConfig struct {
 	maxConns int
 	maxLine  int
 	tls      tlsFlags
+	prefix   string // of the flags' names
 }
 
 func (c *echoConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
+	c.prefix = prefix
 	fs.StringVar(&c.listen, prefix+"listen", defaultAddr, "TCP and UDP `address` to listen on")
 	fs.BoolVar(&c.lines, prefix+"lines", false, "echo whole lines instead of bytes as they come")
 	fs.BoolVar(&c.shell, prefix+"shell", false, "speak the command shell: help, time, stats, quit")
@@ -69,7 +72,13 @@ func startEcho(r *runner, c echoConfig) error {
 	case c.shell:
 		mode = echo.Shell
 	}
-	tcfg, err := c.tls.config(r.e)
+	if c.tls.wanted() {
+		// Before a certificate is made and logged for nothing.
+		if err := r.need(&server.Service{Name: "echo", Stateless: true, TLS: &tls.Config{}}); err != nil {
+			return err
+		}
+	}
+	tcfg, err := c.tls.config(r)
 	if err != nil {
 		return err
 	}
@@ -84,7 +93,7 @@ func startEcho(r *runner, c echoConfig) error {
 		TLS:       tcfg,
 		Limits:    server.Limits{IdleTimeout: c.idle, MaxConns: c.maxConns, MaxInput: c.maxLine + 2},
 	}
-	addr, err := r.tcp(s, c.listen)
+	addr, err := r.tcp(s, "--"+c.prefix+"listen", c.listen)
 	if err != nil {
 		return err
 	}
@@ -99,7 +108,7 @@ func startEcho(r *runner, c echoConfig) error {
 	// UDP on the same port number, as RFC 862 has it.
 	pc, err := net.ListenPacket("udp", addr.String())
 	if err != nil {
-		return err
+		return listenError("--"+c.prefix+"listen (UDP)", err)
 	}
 	ust := new(server.Stats)
 	r.metrics.Add("echo-udp", "udp", ust)

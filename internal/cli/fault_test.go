@@ -254,6 +254,10 @@ func TestServeIsolates(t *testing.T) {
 				}
 				return
 			}
+			// wait prints the banner once it runs.
+			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "echo ") && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			addrs := readAnnouncements(t, strings.NewReader(out.String()), logs.String, "echo/tcp")
 			c := testkit.DialTCP(t, addrs["echo/tcp"], 30*time.Second)
 			c.Write([]byte("ok?"))

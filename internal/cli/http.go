@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,11 +40,26 @@ type httpConfig struct {
 	maxConnsIP  int
 	noCache     bool
 	cacheFileMx byteSize
+	prefix      string // of the flags' names
+}
+
+// check refuses flags that contradict each other, naming them as the
+// command knows them.
+func (c *httpConfig) check() error {
+	p := "--" + c.prefix
+	if c.authAll && c.auth == "" {
+		return usagef("%sauth-all needs %sauth user:pass", p, p)
+	}
+	if c.auth != "" && !strings.Contains(c.auth, ":") {
+		return usagef("%sauth wants user:pass", p)
+	}
+	return nil
 }
 
 func (c *httpConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	c.maxUpload = 1 << 30
 	c.cacheFileMx = 16 << 10
+	c.prefix = prefix
 	fs.StringVar(&c.listen, prefix+"listen", defaultAddr, "TCP `address` to listen on")
 	fs.StringVar(&c.root, prefix+"root", ".", "`directory` to serve")
 	fs.BoolVar(&c.dotfiles, prefix+"dotfiles", false, "serve and list names starting with '.'")
@@ -55,7 +72,7 @@ func (c *httpConfig) register(fs *flag.FlagSet, prefix, defaultAddr string) {
 	fs.BoolVar(&c.overwrite, prefix+"overwrite", false, "let uploads replace existing files")
 	fs.Var(&c.maxUpload, prefix+"max-upload", "largest upload `size` (e.g. 512MiB, 2GiB)")
 	fs.StringVar(&c.auth, prefix+"auth", "", "require basic authentication `user:pass` for uploads")
-	fs.BoolVar(&c.authAll, prefix+"auth-all", false, "require --auth for every request, not only uploads")
+	fs.BoolVar(&c.authAll, prefix+"auth-all", false, "require --"+prefix+"auth for every request, not only uploads")
 	fs.StringVar(&c.accessLog, prefix+"access-log", "-", "access log `file`: - for stdout, off for none (format follows --log-format)")
 	fs.DurationVar(&c.headerTime, prefix+"header-timeout", 10*time.Second, "longest time to send a request head")
 	fs.Int64Var(&c.minRate, prefix+"min-body-rate", 1024, "slowest request body, in `bytes` per second over 10s (-1: no limit)")
@@ -74,11 +91,8 @@ func runHTTP(ctx context.Context, e *env, args []string) error {
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
-	if c.authAll && c.auth == "" {
-		return usagef("--auth-all needs --auth user:pass")
-	}
-	if c.auth != "" && !strings.Contains(c.auth, ":") {
-		return usagef("--auth wants user:pass")
+	if err := c.check(); err != nil {
+		return err
 	}
 	r, err := e.runner(ctx)
 	if err != nil {
@@ -106,8 +120,13 @@ func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err 
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("http: root %s is not a directory", root)
+	switch fi, err := os.Stat(root); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, conflictf("--%sroot %s: no such directory; give --%sroot a folder to serve", c.prefix, root, c.prefix)
+	case err != nil:
+		return nil, fmt.Errorf("--%sroot: %w", c.prefix, err)
+	case !fi.IsDir():
+		return nil, conflictf("--%sroot %s is a file, not a directory; give --%sroot the folder that holds it", c.prefix, root, c.prefix)
 	}
 	var alog io.Writer
 	closeLog := func() {}
@@ -123,6 +142,8 @@ func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err 
 		alog = f
 		closeLog = func() { f.Close() }
 	}
+	reqs := new(httpd.Requests)
+	r.requests.services = append(r.requests.services, namedRequests{"http", reqs})
 	ttl := time.Duration(0)
 	if c.noCache {
 		ttl = -1
@@ -143,6 +164,7 @@ func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err 
 		AuthAll:       c.authAll,
 		AccessLog:     alog,
 		AccessLogJSON: r.e.g.logFormat == "json",
+		Requests:      reqs,
 		HeaderTimeout: c.headerTime,
 		MinBodyRate:   c.minRate,
 		DrainTimeout:  r.e.g.drainTimeout,
@@ -169,7 +191,7 @@ func startHTTP(r *runner, c httpConfig, routes *httpd.Router) (stop func(), err 
 			MaxConnsPerIP: c.maxConnsIP,
 		},
 	}
-	addr, err := r.tcp(s, c.listen)
+	addr, err := r.tcp(s, "--"+c.prefix+"listen", c.listen)
 	if err != nil {
 		stop()
 		return nil, err
@@ -205,6 +227,7 @@ func (b *byteSize) Set(s string) error {
 		v int64
 	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
 		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	given := s
 	mult := int64(1)
 	for _, u := range units {
 		if strings.HasSuffix(s, u.s) {
@@ -214,7 +237,7 @@ func (b *byteSize) Set(s string) error {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return fmt.Errorf("bad size %q", s)
+		return fmt.Errorf("bad size %q: want a positive number of bytes with an optional unit: KiB, MiB, GiB, TiB, KB, MB, GB, TB", given)
 	}
 	*b = byteSize(n * mult)
 	return nil

@@ -66,7 +66,9 @@ func TestHTTPFlags(t *testing.T) {
 		{[]string{"--auth-all"}, "--auth-all needs --auth"},
 		{[]string{"--auth", "nopass"}, "--auth wants user:pass"},
 		{[]string{"--max-upload", "lots"}, "bad size"},
-		{[]string{"--root", "/nonexistent/dir", "--listen", "127.0.0.1:0"}, "not a directory"},
+		{[]string{"--root", "/nonexistent/dir", "--listen", "127.0.0.1:0"}, "portside http: --root /nonexistent/dir: no such directory; give --root a folder to serve\n"},
+		{[]string{"--root", "http_test.go", "--listen", "127.0.0.1:0"}, "is a file, not a directory; give --root the folder that holds it\n"},
+		{[]string{"--max-upload", "5XB"}, `invalid value "5XB" for flag --max-upload: bad size "5XB": want a positive number`},
 	} {
 		code, _, errs := run(t, t.Context(), "", append([]string{"http"}, tc.args...)...)
 		if code == 0 || !strings.Contains(errs, tc.want) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,7 @@ type runner struct {
 	metrics promstats.Collector
 	// collectors are other metrics, exported beside the services' Stats.
 	collectors []prometheus.Collector
+	requests   requestsCollector // the HTTP services' responses
 	// isolate keeps the others serving when one service fails (serve):
 	// the failure is logged at once and reported when all have stopped.
 	isolate bool
@@ -35,38 +37,72 @@ type runner struct {
 	errs    []error
 	ctx     context.Context
 	cancel  context.CancelFunc
+	// banner is what announce said, printed by wait once every listener
+	// is bound and every option checked: a command that fails to start
+	// prints no line saying where it serves.
+	banner []string
 }
 
 func (e *env) runner(ctx context.Context) (*runner, error) {
+	if err := e.checkEngine(); err != nil {
+		return nil, err
+	}
 	eng, err := engine.New(e.g.engine, engine.Options{Loops: e.g.loops, MaxChildren: e.g.maxChildren, Stderr: e.stderr})
 	if err != nil {
-		return nil, usageError{err.Error()}
+		return nil, usageError{msg: err.Error()}
 	}
 	r := &runner{e: e, eng: eng}
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	return r, nil
 }
 
-// announce prints where a service listens: one line each, on stdout, so
-// scripts can read the address back when a port was 0.
+// announce notes where a service listens, for wait to print: one line
+// each, on stdout, so scripts can read the address back when a port was 0.
 func (r *runner) announce(service, what string) {
 	if fork.IsChild() {
 		return // the parent said it already
 	}
-	fmt.Fprintf(r.e.stdout, "%-8s %s\n", service, what)
+	r.banner = append(r.banner, fmt.Sprintf("%-8s %s\n", service, what))
+}
+
+// need refuses, before anything is bound or announced, a service the
+// engine cannot run, naming the engines that can.
+func (r *runner) need(s *server.Service) error {
+	n := engine.Needs{TLS: s.TLS != nil, SharedState: !s.Stateless}
+	if engine.Can(r.e.g.engine, n) {
+		return nil
+	}
+	why := "it keeps state shared between connections, which this engine cannot offer"
+	if n.TLS && engine.Can(r.e.g.engine, engine.Needs{SharedState: n.SharedState}) {
+		why = "this engine cannot serve TLS"
+	}
+	return conflictf("--engine %s cannot run %s: %s; use --engine %s",
+		r.e.g.engine, s.Name, why, orList(engine.Able(n)))
+}
+
+// listenError names the flag whose address could not be bound, and what
+// to do about it.
+func listenError(flag string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s: %w; stop what holds it or give %s another address", flag, err, flag)
+	}
+	return fmt.Errorf("%s: %w", flag, err)
 }
 
 // tcp listens for s on addr and serves it in the background. A failure to
 // listen is returned now; a failure later stops every service.
-func (r *runner) tcp(s *server.Service, addr string) (net.Addr, error) {
+func (r *runner) tcp(s *server.Service, flag, addr string) (net.Addr, error) {
 	s.Logger = r.e.log // the engine and the core name the service in each line
 	s.Limits.DrainTimeout = r.e.g.drainTimeout
 	if s.Stats == nil {
 		s.Stats = new(server.Stats)
 	}
+	if err := r.need(s); err != nil {
+		return nil, err
+	}
 	srv, err := engine.Start(r.ctx, engine.Config{Use: r.eng, Addr: addr, Service: s})
 	if err != nil {
-		return nil, err
+		return nil, listenError(flag, err)
 	}
 	r.metrics.Add(s.Name, r.e.g.engine, s.Stats)
 	r.go_(srv.Wait)
@@ -98,6 +134,9 @@ func (r *runner) serveMetrics() error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(r.collectors...)
+	if len(r.requests.services) > 0 {
+		reg.MustRegister(&r.requests)
+	}
 	reg.MustRegister(&r.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -109,7 +148,7 @@ func (r *runner) serveMetrics() error {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ln, err := net.Listen("tcp", r.e.g.metrics)
 	if err != nil {
-		return err
+		return listenError("--metrics", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	r.announce("metrics", "http://"+ln.Addr().String()+"/metrics")
@@ -131,6 +170,9 @@ func (r *runner) serveMetrics() error {
 // service that failed while the others served makes the command fail too
 // once it is stopped.
 func (r *runner) wait() error {
+	for _, l := range r.banner {
+		fmt.Fprint(r.e.stdout, l)
+	}
 	r.wg.Wait()
 	r.cancel()
 	return errors.Join(r.errs...)

@@ -22,6 +22,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
+	if err := hc.check(); err != nil {
+		return err
+	}
 	r, err := e.runner(ctx)
 	if err != nil {
 		return err
