@@ -64,7 +64,7 @@ func TestServiceMetrics(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "a.txt"), []byte("a"), 0o644)
 	addrs := serve(t, []string{"http/http", "chat/tcp", "metrics/http"}, "serve", "--echo-listen", "127.0.0.1:0",
 		"--http-listen", "127.0.0.1:0", "--http-root", root, "--http-access-log", "off", "--metrics", "127.0.0.1:0",
-		"--chat-listen", "127.0.0.1:0", "--chat-data", t.TempDir(), "--chat-fsync=false", "--chat-flood-burst", "3", "--chat-flood-rate", "0.01")
+		"--chat-listen", "127.0.0.1:0", "--chat-data", t.TempDir(), "--chat-fsync=never", "--chat-flood-burst", "3", "--chat-flood-rate", "0.01")
 	base := "http://" + addrs["http/http"]
 	for _, path := range []string{"/a.txt", "/a.txt", "/missing"} {
 		resp, err := http.Get(base + path)
