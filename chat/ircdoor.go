@@ -214,12 +214,12 @@ func init() {
 		"QUIT": {run: (*ircConn).quitCmd, preReg: true},
 
 		// Channels.
-		"JOIN":  {run: never((*ircConn).joinCmd), minParams: 1},
-		"PART":  {run: never((*ircConn).partCmd), minParams: 1},
-		"TOPIC": {run: never((*ircConn).topic), minParams: 1},
-		"NAMES": {run: never((*ircConn).namesCmd)},
-		"LIST":  {run: never((*ircConn).listCmd)},
-		"MODE":  {run: never((*ircConn).mode), minParams: 1},
+		"JOIN":   {run: never((*ircConn).joinCmd), minParams: 1},
+		"PART":   {run: never((*ircConn).partCmd), minParams: 1},
+		"TOPIC":  {run: never((*ircConn).topic), minParams: 1},
+		"NAMES":  {run: never((*ircConn).namesCmd)},
+		"LIST":   {run: never((*ircConn).listCmd)},
+		"MODE":   {run: never((*ircConn).mode), minParams: 1},
 		"KICK":   {run: never((*ircConn).kick), minParams: 2},
 		"INVITE": {run: never((*ircConn).invite), minParams: 2},
 
