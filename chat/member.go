@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -117,4 +118,21 @@ func (h *Hub) Disconnect(m *Member, reason string) {
 		h.o.Logger.Info("chat disconnect", "nick", m.nick, "reason", reason)
 		m.door.Kick(m, reason)
 	}
+}
+
+// RoomNames returns the names of the rooms m is in, in the order it
+// joined them. It takes h.mu: an operator's kick changes m's rooms too, so
+// a door reads them through here.
+func (h *Hub) RoomNames(m *Member) []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return roomNames(m.rooms)
+}
+
+// InRoom reports whether m is in the room called room. It takes h.mu, as
+// RoomNames does.
+func (h *Hub) InRoom(m *Member, room string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return slices.ContainsFunc(m.rooms, func(r *Room) bool { return r.name == room })
 }

@@ -3,6 +3,7 @@ package chat
 import (
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/portside/portside/proto/irc"
 )
@@ -185,4 +186,53 @@ func (h *Hub) lookup(nick string) *Member {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.nicks[foldNick(nick)]
+}
+
+// Whois is what the hub tells of one of its members: who it is, its away
+// message, when it registered, how long it has been idle, whether it is a
+// server operator, and the rooms it is in, with its prefix in each.
+type Whois struct {
+	Who
+	Away   string
+	Since  time.Time
+	Idle   time.Duration
+	Oper   bool
+	Rooms  []string
+	Prefix []string // Prefix[i] is "@", "+" or "" in Rooms[i]
+}
+
+// WhoisOf tells of the member called nick on this hub, as asker sees it:
+// a secret room (+s) is left out unless asker is in it too. ok is false
+// when no member here has that nick. It takes h.mu.
+func (h *Hub) WhoisOf(asker *Member, nick string) (w Whois, ok bool) {
+	h.mu.RLock()
+	t := h.nicks[foldNick(nick)]
+	if t == nil {
+		h.mu.RUnlock()
+		return Whois{}, false
+	}
+	w = Whois{Who: Who{t.nick, t.ident, t.real}, Away: t.away, Since: t.since, Oper: t.oper.Load()}
+	for _, r := range t.rooms {
+		if st := h.modes[r.name]; st != nil && st.flags&modeSecret != 0 && !slices.Contains(asker.rooms, r) {
+			continue // +s: not shown to those not in it
+		}
+		w.Rooms = append(w.Rooms, r.name)
+		w.Prefix = append(w.Prefix, h.prefixLocked(r.name, t.nick))
+	}
+	h.mu.RUnlock()
+	w.Idle = time.Duration(h.o.Now().UnixNano() - t.lastIn.Load())
+	return w, true
+}
+
+// WhoNick returns the member called nick on this hub as a listing shows
+// it, with no prefix; ok is false when no member here has that nick. It
+// takes h.mu.
+func (h *Hub) WhoNick(nick string) (l Listed, ok bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	t := h.nicks[foldNick(nick)]
+	if t == nil {
+		return Listed{}, false
+	}
+	return Listed{Who{t.nick, t.ident, t.real}, t.away, ""}, true
 }

@@ -244,3 +244,80 @@ func (h *Hub) Members(room string) []string {
 	slices.Sort(nicks)
 	return nicks
 }
+
+// NamesOf lists the nicks in room, sorted, with "@" before its operators
+// and "+" before its voiced members, or nil if there is no such room. It
+// takes h.mu and then the room's lock, so the nicks and their prefixes are
+// of one moment.
+func (h *Hub) NamesOf(room string) []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	r := h.rooms[room]
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	nicks := r.Nicks()
+	r.mu.Unlock()
+	slices.Sort(nicks)
+	return h.prefixedLocked(room, nicks)
+}
+
+// RoomTopic is a room's topic, who set it and when.
+type RoomTopic struct {
+	Text string
+	By   string
+	At   time.Time
+}
+
+// TopicOf returns the topic of the room called room and how many members
+// it has on this hub; ok is false if the hub has no such room. It takes
+// h.mu and then the room's lock.
+func (h *Hub) TopicOf(room string) (t RoomTopic, members int, ok bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	r := h.rooms[room]
+	if r == nil {
+		return RoomTopic{}, 0, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return RoomTopic{r.topic, r.topicBy, r.topicAt}, len(r.members), true
+}
+
+// Listed is a member of this hub as a listing (IRC's WHO) shows it.
+type Listed struct {
+	Who
+	Away   string
+	Prefix string // "@" or "+" in the room listed, or ""
+}
+
+// WhoIn lists the members of room on this hub, with their prefixes in
+// it, in the order they joined, and the nicks in it on other hubs (with a
+// Presence backend), sorted. It takes h.mu and then the room's lock.
+func (h *Hub) WhoIn(room string) (here []Listed, elsewhere []string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	r := h.rooms[room]
+	if r == nil {
+		return nil, nil
+	}
+	r.mu.Lock()
+	for _, m := range r.members {
+		here = append(here, Listed{Who{m.nick, m.ident, m.real}, m.away, h.prefixLocked(room, m.nick)})
+	}
+	if r.presence != nil {
+		elsewhere = r.presence.Elsewhere(room)
+	}
+	r.mu.Unlock()
+	slices.Sort(elsewhere)
+	return here, elsewhere
+}
+
+// Prefix is "@" for an operator of room, "+" for a voiced member, else
+// "". It takes h.mu.
+func (h *Hub) Prefix(room, nick string) string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.prefixLocked(room, nick)
+}
