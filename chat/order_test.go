@@ -115,7 +115,7 @@ func TestLineCommandAfterMessage(t *testing.T) {
 			t.Error("the room was told of a's leaving before of a's message")
 		}
 		release()
-		a.Expect("* In lobby (2): a, b\r\n")
+		a.Expect("* In lobby (2): @a, b\r\n")
 		a.Expect("* a joined dev\r\n")
 		b.Expect("<a> hi\r\n")
 		b.Expect("* a left lobby\r\n")

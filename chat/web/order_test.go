@@ -33,6 +33,7 @@ func TestRequestAfterSay(t *testing.T) {
 		bea.expect(map[string]any{"type": "welcome"})
 		bea.send(map[string]any{"type": "join", "room": "lobby"})
 		bea.expect(map[string]any{"type": "joined", "room": "lobby"})
+		bea.expect(map[string]any{"type": "members", "room": "lobby"}) // with the join, for the prefixes
 		ira.Expect(":bea!bea@127.0.0.1 JOIN #lobby\r\n")
 
 		release := testkit.LockHistory(t, dir)
@@ -58,11 +59,12 @@ func TestRequestAfterSay(t *testing.T) {
 	})
 }
 
-// has reports whether p was sent an object with all of want's fields.
+// has reports whether p was sent, after what expect last matched, an
+// object with all of want's fields.
 func (p *wsPeer) has(want map[string]any) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, m := range p.got {
+	for _, m := range p.got[p.seen:] {
 		if matches(m, want) {
 			return true
 		}
