@@ -7,6 +7,29 @@ import (
 	"github.com/portside/portside/proto/irc"
 )
 
+// Encoder appends m to dst in one door's wire format. replay says m is
+// history, replayed on join or asked for, rather than news. An encoding must
+// not depend on who receives it: that is what lets one serve a whole room.
+type Encoder func(dst []byte, m *Msg, replay bool) []byte
+
+// Format names an Encoder registered with AddFormat. Each member has one,
+// and the hub encodes a message once per format in use.
+type Format uint8
+
+const maxFormats = 16
+
+// AddFormat registers a wire format for a door. It must be called before
+// Run; at most 16 formats exist.
+func (h *Hub) AddFormat(e Encoder) Format {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.formats) == maxFormats {
+		panic("chat: too many formats")
+	}
+	h.formats = append(h.formats, e)
+	return Format(len(h.formats) - 1)
+}
+
 // addDoors registers the wire formats of the line and IRC doors.
 func (h *Hub) addDoors() {
 	h.lineFmt = h.AddFormat(encodeLine)

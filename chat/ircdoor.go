@@ -647,11 +647,7 @@ func roomOf(ch string) (string, bool) {
 func (i *ircConn) joinCmd(m *irc.Message) {
 	h := i.hub
 	if m.Params[0] == "0" {
-		// Under the hub's lock: an operator's kick changes i.rooms too.
-		h.mu.RLock()
-		names := roomNames(i.rooms)
-		h.mu.RUnlock()
-		for _, name := range slices.Backward(names) {
+		for _, name := range slices.Backward(h.RoomNames(&i.Member)) {
 			h.Part(&i.Member, name, "")
 		}
 		return
@@ -726,34 +722,30 @@ func (i *ircConn) joined(ch string, err error) {
 	}
 }
 
-// namesLocked sends RPL_NAMREPLY for r, whose lock is held, and the hub's,
-// in lines that fit IRC's limit.
+// namesLocked sends RPL_NAMREPLY for r, whose lock is held, and the hub's:
+// the hub calls it in a Join callback.
 func (i *ircConn) namesLocked(r *Room) {
 	nicks := r.Nicks()
 	slices.Sort(nicks)
-	nicks = i.hub.prefixedLocked(r.name, nicks)
+	i.namesReply(r.name, i.hub.prefixedLocked(r.name, nicks))
+}
+
+// namesReply sends RPL_NAMREPLY for room's nicks, prefixed, in lines that
+// fit IRC's limit.
+func (i *ircConn) namesReply(room string, nicks []string) {
 	for len(nicks) > 0 {
 		n, size := 0, 0
 		for n < len(nicks) && size+len(nicks[n])+1 < 400 {
 			size += len(nicks[n]) + 1
 			n++
 		}
-		i.reply(irc.RplNamReply, "=", "#"+r.name, strings.Join(nicks[:n], " "))
+		i.reply(irc.RplNamReply, "=", "#"+room, strings.Join(nicks[:n], " "))
 		nicks = nicks[n:]
 	}
 }
 
 func (i *ircConn) names(room string) {
-	h := i.hub
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	r := h.rooms[room]
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	i.namesLocked(r)
-	r.mu.Unlock()
+	i.namesReply(room, i.hub.NamesOf(room))
 }
 
 func (i *ircConn) message(m *irc.Message) {
@@ -830,26 +822,22 @@ func (i *ircConn) topic(m *irc.Message) {
 	h := i.hub
 	ch := m.Params[0]
 	room, ok := roomOf(ch)
-	var r *Room
+	var t RoomTopic
+	var members int
 	if ok {
-		h.mu.RLock()
-		r = h.rooms[room]
-		h.mu.RUnlock()
+		t, members, ok = h.TopicOf(room)
 	}
-	if r == nil || r.count.Load() == 0 {
+	if !ok || members == 0 {
 		i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
 		return
 	}
 	if len(m.Params) == 1 {
-		r.mu.Lock()
-		topic, by, at := r.topic, r.topicBy, r.topicAt
-		r.mu.Unlock()
-		if topic == "" {
+		if t.Text == "" {
 			i.reply(irc.RplNoTopic, ch, "No topic is set")
 			return
 		}
-		i.reply(irc.RplTopic, ch, topic)
-		i.reply(irc.RplTopicWhoTime, ch, by, strconv.FormatInt(at.Unix(), 10))
+		i.reply(irc.RplTopic, ch, t.Text)
+		i.reply(irc.RplTopicWhoTime, ch, t.By, strconv.FormatInt(t.At.Unix(), 10))
 		return
 	}
 	switch err := h.SetTopic(&i.Member, room, m.Params[1]); {
@@ -862,52 +850,38 @@ func (i *ircConn) topic(m *irc.Message) {
 	}
 }
 
-func (i *ircConn) whoLine(channel string, m *Member) {
-	user, hst, _ := strings.Cut(m.ident, "@")
+// whoLine sends RPL_WHOREPLY for a member of this hub; channel is the
+// channel asked about, or "*".
+func (i *ircConn) whoLine(channel string, m Listed) {
+	user, hst, _ := strings.Cut(m.Ident, "@")
 	flag := "H"
-	if m.away != "" {
+	if m.Away != "" {
 		flag = "G"
 	}
-	if room, ok := roomOf(channel); ok {
-		flag += i.hub.prefixLocked(room, m.nick)
-	}
-	i.reply(irc.RplWhoReply, channel, user, hst, i.hub.o.ServerName, m.nick, flag, "0 "+m.real)
+	flag += m.Prefix
+	i.reply(irc.RplWhoReply, channel, user, hst, i.hub.o.ServerName, m.Nick, flag, "0 "+m.Real)
 }
 
 func (i *ircConn) who(mask string) {
 	h := i.hub
 	if room, ok := roomOf(mask); ok {
-		h.mu.RLock()
-		var elsewhere []string
-		if r := h.rooms[room]; r != nil {
-			r.mu.Lock()
-			for _, m := range r.members {
-				i.whoLine(mask, m)
-			}
-			if r.presence != nil {
-				elsewhere = r.presence.Elsewhere(room)
-			}
-			r.mu.Unlock()
+		here, elsewhere := h.WhoIn(room)
+		for _, m := range here {
+			i.whoLine(mask, m)
 		}
-		h.mu.RUnlock()
-		slices.Sort(elsewhere)
 		for _, n := range elsewhere {
 			if w, _, ok := h.Remote(n); ok {
 				user, hst, _ := strings.Cut(w.Ident, "@")
-				h.mu.RLock()
-				flag := "H" + h.prefixLocked(room, w.Nick)
-				h.mu.RUnlock()
+				flag := "H" + h.Prefix(room, w.Nick)
 				i.reply(irc.RplWhoReply, mask, user, hst, h.o.ServerName, w.Nick, flag, "1 "+w.Real)
 			}
 		}
 	} else if mask != "" {
-		h.mu.RLock()
-		t := h.nicks[foldNick(mask)]
-		if t != nil {
+		t, here := h.WhoNick(mask)
+		if here {
 			i.whoLine("*", t)
 		}
-		h.mu.RUnlock()
-		if w, _, ok := h.Remote(mask); t == nil && ok {
+		if w, _, ok := h.Remote(mask); !here && ok {
 			user, hst, _ := strings.Cut(w.Ident, "@")
 			i.reply(irc.RplWhoReply, "*", user, hst, h.o.ServerName, w.Nick, "H", "1 "+w.Real)
 		}
@@ -920,37 +894,30 @@ func (i *ircConn) who(mask string) {
 
 func (i *ircConn) whois(nick string) {
 	h := i.hub
-	h.mu.RLock()
-	t := h.nicks[foldNick(nick)]
-	if t == nil {
-		h.mu.RUnlock()
+	w, ok := h.WhoisOf(&i.Member, nick)
+	if !ok {
 		i.whoisRemote(nick)
 		return
 	}
-	user, hst, _ := strings.Cut(t.ident, "@")
-	tnick, real, away, since := t.nick, t.real, t.away, t.since
+	user, hst, _ := strings.Cut(w.Ident, "@")
 	var chans []string
-	for _, r := range t.rooms {
-		if st := h.modes[r.name]; st != nil && st.flags&modeSecret != 0 && !slices.Contains(i.rooms, r) {
-			continue // +s: not shown to those not in it
-		}
-		chans = append(chans, h.prefixLocked(r.name, t.nick)+"#"+r.name)
+	for j, r := range w.Rooms {
+		chans = append(chans, w.Prefix[j]+"#"+r)
 	}
-	h.mu.RUnlock()
-	idle := (h.o.Now().UnixNano() - t.lastIn.Load()) / 1e9
-	i.reply(irc.RplWhoisUser, tnick, user, hst, "*", real)
+	idle := int64(w.Idle / time.Second)
+	i.reply(irc.RplWhoisUser, w.Nick, user, hst, "*", w.Real)
 	if len(chans) > 0 {
-		i.reply(irc.RplWhoisChannels, tnick, strings.Join(chans, " "))
+		i.reply(irc.RplWhoisChannels, w.Nick, strings.Join(chans, " "))
 	}
-	i.reply(irc.RplWhoisServer, tnick, h.o.ServerName, "portside chat")
-	if t.oper.Load() {
-		i.reply(irc.RplWhoisOperator, tnick, "is an IRC operator")
+	i.reply(irc.RplWhoisServer, w.Nick, h.o.ServerName, "portside chat")
+	if w.Oper {
+		i.reply(irc.RplWhoisOperator, w.Nick, "is an IRC operator")
 	}
-	if away != "" {
-		i.reply(irc.RplAway, tnick, away)
+	if w.Away != "" {
+		i.reply(irc.RplAway, w.Nick, w.Away)
 	}
-	i.reply(irc.RplWhoisIdle, tnick, strconv.FormatInt(max(idle, 0), 10), strconv.FormatInt(since.Unix(), 10), "seconds idle, signon time")
-	i.reply(irc.RplEndOfWhois, tnick, "End of /WHOIS list")
+	i.reply(irc.RplWhoisIdle, w.Nick, strconv.FormatInt(max(idle, 0), 10), strconv.FormatInt(w.Since.Unix(), 10), "seconds idle, signon time")
+	i.reply(irc.RplEndOfWhois, w.Nick, "End of /WHOIS list")
 }
 
 // whoisRemote answers WHOIS for a nick held on another node, or not at all.
@@ -1002,13 +969,7 @@ func (i *ircConn) chathistory(m *irc.Message) {
 	}
 	limit = min(limit, maxChathistory)
 	room, ok := roomOf(target)
-	in := false
-	h.mu.RLock() // an operator's kick changes i.rooms too
-	for _, r := range i.rooms {
-		in = in || r.name == room
-	}
-	h.mu.RUnlock()
-	if !ok || !in {
+	if !ok || !h.InRoom(&i.Member, room) {
 		fail("INVALID_TARGET", "Not a channel you are in", sub, target)
 		return
 	}

@@ -322,7 +322,7 @@ func (l *lineConn) command(cmd chatline.Command) bool {
 			l.say("! You are in no room.")
 			return false
 		}
-		nicks := h.membersPrefixed(l.room)
+		nicks := h.NamesOf(l.room)
 		l.say(fmt.Sprintf("* In %s (%d): %s", l.room, len(nicks), strings.Join(nicks, ", ")))
 	case chatline.Rooms:
 		rooms := slices.DeleteFunc(h.Rooms(), func(r RoomInfo) bool { return h.SecretFrom(&l.Member, r.Name) })

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"errors"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,22 +14,9 @@ func (l *lineConn) refreshRoom() {
 	if l.room == "" {
 		return
 	}
-	h := l.hub
-	h.mu.RLock()
-	in := slices.ContainsFunc(l.rooms, func(r *Room) bool { return r.name == l.room })
-	h.mu.RUnlock()
-	if !in {
+	if !l.hub.InRoom(&l.Member, l.room) {
 		l.room = ""
 	}
-}
-
-// membersPrefixed lists the nicks in a room, sorted, with "@" before its
-// operators and "+" before its voiced members.
-func (h *Hub) membersPrefixed(room string) []string {
-	nicks := h.Members(room)
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.prefixedLocked(room, nicks)
 }
 
 // moderate runs an operator's command on the line door, and /topic.
@@ -83,16 +69,8 @@ func (l *lineConn) moderate(cmd chatline.Command) {
 		return
 	case chatline.Topic:
 		if cmd.Text == "" {
-			h.mu.RLock()
-			r := h.rooms[room]
-			h.mu.RUnlock()
-			topic := ""
-			if r != nil {
-				r.mu.Lock()
-				topic = r.topic
-				r.mu.Unlock()
-			}
-			if topic == "" {
+			t, _, _ := h.TopicOf(room)
+			if topic := t.Text; topic == "" {
 				l.say("* " + room + " has no topic.")
 			} else {
 				l.say("* Topic of " + room + ": " + topic)

@@ -202,7 +202,7 @@ func TestPythonOperKill(t *testing.T) {
 			`["welcome", "pyoper"]`,
 			`["youreoper"]`,
 			`["umode", "pyoper", "pyoper", ["+o"]]`,
-			`["names", "#lobby", ["lina", "pyoper"]]`,
+			`["names", "#lobby", ["@lina", "pyoper"]]`,
 			`["quit", "lina", "Killed (pyoper (spamming))"]`,
 			`["disconnect"]`,
 		}, "\n")
