@@ -39,7 +39,7 @@ def on_umode(c, e):
 
 
 def on_namreply(c, e):
-    names = sorted(n.lstrip("@+") for n in e.arguments[2].split())
+    names = sorted(e.arguments[2].split())
     out("names", e.arguments[1], names)
     if victim in [n.lstrip("@+") for n in names]:
         c.send_raw("KILL %s :spamming" % victim)
