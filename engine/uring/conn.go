@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
 )
 
@@ -54,8 +55,8 @@ type conn struct {
 	snd       *sendOp // the send in flight
 	err       error   // close reason
 	lingerEnd int64
-	idle      wnode   // in the idle-timeout wheel
-	tm        *ctimer // the handler's timer, once it has set one
+	idle      wheel.Node[*conn] // in the idle-timeout wheel
+	tm        *ctimer           // the handler's timer, once it has set one
 
 	server.ConnBase
 }
@@ -70,14 +71,14 @@ const (
 // wheel. Allocated on first use, so connections that never set one pay a
 // pointer.
 type ctimer struct {
-	node wnode
+	node wheel.Node[*conn]
 	at   int64 // loop only: the deadline filed, loop time
 	want int64 // under conn.mu: the deadline asked for, -1 to cancel
 }
 
 func newConn(l *loop, fd int) *conn {
 	c := &conn{l: l, fd: int32(fd)}
-	c.idle = wnode{c: c, slot: -1}
+	c.idle = wheel.Node[*conn]{Owner: c}
 	return c
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
 )
 
@@ -64,14 +65,14 @@ type loop struct {
 	efd       int // eventfd for wake-ups
 	lfd       int // the listener, on loop 0 while accepting; else -1
 	accepting bool
-	conns     []*conn // by descriptor
-	live      int     // admitted connections not yet closed
-	inflight  int     // receives and sends in flight
-	now       int64   // ns since r.start, read once per wake-up
-	wheel     wheel   // idle timeouts
-	twheel    wheel   // the handlers' connection timers, made on first use
-	later     []*conn // connections to settle again on the next turn (see settle)
-	idle      int64   // the idle timeout in ns, 0 for none
+	conns     []*conn            // by descriptor
+	live      int                // admitted connections not yet closed
+	inflight  int                // receives and sends in flight
+	now       int64              // ns since r.start, read once per wake-up
+	wheel     wheel.Wheel[*conn] // idle timeouts
+	twheel    wheel.Wheel[*conn] // the handlers' connection timers, made on first use
+	later     []*conn            // connections to settle again on the next turn (see settle)
+	idle      int64              // the idle timeout in ns, 0 for none
 	maxQueue  int
 	fatal     error // the ring failed: the loop gives up
 	spareSQE  sqe   // filled instead of a real entry once the ring has failed
@@ -138,7 +139,7 @@ func newLoop(r *run) (*loop, error) {
 	}
 	if r.lim.IdleTimeout > 0 {
 		l.idle = int64(r.lim.IdleTimeout)
-		l.wheel = newWheel(r.lim.IdleTimeout)
+		l.wheel = wheel.ForIdle[*conn](r.lim.IdleTimeout)
 	}
 	l.armWake()
 	return l, nil
@@ -341,13 +342,13 @@ func (l *loop) waitTimeout() int64 {
 	if len(l.later) > 0 {
 		return 0
 	}
-	next := l.wheel.next()
+	next := l.wheel.Next()
 	min := func(t int64) {
 		if t > 0 && (next < 0 || t < next) {
 			next = t
 		}
 	}
-	min(l.twheel.next())
+	min(l.twheel.Next())
 	if l.lingerHd < len(l.lingerQ) {
 		min(l.lingerQ[l.lingerHd].lingerEnd)
 	}
@@ -396,11 +397,11 @@ func (l *loop) runPending() {
 // deadline and resumes accepting.
 func (l *loop) timers() {
 	now := l.now
-	if l.idle > 0 && l.wheel.n > 0 && now >= l.wheel.next() {
-		l.wheel.advance(now, l.due)
+	if l.idle > 0 && l.wheel.Len() > 0 && now >= l.wheel.Next() {
+		l.wheel.Advance(now, l.due)
 	}
-	if l.twheel.n > 0 && now >= l.twheel.next() {
-		l.twheel.advance(now, l.fire)
+	if l.twheel.Len() > 0 && now >= l.twheel.Next() {
+		l.twheel.Advance(now, l.fire)
 	}
 	if len(l.later) > 0 {
 		later := l.later
@@ -439,14 +440,14 @@ func (l *loop) timers() {
 }
 
 // due is called by the wheel for a connection whose deadline may be past.
-func (l *loop) due(x *wnode) {
-	c := x.c
+func (l *loop) due(x *wheel.Node[*conn]) {
+	c := x.Owner
 	if c.done {
 		return
 	}
 	deadline := c.active + l.idle
 	if deadline > l.now {
-		l.wheel.add(x, deadline, l.now)
+		l.wheel.Add(x, deadline, l.now)
 		return
 	}
 	err := c.err
@@ -584,7 +585,7 @@ func (l *loop) open(c *conn) {
 	l.live++
 	c.active = l.now
 	if l.idle > 0 {
-		l.wheel.add(&c.idle, c.active+l.idle, l.now)
+		l.wheel.Add(&c.idle, c.active+l.idle, l.now)
 	}
 	if !l.callOpen(c) {
 		return
@@ -1035,9 +1036,9 @@ func (l *loop) finish(c *conn, err error, graceful bool) {
 	c.mu.Unlock()
 	c.releaseInput()
 	c.held, c.heldEOF = false, false
-	l.wheel.remove(&c.idle)
+	l.wheel.Remove(&c.idle)
 	if tm != nil {
-		l.twheel.remove(&tm.node)
+		l.twheel.Remove(&tm.node)
 	}
 	l.live--
 	// Sends completed this turn are counted before the handler hears
