@@ -867,10 +867,10 @@ func (l *loop) flush(c *conn) (empty bool, mem int, queued int64, closeReq bool,
 		c.mu.Unlock()
 		return
 	}
-	if !c.sendIn && c.head < len(c.out) && !c.shut {
+	if !c.sendIn && !c.out.Empty() && !c.shut {
 		err = l.startSend(c)
 	}
-	empty, mem, queued = len(c.out) == 0, c.mem, c.queued
+	empty, mem, queued = c.out.Empty(), c.out.Mem(), c.out.Queued()
 	c.mu.Unlock()
 	return empty, mem, queued, closeReq, nil, err
 }
@@ -891,13 +891,13 @@ func (l *loop) startSend(c *conn) error {
 	var addr uint64
 	var n uint32
 	opcode := uint8(opSend)
-	if s := &c.out[c.head]; s.f != nil {
+	if s := c.out.Head(); s.F != nil {
 		op.file = filePool.Get().(*[fileChunk]byte)
-		want := int(min(s.n, fileChunk))
+		want := int(min(s.N, fileChunk))
 		var m int
 		var rerr error
 		for {
-			m, rerr = unix.Pread(int(s.f.Fd()), op.file[:want], s.off)
+			m, rerr = unix.Pread(int(s.F.Fd()), op.file[:want], s.Off)
 			if rerr != unix.EINTR {
 				break
 			}
@@ -911,16 +911,8 @@ func (l *loop) startSend(c *conn) error {
 		}
 		addr, n = uint64(uintptr(unsafe.Pointer(&op.file[0]))), uint32(m)
 	} else {
-		k := 0
-		for i := c.head; i < len(c.out) && k < maxIovecs; i++ {
-			s := &c.out[i]
-			if s.ch == nil {
-				break
-			}
-			b := s.ch.b[s.ch.r:]
-			op.iov[k] = unix.Iovec{Base: &b[0], Len: uint64(len(b))}
-			k++
-		}
+		iov, _ := c.out.Iovecs(op.iov[:0])
+		k := len(iov)
 		if k == 1 {
 			addr, n = uint64(uintptr(unsafe.Pointer(op.iov[0].Base))), uint32(op.iov[0].Len)
 		} else {
@@ -967,27 +959,11 @@ func (l *loop) sendDone(c *conn, res int32) {
 	var err error
 	if res < 0 {
 		err = fmt.Errorf("uring: send: %w", unix.Errno(-res))
-	} else if n := int64(res); c.head < len(c.out) && c.out[c.head].f != nil {
-		s := &c.out[c.head]
-		s.off += n
-		s.n -= n
+	} else if n := int64(res); !c.out.Empty() && c.out.Head().F != nil {
+		c.out.Head().Off += n
 		l.sentFile(c, n)
-		if s.n == 0 {
-			s.f.Close()
-			c.popLocked()
-		}
 	} else {
 		l.sent(c, int(n))
-		for n > 0 {
-			ch := c.out[c.head].ch
-			k := min(int(n), len(ch.b)-ch.r)
-			ch.r += k
-			n -= int64(k)
-			if ch.r == len(ch.b) {
-				putChunk(ch)
-				c.popLocked()
-			}
-		}
 	}
 	c.mu.Unlock()
 	l.putSend(op)
@@ -1009,14 +985,13 @@ func (l *loop) sent(c *conn, n int) {
 	if n <= 0 {
 		return
 	}
-	c.mem -= n
-	c.queued -= int64(n)
+	c.out.Sent(n)
 	l.bytesOut += int64(n)
 	c.active = l.now
 }
 
 func (l *loop) sentFile(c *conn, n int64) {
-	c.queued -= n
+	c.out.FileSent(n)
 	l.bytesOut += n
 	c.active = l.now
 }
