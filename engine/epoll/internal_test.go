@@ -46,11 +46,12 @@ func TestCopyFile(t *testing.T) {
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
 	l := &loop{buf: make([]byte, readBufSize)}
-	c := &conn{fd: int32(fds[0]), out: []seg{{f: f, off: 100, n: int64(len(data)) - 100}}, queued: int64(len(data)) - 100}
+	c := &conn{fd: int32(fds[0])}
+	c.out.AppendFile(f, 100, int64(len(data))-100)
 
 	var got []byte
 	buf := make([]byte, 64<<10)
-	for len(c.out) > 0 {
+	for !c.out.Empty() {
 		if _, err := l.copyFile(c); err != nil {
 			t.Fatal(err)
 		}
@@ -65,8 +66,8 @@ func TestCopyFile(t *testing.T) {
 	if !bytes.Equal(got, data[100:]) {
 		t.Errorf("got %d bytes, want %d equal to the file's", len(got), len(data)-100)
 	}
-	if c.queued != 0 || l.bytesOut != int64(len(data))-100 {
-		t.Errorf("queued %d, counted %d out; want 0, %d", c.queued, l.bytesOut, len(data)-100)
+	if c.out.Queued() != 0 || l.bytesOut != int64(len(data))-100 {
+		t.Errorf("queued %d, counted %d out; want 0, %d", c.out.Queued(), l.bytesOut, len(data)-100)
 	}
 	if err := f.Close(); err == nil {
 		t.Error("file still open after it was sent")

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/portside/portside/engine/internal/outq"
 	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
 )
@@ -37,15 +38,12 @@ type conn struct {
 	in        []byte // unconsumed input, from inPool; nil when there is none
 
 	mu          sync.Mutex
-	closeReq    bool  // no more writes: Close was called or the engine is closing
-	slow        bool  // Write went above MaxQueue: close as a slow consumer
-	readPaused  bool  // PauseRead asked, ResumeRead not yet
-	wantDrained bool  // NotifyDrained asked
-	timerSet    bool  // SetTimer asked: tm.want holds the deadline
-	head        int   // out[head:] is queued
-	out         []seg // the queue
-	mem         int   // bytes of out held in memory; what the limits count
-	queued      int64 // bytes of out, memory and files
+	closeReq    bool       // no more writes: Close was called or the engine is closing
+	slow        bool       // Write went above MaxQueue: close as a slow consumer
+	readPaused  bool       // PauseRead asked, ResumeRead not yet
+	wantDrained bool       // NotifyDrained asked
+	timerSet    bool       // SetTimer asked: tm.want holds the deadline
+	out         outq.Queue // the output, its Mem and Queued what the limits and Queued read
 
 	// loop only
 	inb       *[]byte // the pooled buffer behind in
@@ -78,52 +76,6 @@ func newConn(l *loop, fd int) *conn {
 	return c
 }
 
-// seg is one piece of queued output: bytes in a pooled chunk, or a range of
-// a file.
-type seg struct {
-	ch  *chunk
-	f   *os.File
-	off int64
-	n   int64
-}
-
-// chunk holds queued bytes b[r:]; writers append up to cap(b).
-type chunk struct {
-	b []byte
-	r int
-}
-
-// Chunks come in two sizes. A connection whose queue is empty and that is
-// handed a short message (a chat line, a ping) gets a small chunk: a
-// broadcast to thousands of mostly idle connections then holds kilobytes,
-// not a 16 KiB chunk each, until their loops have sent it. Anything
-// bigger, or more output behind it, goes in large chunks.
-const (
-	chunkSize      = 16 << 10
-	smallChunkSize = 1 << 10
-)
-
-var (
-	chunks      = sync.Pool{New: func() any { return &chunk{b: make([]byte, 0, chunkSize)} }}
-	smallChunks = sync.Pool{New: func() any { return &chunk{b: make([]byte, 0, smallChunkSize)} }}
-)
-
-func getChunk(small bool) *chunk {
-	if small {
-		return smallChunks.Get().(*chunk)
-	}
-	return chunks.Get().(*chunk)
-}
-
-func putChunk(ch *chunk) {
-	ch.b, ch.r = ch.b[:0], 0
-	if cap(ch.b) == smallChunkSize {
-		smallChunks.Put(ch)
-		return
-	}
-	chunks.Put(ch)
-}
-
 var errNegative = errors.New("readiness: negative length")
 
 // Write queues a copy of b. It never blocks: it takes the connection's lock,
@@ -138,27 +90,14 @@ func (c *conn) Write(b []byte) error {
 		c.mu.Unlock()
 		return nil
 	}
-	if c.mem+len(b) > c.l.maxQueue {
+	if c.out.Mem()+len(b) > c.l.maxQueue {
 		c.closeReq = true
 		c.slow = true
 		c.mu.Unlock()
 		c.notify()
 		return server.ErrSlowConsumer
 	}
-	c.mem += len(b)
-	c.queued += int64(len(b))
-	for len(b) > 0 {
-		var ch *chunk
-		if k := len(c.out); k > 0 && c.out[k-1].ch != nil && len(c.out[k-1].ch.b) < cap(c.out[k-1].ch.b) {
-			ch = c.out[k-1].ch
-		} else {
-			ch = getChunk(len(c.out) == 0 && len(b) <= smallChunkSize)
-			c.out = append(c.out, seg{ch: ch})
-		}
-		n := copy(ch.b[len(ch.b):cap(ch.b)], b)
-		ch.b = ch.b[:len(ch.b)+n]
-		b = b[n:]
-	}
+	c.out.Append(b)
 	c.mu.Unlock()
 	c.notify()
 	return nil
@@ -184,8 +123,7 @@ func (c *conn) WriteFile(f *os.File, off, n int64) error {
 		f.Close()
 		return nil
 	}
-	c.out = append(c.out, seg{f: f, off: off, n: n})
-	c.queued += n
+	c.out.AppendFile(f, off, n)
 	c.mu.Unlock()
 	c.notify()
 	return nil
@@ -211,7 +149,7 @@ func (c *conn) token() uintptr { return uintptr(unsafe.Pointer(c)) }
 func (c *conn) Queued() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return int(c.queued)
+	return int(c.out.Queued())
 }
 
 // notify tells the loop that c has output or a close to act on. Inside one
@@ -235,32 +173,7 @@ func (c *conn) notify() {
 
 // releaseOut drops the queue; mu must be held.
 func (c *conn) releaseOutLocked() {
-	for i := c.head; i < len(c.out); i++ {
-		if ch := c.out[i].ch; ch != nil {
-			putChunk(ch)
-		}
-		if f := c.out[i].f; f != nil {
-			f.Close()
-		}
-	}
-	clear(c.out)
-	c.out, c.head = nil, 0
-	c.mem = 0
-	c.queued = 0
-}
-
-// popLocked drops the head of the queue; mu must be held. Once the queue
-// is empty its array is reused from the start, so steady traffic allocates
-// nothing; a large one left by a burst is dropped.
-func (c *conn) popLocked() {
-	c.out[c.head] = seg{}
-	c.head++
-	if c.head == len(c.out) {
-		c.out, c.head = c.out[:0], 0
-		if cap(c.out) > 8 {
-			c.out = nil
-		}
-	}
+	c.out.Release()
 }
 
 var inPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

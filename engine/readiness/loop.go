@@ -703,8 +703,8 @@ func (l *loop) flush(c *conn) (empty bool, mem int, queued int64, closeReq bool,
 		c.mu.Unlock()
 		return
 	}
-	for c.head < len(c.out) {
-		if c.out[c.head].f != nil {
+	for !c.out.Empty() {
+		if c.out.Head().F != nil {
 			var again bool
 			again, err = l.sendFile(c)
 			if err != nil || again {
@@ -712,17 +712,7 @@ func (l *loop) flush(c *conn) (empty bool, mem int, queued int64, closeReq bool,
 			}
 			continue
 		}
-		iov := l.iov[:0]
-		total := 0
-		for i := c.head; i < len(c.out); i++ {
-			s := &c.out[i]
-			if s.ch == nil || len(iov) == cap(iov) {
-				break
-			}
-			b := s.ch.b[s.ch.r:]
-			iov = append(iov, unix.Iovec{Base: &b[0], Len: uint64(len(b))})
-			total += len(b)
-		}
+		iov, total := c.out.Iovecs(l.iov[:0])
 		n, werr := writev(int(c.fd), iov)
 		clear(iov) // hold no chunk beyond its use
 		if werr == unix.EINTR {
@@ -737,23 +727,13 @@ func (l *loop) flush(c *conn) (empty bool, mem int, queued int64, closeReq bool,
 			break
 		}
 		l.sent(c, n)
-		for n > 0 {
-			ch := c.out[c.head].ch
-			k := min(n, len(ch.b)-ch.r)
-			ch.r += k
-			n -= k
-			if ch.r == len(ch.b) {
-				putChunk(ch)
-				c.popLocked()
-			}
-		}
 		if n < total {
 			// A short write: the socket buffer is full.
 			c.wantOut = true
 			break
 		}
 	}
-	empty, mem, queued = len(c.out) == 0, c.mem, c.queued
+	empty, mem, queued = c.out.Empty(), c.out.Mem(), c.out.Queued()
 	c.mu.Unlock()
 	if empty {
 		c.wantOut = false
@@ -765,10 +745,7 @@ func (l *loop) sent(c *conn, n int) {
 	if n <= 0 {
 		return
 	}
-	if c.out[c.head].ch != nil {
-		c.mem -= n
-	}
-	c.queued -= int64(n)
+	c.out.Sent(n)
 	l.bytesOut += int64(n)
 	c.active = l.now
 }
@@ -823,14 +800,13 @@ var errShortFile = errors.New("readiness: file shorter than the range queued")
 
 // sendFile sends the file segment at the head of c's queue; mu is held.
 func (l *loop) sendFile(c *conn) (again bool, err error) {
-	s := &c.out[c.head]
-	for s.n > 0 {
-		w, serr := unix.Sendfile(int(c.fd), int(s.f.Fd()), &s.off, int(min(s.n, 1<<30)))
+	s := c.out.Head()
+	for s.N > 0 { // once all is sent, FileSent has closed the file and zeroed *s
+		w, serr := unix.Sendfile(int(c.fd), int(s.F.Fd()), &s.Off, int(min(s.N, 1<<30)))
 		if serr == unix.EINVAL || serr == unix.ENOSYS {
 			return l.copyFile(c)
 		}
 		if w > 0 {
-			s.n -= int64(w)
 			l.sentFile(c, w)
 		}
 		switch {
@@ -845,13 +821,11 @@ func (l *loop) sendFile(c *conn) (again bool, err error) {
 			return false, errShortFile
 		}
 	}
-	s.f.Close()
-	c.popLocked()
 	return false, nil
 }
 
 func (l *loop) sentFile(c *conn, n int) {
-	c.queued -= int64(n)
+	c.out.FileSent(int64(n))
 	l.bytesOut += int64(n)
 	c.active = l.now
 }
@@ -859,9 +833,9 @@ func (l *loop) sentFile(c *conn, n int) {
 // copyFile is sendFile for files sendfile(2) refuses: read into the loop's
 // buffer and write what the socket takes.
 func (l *loop) copyFile(c *conn) (again bool, err error) {
-	s := &c.out[c.head]
-	for s.n > 0 {
-		m, rerr := unix.Pread(int(s.f.Fd()), l.buf[:min(int64(len(l.buf)), s.n)], s.off)
+	s := c.out.Head()
+	for s.N > 0 { // as in sendFile
+		m, rerr := unix.Pread(int(s.F.Fd()), l.buf[:min(int64(len(l.buf)), s.N)], s.Off)
 		if rerr == unix.EINTR {
 			continue
 		}
@@ -882,16 +856,13 @@ func (l *loop) copyFile(c *conn) (again bool, err error) {
 		if werr != nil {
 			return false, fmt.Errorf("%s: write: %w", l.r.kind, werr)
 		}
-		s.off += int64(w)
-		s.n -= int64(w)
+		s.Off += int64(w)
 		l.sentFile(c, w)
 		if w < m {
 			c.wantOut = true
 			return true, nil
 		}
 	}
-	s.f.Close()
-	c.popLocked()
 	return false, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
 )
 
@@ -72,7 +73,7 @@ func (c *conn) SetTimer(d time.Duration) {
 	}
 	c.mu.Lock()
 	if c.tm == nil {
-		c.tm = &ctimer{node: wnode{c: c, slot: -1}}
+		c.tm = &ctimer{node: wheel.Node[*conn]{Owner: c}}
 	}
 	c.tm.want = want
 	c.timerSet = true
@@ -140,25 +141,25 @@ func (l *loop) applyControl(c *conn) (redeliver bool) {
 
 // setTimer files c's timer under deadline at, or cancels it if at < 0.
 func (l *loop) setTimer(c *conn, at int64) {
-	if l.twheel.slots == nil {
-		l.twheel = makeWheel(int64(timerTick), timerSlots)
+	if !l.twheel.Made() {
+		l.twheel = wheel.ForTimers[*conn]()
 	}
-	l.twheel.remove(&c.tm.node)
+	l.twheel.Remove(&c.tm.node)
 	if at < 0 || c.done {
 		return
 	}
 	c.tm.at = at
-	l.twheel.add(&c.tm.node, at, l.now)
+	l.twheel.Add(&c.tm.node, at, l.now)
 }
 
 // fire is called by the timer wheel for a timer whose slot came round.
-func (l *loop) fire(x *wnode) {
-	c := x.c
+func (l *loop) fire(x *wheel.Node[*conn]) {
+	c := x.Owner
 	if c.done || c.closing {
 		return
 	}
 	if c.tm.at > l.now {
-		l.twheel.add(x, c.tm.at, l.now) // a turn or more ahead
+		l.twheel.Add(x, c.tm.at, l.now) // a turn or more ahead
 		return
 	}
 	if l.call(c, l.r.th.Timer) {

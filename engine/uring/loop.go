@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
 )
 
@@ -64,14 +65,14 @@ type loop struct {
 	efd       int // eventfd for wake-ups
 	lfd       int // the listener, on loop 0 while accepting; else -1
 	accepting bool
-	conns     []*conn // by descriptor
-	live      int     // admitted connections not yet closed
-	inflight  int     // receives and sends in flight
-	now       int64   // ns since r.start, read once per wake-up
-	wheel     wheel   // idle timeouts
-	twheel    wheel   // the handlers' connection timers, made on first use
-	later     []*conn // connections to settle again on the next turn (see settle)
-	idle      int64   // the idle timeout in ns, 0 for none
+	conns     []*conn            // by descriptor
+	live      int                // admitted connections not yet closed
+	inflight  int                // receives and sends in flight
+	now       int64              // ns since r.start, read once per wake-up
+	wheel     wheel.Wheel[*conn] // idle timeouts
+	twheel    wheel.Wheel[*conn] // the handlers' connection timers, made on first use
+	later     []*conn            // connections to settle again on the next turn (see settle)
+	idle      int64              // the idle timeout in ns, 0 for none
 	maxQueue  int
 	fatal     error // the ring failed: the loop gives up
 	spareSQE  sqe   // filled instead of a real entry once the ring has failed
@@ -138,7 +139,7 @@ func newLoop(r *run) (*loop, error) {
 	}
 	if r.lim.IdleTimeout > 0 {
 		l.idle = int64(r.lim.IdleTimeout)
-		l.wheel = newWheel(r.lim.IdleTimeout)
+		l.wheel = wheel.ForIdle[*conn](r.lim.IdleTimeout)
 	}
 	l.armWake()
 	return l, nil
@@ -341,13 +342,13 @@ func (l *loop) waitTimeout() int64 {
 	if len(l.later) > 0 {
 		return 0
 	}
-	next := l.wheel.next()
+	next := l.wheel.Next()
 	min := func(t int64) {
 		if t > 0 && (next < 0 || t < next) {
 			next = t
 		}
 	}
-	min(l.twheel.next())
+	min(l.twheel.Next())
 	if l.lingerHd < len(l.lingerQ) {
 		min(l.lingerQ[l.lingerHd].lingerEnd)
 	}
@@ -396,11 +397,11 @@ func (l *loop) runPending() {
 // deadline and resumes accepting.
 func (l *loop) timers() {
 	now := l.now
-	if l.idle > 0 && l.wheel.n > 0 && now >= l.wheel.next() {
-		l.wheel.advance(now, l.due)
+	if l.idle > 0 && l.wheel.Len() > 0 && now >= l.wheel.Next() {
+		l.wheel.Advance(now, l.due)
 	}
-	if l.twheel.n > 0 && now >= l.twheel.next() {
-		l.twheel.advance(now, l.fire)
+	if l.twheel.Len() > 0 && now >= l.twheel.Next() {
+		l.twheel.Advance(now, l.fire)
 	}
 	if len(l.later) > 0 {
 		later := l.later
@@ -439,14 +440,14 @@ func (l *loop) timers() {
 }
 
 // due is called by the wheel for a connection whose deadline may be past.
-func (l *loop) due(x *wnode) {
-	c := x.c
+func (l *loop) due(x *wheel.Node[*conn]) {
+	c := x.Owner
 	if c.done {
 		return
 	}
 	deadline := c.active + l.idle
 	if deadline > l.now {
-		l.wheel.add(x, deadline, l.now)
+		l.wheel.Add(x, deadline, l.now)
 		return
 	}
 	err := c.err
@@ -584,7 +585,7 @@ func (l *loop) open(c *conn) {
 	l.live++
 	c.active = l.now
 	if l.idle > 0 {
-		l.wheel.add(&c.idle, c.active+l.idle, l.now)
+		l.wheel.Add(&c.idle, c.active+l.idle, l.now)
 	}
 	if !l.callOpen(c) {
 		return
@@ -866,10 +867,10 @@ func (l *loop) flush(c *conn) (empty bool, mem int, queued int64, closeReq bool,
 		c.mu.Unlock()
 		return
 	}
-	if !c.sendIn && c.head < len(c.out) && !c.shut {
+	if !c.sendIn && !c.out.Empty() && !c.shut {
 		err = l.startSend(c)
 	}
-	empty, mem, queued = len(c.out) == 0, c.mem, c.queued
+	empty, mem, queued = c.out.Empty(), c.out.Mem(), c.out.Queued()
 	c.mu.Unlock()
 	return empty, mem, queued, closeReq, nil, err
 }
@@ -890,13 +891,13 @@ func (l *loop) startSend(c *conn) error {
 	var addr uint64
 	var n uint32
 	opcode := uint8(opSend)
-	if s := &c.out[c.head]; s.f != nil {
+	if s := c.out.Head(); s.F != nil {
 		op.file = filePool.Get().(*[fileChunk]byte)
-		want := int(min(s.n, fileChunk))
+		want := int(min(s.N, fileChunk))
 		var m int
 		var rerr error
 		for {
-			m, rerr = unix.Pread(int(s.f.Fd()), op.file[:want], s.off)
+			m, rerr = unix.Pread(int(s.F.Fd()), op.file[:want], s.Off)
 			if rerr != unix.EINTR {
 				break
 			}
@@ -910,16 +911,8 @@ func (l *loop) startSend(c *conn) error {
 		}
 		addr, n = uint64(uintptr(unsafe.Pointer(&op.file[0]))), uint32(m)
 	} else {
-		k := 0
-		for i := c.head; i < len(c.out) && k < maxIovecs; i++ {
-			s := &c.out[i]
-			if s.ch == nil {
-				break
-			}
-			b := s.ch.b[s.ch.r:]
-			op.iov[k] = unix.Iovec{Base: &b[0], Len: uint64(len(b))}
-			k++
-		}
+		iov, _ := c.out.Iovecs(op.iov[:0])
+		k := len(iov)
 		if k == 1 {
 			addr, n = uint64(uintptr(unsafe.Pointer(op.iov[0].Base))), uint32(op.iov[0].Len)
 		} else {
@@ -966,27 +959,11 @@ func (l *loop) sendDone(c *conn, res int32) {
 	var err error
 	if res < 0 {
 		err = fmt.Errorf("uring: send: %w", unix.Errno(-res))
-	} else if n := int64(res); c.head < len(c.out) && c.out[c.head].f != nil {
-		s := &c.out[c.head]
-		s.off += n
-		s.n -= n
+	} else if n := int64(res); !c.out.Empty() && c.out.Head().F != nil {
+		c.out.Head().Off += n
 		l.sentFile(c, n)
-		if s.n == 0 {
-			s.f.Close()
-			c.popLocked()
-		}
 	} else {
 		l.sent(c, int(n))
-		for n > 0 {
-			ch := c.out[c.head].ch
-			k := min(int(n), len(ch.b)-ch.r)
-			ch.r += k
-			n -= int64(k)
-			if ch.r == len(ch.b) {
-				putChunk(ch)
-				c.popLocked()
-			}
-		}
 	}
 	c.mu.Unlock()
 	l.putSend(op)
@@ -1008,14 +985,13 @@ func (l *loop) sent(c *conn, n int) {
 	if n <= 0 {
 		return
 	}
-	c.mem -= n
-	c.queued -= int64(n)
+	c.out.Sent(n)
 	l.bytesOut += int64(n)
 	c.active = l.now
 }
 
 func (l *loop) sentFile(c *conn, n int64) {
-	c.queued -= n
+	c.out.FileSent(n)
 	l.bytesOut += n
 	c.active = l.now
 }
@@ -1035,9 +1011,9 @@ func (l *loop) finish(c *conn, err error, graceful bool) {
 	c.mu.Unlock()
 	c.releaseInput()
 	c.held, c.heldEOF = false, false
-	l.wheel.remove(&c.idle)
+	l.wheel.Remove(&c.idle)
 	if tm != nil {
-		l.twheel.remove(&tm.node)
+		l.twheel.Remove(&tm.node)
 	}
 	l.live--
 	// Sends completed this turn are counted before the handler hears
