@@ -30,8 +30,11 @@ start() { # name port command...
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT
 port=7311
 for e in $engines; do
-	# --max-conns above any idle count asked for; epoll on one loop, as the others have.
-	start "$e" $port "$out/portside" echo --engine "$e" --loops 1 --max-conns 30000 --listen 127.0.0.1:$port --log-level warn
+	# --max-conns above any idle count asked for; epoll on one loop, as the others have
+	# (they refuse --loops).
+	loops=()
+	case $e in epoll | uring) loops=(--loops 1) ;; esac
+	start "$e" $port "$out/portside" echo --engine "$e" "${loops[@]}" --max-conns 30000 --listen 127.0.0.1:$port --log-level warn
 	port=$((port + 1))
 done
 sleep 1

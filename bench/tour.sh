@@ -57,8 +57,11 @@ for level in $levels; do
 		n=$(idle_for "$e" "$level")
 		if [[ -z $n || -n ${done_idle[$e:$n]:-} ]]; then continue; fi
 		done_idle[$e:$n]=1
-		# --max-conns above any idle count asked for; --loops 1: every engine on one loop.
-		taskset -c 1 "$bin/portside" echo --engine "$e" --loops 1 --max-conns 30000 \
+		# --max-conns above any idle count asked for; --loops 1: the engines
+		# with loops on one, as the others have (the others refuse the flag).
+		loops=()
+		case $e in epoll | uring) loops=(--loops 1) ;; esac
+		taskset -c 1 "$bin/portside" echo --engine "$e" "${loops[@]}" --max-conns 30000 \
 			--listen 127.0.0.1:$port --log-level warn >/dev/null 2>&1 &
 		pids+=($!)
 		servers+=("$e:$port:$!:$n")
