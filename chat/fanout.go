@@ -145,7 +145,6 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 	}
 	h.o.Stats.Messages.Add(int64(len(run)))
 	var deliveries int64
-	defer func() { h.o.Stats.Deliveries.Add(deliveries) }()
 	for _, mem := range r.members {
 		f := mem.format.Load()
 		if mem.mark != *round {
@@ -164,6 +163,7 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 		mem.out.Write(b)
 		*one = b
 	}
+	h.o.Stats.Deliveries.Add(deliveries)
 }
 
 // remote shows what another hub relayed: a room event, a quit or rename,
