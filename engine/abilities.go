@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 
 	"github.com/portside/portside/server"
 )
@@ -24,7 +25,7 @@ type Needs struct {
 // server.ErrNoSharedState), so Serve on a closed listener under a
 // cancelled context tells, without a socket and without serving.
 func Can(name string, n Needs) bool {
-	mk, ok := engines[name]
+	e, ok := engines[name]
 	if !ok {
 		return false
 	}
@@ -39,7 +40,7 @@ func Can(name string, n Needs) bool {
 	if n.TLS {
 		s.TLS = &tls.Config{}
 	}
-	err := mk(Options{Stderr: io.Discard}).Serve(ctx, closedListener{}, s)
+	err := e.mk(Options{Stderr: io.Discard}).Serve(ctx, closedListener{}, s)
 	return !errors.Is(err, server.ErrNoTLS) && !errors.Is(err, server.ErrNoSharedState)
 }
 
@@ -58,13 +59,7 @@ func Able(n Needs) []string {
 // called field ("Loops", "MaxChildren"); the others ignore it, so a command
 // line can refuse an option that would do nothing.
 func Takes(name, field string) bool {
-	switch field {
-	case "Loops":
-		return name == "epoll" || name == "uring"
-	case "MaxChildren":
-		return name == "fork"
-	}
-	return false
+	return slices.Contains(engines[name].takes, field)
 }
 
 type nopHandler struct{ server.Base }

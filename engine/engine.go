@@ -34,14 +34,25 @@ const Default = "epoll"
 // goroutine-based engines can (Can tells which).
 const ForTLS = "goroutine"
 
-var engines = map[string]func(Options) server.Engine{
-	"goroutine": func(Options) server.Engine { return goroutine.New() },
-	"iterative": func(Options) server.Engine { return iterative.New() },
-	"fork":      func(o Options) server.Engine { return &fork.Engine{MaxChildren: o.MaxChildren, Stderr: o.Stderr} },
-	"epoll":     func(o Options) server.Engine { return epoll.New(epoll.Options{Loops: o.Loops}) },
-	"select":    func(Options) server.Engine { return readiness.NewSelect() },
-	"poll":      func(Options) server.Engine { return readiness.NewPoll() },
-	"uring":     func(o Options) server.Engine { return uring.New(uring.Options{Loops: o.Loops}) },
+// entry is one engine: how to make it, and which fields of Options it
+// reads (the others ignore every other field), so that Takes is said where
+// the options are used.
+type entry struct {
+	mk    func(Options) server.Engine
+	takes []string
+}
+
+var engines = map[string]entry{
+	"goroutine": {mk: func(Options) server.Engine { return goroutine.New() }},
+	"iterative": {mk: func(Options) server.Engine { return iterative.New() }},
+	"fork": {mk: func(o Options) server.Engine { return &fork.Engine{MaxChildren: o.MaxChildren, Stderr: o.Stderr} },
+		takes: []string{"MaxChildren"}},
+	"epoll": {mk: func(o Options) server.Engine { return epoll.New(epoll.Options{Loops: o.Loops}) },
+		takes: []string{"Loops"}},
+	"select": {mk: func(Options) server.Engine { return readiness.NewSelect() }},
+	"poll":   {mk: func(Options) server.Engine { return readiness.NewPoll() }},
+	"uring": {mk: func(o Options) server.Engine { return uring.New(uring.Options{Loops: o.Loops}) },
+		takes: []string{"Loops"}},
 }
 
 // Names lists the engines, sorted.
@@ -56,9 +67,9 @@ func Names() []string {
 
 // New returns the engine called name.
 func New(name string, o Options) (server.Engine, error) {
-	mk, ok := engines[name]
+	e, ok := engines[name]
 	if !ok {
 		return nil, fmt.Errorf("engine: unknown engine %q (have %v)", name, Names())
 	}
-	return mk(o), nil
+	return e.mk(o), nil
 }
