@@ -106,12 +106,7 @@ func (i *ircConn) kick(m *irc.Message) {
 	}
 	errs, err := h.Kick(&i.Member, room, strings.Split(m.Params[1], ","), reason)
 	switch {
-	case errors.Is(err, ErrBadRoom):
-		i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
-	case errors.Is(err, ErrNotIn):
-		i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
-	case errors.Is(err, ErrNotOp):
-		i.reply(irc.ErrChanOPrivsNeeded, ch, "You're not channel operator")
+	case i.chanRefused(ch, err):
 	case err != nil:
 		i.notice("Kick refused: " + errText(err))
 	}
@@ -134,12 +129,7 @@ func (i *ircConn) invite(m *irc.Message) {
 	}
 	got, err := i.hub.Invite(&i.Member, nick, room)
 	switch {
-	case errors.Is(err, ErrBadRoom):
-		i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
-	case errors.Is(err, ErrNotIn):
-		i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
-	case errors.Is(err, ErrNotOp):
-		i.reply(irc.ErrChanOPrivsNeeded, ch, "You're not channel operator")
+	case i.chanRefused(ch, err):
 	case errors.Is(err, ErrNoSuchNick):
 		i.reply(irc.ErrNoSuchNick, nick, "No such nick/channel")
 	case errors.Is(err, ErrAlreadyIn):
@@ -149,4 +139,20 @@ func (i *ircConn) invite(m *irc.Message) {
 	default:
 		i.reply(irc.RplInviting, got, ch)
 	}
+}
+
+// chanRefused answers the refusals KICK and INVITE share (no such channel,
+// not on it, not its operator) and reports whether err was one of them.
+func (i *ircConn) chanRefused(ch string, err error) bool {
+	switch {
+	case errors.Is(err, ErrBadRoom):
+		i.reply(irc.ErrNoSuchChannel, ch, "No such channel")
+	case errors.Is(err, ErrNotIn):
+		i.reply(irc.ErrNotOnChannel, ch, "You're not on that channel")
+	case errors.Is(err, ErrNotOp):
+		i.reply(irc.ErrChanOPrivsNeeded, ch, "You're not channel operator")
+	default:
+		return false
+	}
+	return true
 }
