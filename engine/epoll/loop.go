@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portside/portside/engine/internal/sock"
 	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
 )
@@ -408,7 +409,7 @@ func (l *loop) accept() {
 }
 
 func (l *loop) admit(fd int, sa unix.Sockaddr) {
-	remote := tcpAddr(sa)
+	remote := sock.TCPAddr(sa)
 	// Like the Go runtime, disable Nagle: handlers write whole replies.
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	r := l.r
@@ -428,7 +429,7 @@ func (l *loop) admit(fd int, sa unix.Sockaddr) {
 		local = r.local
 	} else if lsa, err := unix.Getsockname(fd); err == nil {
 		// A wildcard listener: each connection has its own address.
-		local = tcpAddr(lsa)
+		local = sock.TCPAddr(lsa)
 	}
 	c.InitBase(local, remote)
 	t := r.loops[r.next%len(r.loops)]

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portside/portside/engine/internal/sock"
 	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
 )
@@ -360,7 +361,7 @@ func (l *loop) accept() {
 }
 
 func (l *loop) admit(fd int, sa unix.Sockaddr) {
-	remote := tcpAddr(sa)
+	remote := sock.TCPAddr(sa)
 	// Like the Go runtime, disable Nagle: handlers write whole replies.
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	r := l.r
@@ -380,7 +381,7 @@ func (l *loop) admit(fd int, sa unix.Sockaddr) {
 		local = r.local
 	} else if lsa, err := unix.Getsockname(fd); err == nil {
 		// A wildcard listener: each connection has its own address.
-		local = tcpAddr(lsa)
+		local = sock.TCPAddr(lsa)
 	}
 	c.InitBase(local, remote)
 	l.open(c)

@@ -4,15 +4,13 @@ package readiness
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"runtime"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portside/portside/engine/internal/sock"
 	"github.com/portside/portside/server"
 )
 
@@ -21,8 +19,6 @@ import (
 // so that closing it with unread input does not send an RST that could
 // destroy our last bytes before the peer has read them.
 const lingerTimeout = time.Second
-
-var errNoFD = errors.New("readiness: listener has no file descriptor")
 
 // Serve runs s's connections until ctx is cancelled and they are drained. It
 // closes ln.
@@ -38,7 +34,9 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) 
 		ln.Close()
 		return server.ErrNoTLS
 	}
-	lfd, err := listenerFD(ln)
+	// The duplicate takes the lowest free number: for select it must be
+	// below FDSetSize.
+	lfd, err := sock.ListenerFD("readiness", ln)
 	laddr := ln.Addr()
 	ln.Close()
 	if err != nil {
@@ -90,54 +88,4 @@ type run struct {
 	local   *net.TCPAddr // the listener's address, when it is a specific one
 	start   time.Time
 	kind    kind
-}
-
-// listenerFD duplicates ln's descriptor, onto the lowest free number (for
-// select, it must be below FDSetSize).
-func listenerFD(ln net.Listener) (int, error) {
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return -1, fmt.Errorf("%w: %T", errNoFD, ln)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1, fmt.Errorf("readiness: listener: %w", err)
-	}
-	fd := -1
-	var derr error
-	err = rc.Control(func(s uintptr) {
-		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
-	})
-	if err == nil {
-		err = derr
-	}
-	if err != nil {
-		return -1, fmt.Errorf("readiness: listener: %w", err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("readiness: listener: %w", err)
-	}
-	return fd, nil
-}
-
-// tcpAddr converts an accepted peer's address.
-func tcpAddr(sa unix.Sockaddr) net.Addr {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: a.Port}
-	case *unix.SockaddrInet6:
-		ip := make(net.IP, net.IPv6len)
-		copy(ip, a.Addr[:])
-		var zone string
-		if a.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
-				zone = ifi.Name
-			}
-		}
-		return &net.TCPAddr{IP: ip, Port: a.Port, Zone: zone}
-	case *unix.SockaddrUnix:
-		return &net.UnixAddr{Name: a.Name, Net: "unix"}
-	}
-	return &net.TCPAddr{}
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portside/portside/engine/internal/sock"
 	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
 )
@@ -511,7 +512,7 @@ func (l *loop) admit(fd int) {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	var remote net.Addr
 	if sa, err := unix.Getpeername(fd); err == nil {
-		remote = tcpAddr(sa)
+		remote = sock.TCPAddr(sa)
 	}
 	r := l.r
 	if err := r.s.Admit(remote); err != nil {
@@ -530,7 +531,7 @@ func (l *loop) admit(fd int) {
 		local = r.local
 	} else if lsa, err := unix.Getsockname(fd); err == nil {
 		// A wildcard listener: each connection has its own address.
-		local = tcpAddr(lsa)
+		local = sock.TCPAddr(lsa)
 	}
 	c.InitBase(local, remote)
 	t := r.loops[r.next%len(r.loops)]

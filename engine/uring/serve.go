@@ -4,16 +4,14 @@ package uring
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portside/portside/engine/internal/sock"
 	"github.com/portside/portside/server"
 )
 
@@ -22,8 +20,6 @@ import (
 // so that closing it with unread input does not send an RST that could
 // destroy our last bytes before the peer has read them.
 const lingerTimeout = time.Second
-
-var errNoFD = errors.New("uring: listener has no file descriptor")
 
 // Serve runs s's connections until ctx is cancelled and they are drained. It
 // closes ln. It fails at once, saying why, where io_uring is unavailable.
@@ -38,7 +34,7 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) 
 		ln.Close()
 		return server.ErrNoTLS
 	}
-	lfd, err := listenerFD(ln)
+	lfd, err := sock.ListenerFD("uring", ln)
 	laddr := ln.Addr()
 	ln.Close()
 	if err != nil {
@@ -126,53 +122,4 @@ func (r *run) fail(err error) {
 	case r.failed <- err:
 	default:
 	}
-}
-
-// listenerFD duplicates ln's descriptor.
-func listenerFD(ln net.Listener) (int, error) {
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return -1, fmt.Errorf("%w: %T", errNoFD, ln)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1, fmt.Errorf("uring: listener: %w", err)
-	}
-	fd := -1
-	var derr error
-	err = rc.Control(func(s uintptr) {
-		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
-	})
-	if err == nil {
-		err = derr
-	}
-	if err != nil {
-		return -1, fmt.Errorf("uring: listener: %w", err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("uring: listener: %w", err)
-	}
-	return fd, nil
-}
-
-// tcpAddr converts an accepted peer's address.
-func tcpAddr(sa unix.Sockaddr) net.Addr {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: a.Port}
-	case *unix.SockaddrInet6:
-		ip := make(net.IP, net.IPv6len)
-		copy(ip, a.Addr[:])
-		var zone string
-		if a.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
-				zone = ifi.Name
-			}
-		}
-		return &net.TCPAddr{IP: ip, Port: a.Port, Zone: zone}
-	case *unix.SockaddrUnix:
-		return &net.UnixAddr{Name: a.Name, Net: "unix"}
-	}
-	return &net.TCPAddr{}
 }
