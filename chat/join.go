@@ -284,6 +284,9 @@ func (h *Hub) Quit(m *Member, reason string) {
 	if m.nick == "" || h.nicks[foldNick(m.nick)] != m {
 		return
 	}
+	// Remembered before the peers are told: one who sees the QUIT and asks
+	// WHOWAS or LUSERS at once gets the answer that includes it.
+	h.quitLocked(m)
 	ev := &Msg{Kind: Quit, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: reason}
 	h.toPeersLocked(m, ev, false)
 	if h.relay != nil && len(m.rooms) > 0 {
@@ -294,7 +297,6 @@ func (h *Hub) Quit(m *Member, reason string) {
 		h.partLocked(m, m.rooms[len(m.rooms)-1], "", false)
 	}
 	delete(h.nicks, foldNick(m.nick))
-	h.quitLocked(m)
 	if reg, ok := h.o.Backend.(NickRegistry); ok {
 		reg.ReleaseNick(m.nick)
 	}

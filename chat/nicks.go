@@ -102,6 +102,7 @@ func (h *Hub) renameLocked(m *Member, nick string, reg NickRegistry) error {
 	if reg != nil {
 		reg.ReleaseNick(m.nick)
 	}
+	h.gaveUpLocked(m) // before the peers are told, as in Quit
 	ev := &Msg{Kind: Rename, Time: h.o.Now(), Nick: m.nick, Ident: m.ident, Text: nick}
 	h.toPeersLocked(m, ev, true)
 	if h.relay != nil && len(m.rooms) > 0 {
@@ -110,7 +111,6 @@ func (h *Hub) renameLocked(m *Member, nick string, reg NickRegistry) error {
 	}
 	h.renameModesLocked(m, nick)
 	delete(h.nicks, foldNick(m.nick))
-	h.gaveUpLocked(m)
 	h.nicks[key] = m
 	for _, r := range m.rooms {
 		if r.presence != nil {
