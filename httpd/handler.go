@@ -208,15 +208,14 @@ type conn struct {
 	cancel   context.CancelFunc
 
 	// The timer's (timeouts.go); unix nanoseconds of Options.Now.
-	phase     int32
-	since     int64         // the phase began
-	bodyN     int64         // body bytes of the request being read
-	rateAt    int64         // the body rate's window began
-	rateMark  int64         // bodyN then
-	drainAt   int64         // a request partly read at shutdown is answered 503
-	timerAt   int64         // the timer is armed for then; 0 if not armed
-	laterAt   time.Time     // what later put off is due, by the real clock
-	retryWait time.Duration // stalled with files queued: the next look, if > 0
+	phase    int32
+	since    int64     // the phase began
+	bodyN    int64     // body bytes of the request being read
+	rateAt   int64     // the body rate's window began
+	rateMark int64     // bodyN then
+	drainAt  int64     // a request partly read at shutdown is answered 503
+	timerAt  int64     // the timer is armed for then; 0 if not armed
+	laterAt  time.Time // what later put off is due, by the real clock
 }
 
 // Open implements server.Handler.
@@ -345,19 +344,22 @@ func (h *Handler) Drained(c server.Conn) {
 	cn.unstall()
 }
 
-// unstall goes on with a stalled connection if its queue allows. Drained
-// comes once the queued bytes are down to the engine's low-water mark, but
-// small files may still be queued, each holding a descriptor: then the
-// connection looks again on its timer, backing off while nothing is sent.
+// stall makes the connection wait until its queue is no longer full: its
+// input waits, and Drained comes at the queue's mark.
+func (cn *conn) stall() {
+	cn.stalled = true
+	cn.c.NotifyDrained(cn.sq.mark())
+}
+
+// unstall goes on with a stalled connection. Drained came at the queue's
+// mark and nothing is written while stalled, so the queue is no longer
+// full; should it be, it waits again, for the mark as it is now.
 func (cn *conn) unstall() {
 	if cn.queueFull() {
-		cn.retryWait = min(max(2*cn.retryWait, time.Millisecond), 20*time.Millisecond)
-		cn.tick()
-		cn.armTimer()
+		cn.stall()
 		return
 	}
 	cn.stalled = false
-	cn.retryWait = 0
 	cn.tick()
 	cn.goOn()
 }
@@ -484,8 +486,7 @@ func (cn *conn) process(in []byte) int {
 		if len(in) > 0 && cn.phase == phaseIdle && cn.queueFull() {
 			// A new request, with files or much output still queued:
 			// it waits for them to go (see sendQueue).
-			cn.stalled = true
-			cn.c.NotifyDrained()
+			cn.stall()
 			break
 		}
 		n, ev, err := cn.p.Next(in)

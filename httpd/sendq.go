@@ -11,8 +11,9 @@ package httpd
 // engine reports what is queued, and sendQueue knows, for each file, how
 // many bytes had been handed to the engine once it was queued. When the
 // engine has sent that many, the file is sent (and closed). A stalled
-// connection pauses reading and asks the engine to say when its output has
-// drained (NotifyDrained); Drained then goes on with it (unstall).
+// connection pauses reading and asks the engine to say when its queue is
+// down to the level at which it is no longer full (NotifyDrained with
+// sendQueue.mark); Drained then goes on with it (unstall).
 
 const (
 	// maxQueuedFiles bounds the files one connection has queued and not
@@ -61,6 +62,18 @@ func (q *sendQueue) mayBeFull() bool {
 // full reports whether, after update, the connection must wait.
 func (q *sendQueue) full() bool {
 	return len(q.ends) >= maxQueuedFiles || q.wrote-q.sent > resumeBelow
+}
+
+// mark returns the queued bytes at or below which, once the engine
+// reports them, the queue is no longer full: at most resumeBelow, and for
+// maxQueuedFiles files or more, what is queued once enough of them are
+// sent that fewer than maxQueuedFiles remain.
+func (q *sendQueue) mark() int {
+	m := int64(resumeBelow)
+	if k := len(q.ends) - maxQueuedFiles; k >= 0 {
+		m = min(m, q.wrote-q.ends[k])
+	}
+	return int(m)
 }
 
 // queueFull reports whether the connection must wait for its output to be

@@ -9,9 +9,8 @@ import (
 
 // The connection's one timer (server.Conn.SetTimer) serves every deadline
 // it has, one phase at a time: the header timeout while a head arrives,
-// the minimum body rate while a body does, an answer put off (later), a
-// stalled connection's next look at its queue, and the answer to a request
-// still partly read late in the drain. Timer works out which is due from
+// the minimum body rate while a body does, an answer put off (later), and
+// the answer to a request still partly read late in the drain. Timer works out which is due from
 // the connection's state and arms the next.
 //
 // A request that arrives whole in one read arms nothing: armTimer runs at
@@ -43,9 +42,6 @@ func (cn *conn) nextDeadline() (at int64, ok bool) {
 	}
 	if cn.laterFn != nil {
 		consider(cn.nowNs + int64(time.Until(cn.laterAt)))
-	}
-	if cn.stalled && cn.retryWait > 0 {
-		consider(cn.nowNs + int64(cn.retryWait))
 	}
 	if cn.async || cn.stalled {
 		return at, ok
@@ -86,9 +82,6 @@ func (h *Handler) Timer(c server.Conn) {
 	switch {
 	case cn.laterFn != nil && !time.Now().Before(cn.laterAt):
 		cn.runLater()
-	case cn.stalled && cn.retryWait > 0:
-		cn.unstall()
-		return
 	case !cn.async && !cn.stalled:
 		if status := cn.overdue(); status != 0 {
 			cn.timeout(status)

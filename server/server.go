@@ -92,11 +92,13 @@ type Conn interface {
 	PauseRead()
 	ResumeRead()
 	// NotifyDrained asks for one call of the handler's Drained method
-	// (see DrainedHandler) once Queued() is at or below
-	// Limits.LowWater(): at once, after the current callback, if it
-	// already is. Asking again before the call is the same as asking once.
-	// For a handler without a Drained method it does nothing.
-	NotifyDrained()
+	// (see DrainedHandler) once Queued() is at or below mark: at once,
+	// after the current callback, if it already is. A handler that only
+	// wants room to write passes Limits.LowWater(); one that waits for
+	// something particular to be sent passes the level at which it will
+	// have been (0: all of it). Asking again before the call replaces the
+	// mark. For a handler without a Drained method it does nothing.
+	NotifyDrained(mark int)
 	// SetValue and Value hold per-connection protocol state.
 	SetValue(v any)
 	Value() any

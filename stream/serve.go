@@ -16,13 +16,14 @@ import (
 // A panic in fn closes that connection alone, as a panic in a callback
 // would: logged once at error level and counted in Stats.HandlerPanics.
 func Handler(fn func(c *Conn)) server.Handler {
-	return &handler{fn: fn, maxInput: server.DefaultMaxInput, window: server.DefaultHighWater}
+	return &handler{fn: fn, maxInput: server.DefaultMaxInput, window: server.DefaultHighWater, low: server.DefaultHighWater / 2}
 }
 
 type handler struct {
 	fn       func(*Conn)
 	maxInput int // the service's Limits.MaxInput
 	window   int // queued output above which Write waits (see Conn.Write)
+	low      int // and goes on once it is down to this
 }
 
 // InitService learns the service's limits (server.ServiceHandler). Write
@@ -32,13 +33,14 @@ type handler struct {
 func (h *handler) InitService(s *server.Service) {
 	h.maxInput = s.Limits.MaxInput
 	h.window = min(s.Limits.HighWater, s.Limits.MaxQueue/2)
+	h.low = min(s.Limits.LowWater(), h.window)
 }
 
 func conn(sc server.Conn) *Conn { return sc.Value().(*Conn) }
 
 func (h *handler) Open(sc server.Conn) {
 	c := newConn()
-	c.sc, c.max, c.window = sc, h.maxInput, h.window
+	c.sc, c.max, c.window, c.low = sc, h.maxInput, h.window, h.low
 	sc.SetValue(c)
 	go h.run(c)
 }
@@ -214,7 +216,7 @@ func (c *Conn) paceWrites() error {
 	c.mu.Lock()
 	c.draining = true
 	c.mu.Unlock()
-	c.sc.NotifyDrained()
+	c.sc.NotifyDrained(c.low)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.draining && (c.err == nil || c.err == io.EOF) {

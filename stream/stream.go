@@ -66,6 +66,7 @@ type Conn struct {
 
 	timeout time.Duration // per read; 0: none
 	window  int           // served: queued output above which Write waits
+	low     int           // served: and the level at which it goes on
 
 	sc server.Conn // served connection, or nil
 	nc net.Conn    // dialed connection, or nil

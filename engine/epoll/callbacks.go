@@ -3,6 +3,7 @@
 package epoll
 
 import (
+	"math"
 	"time"
 	"unsafe"
 
@@ -97,16 +98,30 @@ func (c *conn) ResumeRead() {
 	c.control()
 }
 
-// NotifyDrained asks for Drained once the queue is at or below the
-// low-water mark.
-func (c *conn) NotifyDrained() {
+// NotifyDrained asks for Drained once the queue is at or below mark.
+func (c *conn) NotifyDrained(mark int) {
 	if c.l.r.dh == nil {
 		return
 	}
 	c.mu.Lock()
-	c.wantDrained = true
+	// Clamped to 2 GiB, which keeps the field small: a lower mark is
+	// only met later, never too early.
+	c.drainAsk = int32(min(max(mark, 0), math.MaxInt32-1)) + 1
 	c.mu.Unlock()
 	c.control()
+}
+
+// drainDue reports whether Drained is due with queued bytes queued, and
+// if so takes the request: the mark is read and cleared under c.mu, so a
+// request made meanwhile from another goroutine is not lost.
+func (c *conn) drainDue(queued int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drainAsk == 0 || queued > int64(c.drainAsk-1) {
+		return false
+	}
+	c.drainAsk = 0
+	return true
 }
 
 // control marks c for the loop to apply what its handler asked.
@@ -121,12 +136,12 @@ func (c *conn) control() {
 func (l *loop) applyControl(c *conn) (redeliver bool) {
 	c.flags.And(^uint32(flagControl))
 	c.mu.Lock()
-	paused, want, timerSet := c.readPaused, c.wantDrained, c.timerSet
+	paused, want, timerSet := c.readPaused, c.drainAsk > 0, c.timerSet
 	var at int64
 	if timerSet {
 		at = c.tm.want
 	}
-	c.wantDrained, c.timerSet = false, false
+	c.timerSet = false
 	c.mu.Unlock()
 	if want {
 		c.drainWait = true

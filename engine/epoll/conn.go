@@ -36,18 +36,18 @@ type conn struct {
 	refused   bool          // never admitted: no handler calls
 	wantOut   bool          // the socket buffer was full: EPOLLOUT armed
 	upaused   bool          // reading paused by the handler (PauseRead)
-	drainWait bool          // Drained is due once the queue is low
+	drainWait bool          // Drained is due once the queue is down to drainAsk's mark
 	l         *loop
 	active    int64  // loop time of the last input or output progress
 	in        []byte // unconsumed input, from inPool; nil when there is none
 
-	mu          sync.Mutex
-	closeReq    bool       // no more writes: Close was called or the engine is closing
-	slow        bool       // Write went above MaxQueue: close as a slow consumer
-	readPaused  bool       // PauseRead asked, ResumeRead not yet
-	wantDrained bool       // NotifyDrained asked
-	timerSet    bool       // SetTimer asked: tm.want holds the deadline
-	out         outq.Queue // the output, its Mem and Queued what the limits and Queued read
+	mu         sync.Mutex
+	drainAsk   int32      // 1 + the mark NotifyDrained asked for; 0: not asked
+	closeReq   bool       // no more writes: Close was called or the engine is closing
+	slow       bool       // Write went above MaxQueue: close as a slow consumer
+	readPaused bool       // PauseRead asked, ResumeRead not yet
+	timerSet   bool       // SetTimer asked: tm.want holds the deadline
+	out        outq.Queue // the output, its Mem and Queued what the limits and Queued read
 
 	// loop only, and cold
 	inb       *[]byte // the pooled buffer behind in

@@ -58,6 +58,7 @@ func TestConformance(t *testing.T) {
 		"ShutdownFlushes":    inChild + " (waits for Data before shutting down)",
 		"DrainTimeout":       inChild + " (waits for Close)",
 		"Stats":              inChild + " (waits for Close before reading counters)",
+		"DrainedMark":        inChild + " (waits for Drained before reading; a child serves with goroutine.ServeConn, which the goroutine engine's run covers)",
 	},
 		// A process per connection: 200 at once keep the suite's time
 		// bounded on a small machine; BenchmarkConnect measures the cost.

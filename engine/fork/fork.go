@@ -496,7 +496,7 @@ func (*child) WriteString(string) error { return server.ErrClosed }
 func (*child) SetTimer(time.Duration)   {}
 func (*child) PauseRead()               {}
 func (*child) ResumeRead()              {}
-func (*child) NotifyDrained()           {}
+func (*child) NotifyDrained(int)        {}
 func (*child) WriteFile(f *os.File, _, _ int64) error {
 	f.Close()
 	return server.ErrClosed

@@ -116,21 +116,21 @@ func (c *conn) ResumeRead() {
 }
 
 // NotifyDrained implements server.Conn.
-func (c *conn) NotifyDrained() {
+func (c *conn) NotifyDrained(mark int) {
 	if c.dh == nil {
 		return
 	}
 	c.mu.Lock()
-	c.wantDrained = true
+	c.wantDrained, c.drainMark = true, max(mark, 0)
 	c.drainedLocked()
 	c.mu.Unlock()
 }
 
 // drainedLocked calls Drained, from a goroutine of its own that waits its
-// turn among the callbacks, if it was asked for and the queue is low
-// enough. c.mu is held.
+// turn among the callbacks, if it was asked for and the queue is down to
+// the mark. c.mu is held.
 func (c *conn) drainedLocked() {
-	if !c.wantDrained || c.queued > c.s.Limits.LowWater() {
+	if !c.wantDrained || c.queued > c.drainMark {
 		return
 	}
 	c.wantDrained = false

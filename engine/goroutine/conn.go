@@ -83,7 +83,8 @@ type conn struct {
 	paused        bool  // the reader waits for output to drain below the low-water mark
 	readPaused    bool  // the handler paused reading
 	resumed       bool  // the handler resumed reading: hand kept input again
-	wantDrained   bool  // the handler asked for Drained
+	wantDrained   bool  // the handler asked for Drained, once queued is at most drainMark
+	drainMark     int
 	tgen          uint64
 	timer         *time.Timer
 	drainCalled   bool

@@ -655,7 +655,7 @@ func (l *loop) settle(c *conn) {
 	} else if c.paused && mem <= l.r.lim.LowWater() {
 		c.paused = false
 	}
-	if c.drainWait && queued <= int64(l.r.lim.LowWater()) && !c.closing {
+	if c.drainWait && !c.closing && c.drainDue(queued) {
 		c.drainWait = false
 		if l.call(c, l.r.dh.Drained) {
 			// Settled again after this turn's events, so that a

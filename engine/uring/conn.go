@@ -33,20 +33,20 @@ type conn struct {
 	lingering bool          // write side shut, discarding input until EOF
 	refused   bool          // never admitted: no handler calls
 	upaused   bool          // reading paused by the handler (PauseRead)
-	drainWait bool          // Drained is due once the queue is low
+	drainWait bool          // Drained is due once the queue is down to drainAsk's mark
 	shut      bool          // closing the descriptor once no operation is in flight
 	l         *loop
 	active    int64  // loop time of the last input or output progress
 	in        []byte // unconsumed input, from inPool; nil when there is none
 
-	mu          sync.Mutex
-	closeReq    bool       // no more writes: Close was called or the engine is closing
-	slow        bool       // Write went above MaxQueue: close as a slow consumer
-	readPaused  bool       // PauseRead asked, ResumeRead not yet
-	wantDrained bool       // NotifyDrained asked
-	timerSet    bool       // SetTimer asked: tm.want holds the deadline
-	dropOut     bool       // finished while a send was in flight: drop the queue when it completes
-	out         outq.Queue // the output, its Mem and Queued what the limits and Queued read
+	mu         sync.Mutex
+	drainAsk   int32      // 1 + the mark NotifyDrained asked for; 0: not asked
+	closeReq   bool       // no more writes: Close was called or the engine is closing
+	slow       bool       // Write went above MaxQueue: close as a slow consumer
+	readPaused bool       // PauseRead asked, ResumeRead not yet
+	timerSet   bool       // SetTimer asked: tm.want holds the deadline
+	dropOut    bool       // finished while a send was in flight: drop the queue when it completes
+	out        outq.Queue // the output, its Mem and Queued what the limits and Queued read
 
 	// loop only, and cold
 	inb       *[]byte // the pooled buffer behind in

@@ -828,7 +828,7 @@ func (l *loop) settle(c *conn) {
 			l.later = append(l.later, c)
 		}
 	}
-	if c.drainWait && queued <= int64(l.r.lim.LowWater()) && !c.closing {
+	if c.drainWait && !c.closing && c.drainDue(queued) {
 		c.drainWait = false
 		if l.call(c, l.r.dh.Drained) {
 			// Settled again after this turn's completions, so that a

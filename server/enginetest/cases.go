@@ -803,6 +803,48 @@ func testDrained(t *testing.T, e *Env) {
 	r.expect(t, "still here\n")
 }
 
+// testDrainedMark: Drained comes at the mark the handler names, not the
+// low-water mark: at once for a mark above what is queued, though the peer
+// reads nothing; only when all is sent for a mark of 0. It watches for
+// Drained in the handler's recorder, so it needs the handler in the test's
+// process.
+func testDrainedMark(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	r := newLineReader(c)
+	// More than the kernel's buffers hold, so most of it stays queued
+	// while the peer does not read.
+	const n = 32 << 20
+	for _, mark := range []int{n, 0} {
+		write(t, c, "flood "+strconv.Itoa(n)+" "+strconv.Itoa(mark)+"\n")
+		if mark > 0 {
+			// Drained is due after the flood's own callback: the
+			// peer reads nothing until it has come.
+			select {
+			case <-e.rec().drained:
+			case <-time.After(wait):
+				t.Fatalf("mark %d: no Drained within %v while the peer does not read", mark, wait)
+			}
+		}
+		c.SetReadDeadline(time.Now().Add(2 * wait))
+		if _, err := io.CopyN(io.Discard, r.r, n); err != nil {
+			t.Fatalf("read the flood: %v", err)
+		}
+		line := r.line(t)
+		var queued int
+		if _, err := fmt.Sscanf(line, "drained %d\n", &queued); err != nil {
+			t.Fatalf("after the flood: %q, want drained: %v", line, err)
+		}
+		switch low := e.Service.Limits.LowWater(); {
+		case queued > mark:
+			t.Errorf("mark %d: Drained called with %d bytes queued", mark, queued)
+		case mark > 0 && queued <= low:
+			t.Errorf("mark %d: Drained called with %d bytes queued, after the peer read down to the low-water mark %d: the mark was not heeded", mark, queued, low)
+		}
+	}
+	write(t, c, "ws still here\n")
+	r.expect(t, "still here\n")
+}
+
 func testHandlerPanic(t *testing.T, e *Env) {
 	// A panic in Data, Timer, Drained and Close: each closes its own
 	// connection only, and the service goes on.

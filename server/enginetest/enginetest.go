@@ -154,6 +154,7 @@ func Tests() []Test {
 		{"TimerNeverDuringData", svc("TimerNeverDuringData", &contract{}, server.Limits{}), testTimerNeverDuringData},
 		{"PauseRead", svc("PauseRead", &contract{}, server.Limits{MaxQueue: 64 << 20}), testPauseRead},
 		{"Drained", svc("Drained", &contract{}, server.Limits{MaxQueue: 64 << 20}), testDrained},
+		{"DrainedMark", svc("DrainedMark", &contract{}, server.Limits{MaxQueue: 64 << 20}), testDrainedMark},
 		{"HandlerPanic", svc("HandlerPanic", &contract{}, server.Limits{}), testHandlerPanic},
 		{"RefusePanic", svc("RefusePanic", &contract{}, server.Limits{MaxConns: 1}), testRefusePanic},
 		{"OpenPanic", svc("OpenPanic", &contract{openPanic: true}, server.Limits{}), testOpenPanic},

@@ -25,6 +25,8 @@ type recorder struct {
 	closed chan closeEvent
 	data   chan int
 	opened chan server.Conn
+	// drained receives Queued() at each Drained call.
+	drained chan int
 	// maxQueued is the most output ever queued on return from Data.
 	maxQueued int
 	// files handed to WriteFile, to check the engine closed them.
@@ -70,11 +72,12 @@ type closeEvent struct {
 
 func newRecorder() *recorder {
 	return &recorder{
-		closes: make(map[uint64][]error),
-		conns:  make(map[uint64]server.Conn),
-		closed: make(chan closeEvent, 4096),
-		data:   make(chan int, 4096),
-		opened: make(chan server.Conn, 4096),
+		closes:  make(map[uint64][]error),
+		conns:   make(map[uint64]server.Conn),
+		closed:  make(chan closeEvent, 4096),
+		data:    make(chan int, 4096),
+		opened:  make(chan server.Conn, 4096),
+		drained: make(chan int, 64),
 	}
 }
 
@@ -95,6 +98,13 @@ func (r *recorder) dataCall(c server.Conn, n int) {
 	r.mu.Unlock()
 	select {
 	case r.data <- n:
+	default:
+	}
+}
+
+func (r *recorder) drainedCall(queued int) {
+	select {
+	case r.drained <- queued:
 	default:
 	}
 }
@@ -370,7 +380,12 @@ func (h *asyncEcho) Close(c server.Conn, err error) {
 type contract struct {
 	base
 	openPanic bool // every Open panics
+	low       int  // the service's low-water mark
 }
+
+// InitService learns the low-water mark, the mark contract asks Drained for
+// unless told another.
+func (h *contract) InitService(s *server.Service) { h.low = s.Limits.LowWater() }
 
 // cstate is one connection's state; callbacks alone touch its plain fields.
 type cstate struct {
@@ -469,12 +484,17 @@ func (h *contract) command(c server.Conn, st *cstate, line string) {
 		c.PauseRead()
 		c.SetTimer(st.armedFor)
 		c.WriteString("paused\n")
-	case "flood": // flood N: N bytes, and word once they have drained
-		n, _ := strconv.Atoi(arg)
+	case "flood": // flood N [MARK]: N bytes, and word once they are down to MARK (low water)
+		size, mark, ok := strings.Cut(arg, " ")
+		n, _ := strconv.Atoi(size)
+		m := h.low
+		if ok {
+			m, _ = strconv.Atoi(mark)
+		}
 		c.Write(patternBytes(n))
-		c.NotifyDrained()
+		c.NotifyDrained(m)
 	case "notify":
-		c.NotifyDrained()
+		c.NotifyDrained(h.low)
 	case "ws":
 		c.WriteString(arg + "\n")
 	// The same requests from a goroutine of the handler's own.
@@ -485,7 +505,7 @@ func (h *contract) command(c server.Conn, st *cstate, line string) {
 		c.WriteString("armed " + label + "\n")
 		go c.SetTimer(st.armedFor)
 	case "go-notify":
-		go c.NotifyDrained()
+		go c.NotifyDrained(h.low)
 	case "go-pause": // go-pause MS: pause, and resume MS later
 		n, _ := strconv.Atoi(arg)
 		st.raw = true
@@ -505,7 +525,7 @@ func (h *contract) command(c server.Conn, st *cstate, line string) {
 		c.SetTimer(time.Millisecond)
 	case "drained-panic":
 		st.panicIn = "drained"
-		c.NotifyDrained()
+		c.NotifyDrained(h.low)
 	case "close-panic":
 		st.panicIn = "close"
 		c.WriteString("bye\n")
@@ -555,7 +575,9 @@ func (h *contract) Drained(c server.Conn) {
 	if st.panicIn == "drained" {
 		panic(panicValue)
 	}
-	c.WriteString("drained " + strconv.Itoa(c.Queued()) + "\n")
+	q := c.Queued()
+	h.rec.drainedCall(q)
+	c.WriteString("drained " + strconv.Itoa(q) + "\n")
 }
 
 func (h *contract) Close(c server.Conn, err error) {

@@ -69,6 +69,7 @@ type Conn struct {
 	maxQueue   int  // the slow-consumer bound, in a session
 	paused     bool // PauseRead without ResumeRead since
 	wantDrain  bool // NotifyDrained asked, Drained not yet called
+	drainMark  int  // the mark it gave
 	timerD     time.Duration
 	timerAt    time.Time // when the armed timer is due, on clock
 	armed      bool
@@ -227,13 +228,14 @@ func (c *Conn) ResumeRead() {
 	c.poke()
 }
 
-// NotifyDrained records a request for Drained. Like an engine, it does
-// nothing for a handler without a Drained method.
-func (c *Conn) NotifyDrained() {
+// NotifyDrained records a request for Drained once at most mark bytes
+// are queued. Like an engine, it does nothing for a handler without a
+// Drained method.
+func (c *Conn) NotifyDrained(mark int) {
 	c.mu.Lock()
-	c.record("notifydrained")
+	c.record("notifydrained %d", mark)
 	if !c.noDrained {
-		c.wantDrain = true
+		c.wantDrain, c.drainMark = true, max(mark, 0)
 	}
 	c.mu.Unlock()
 	c.poke()
@@ -299,7 +301,7 @@ func (c *Conn) DrainedAsked() bool {
 
 // Log returns the requests made of the Conn and, in a session, the
 // callbacks made to the handler, in order: "write 5", "writefile 3000",
-// "close", "settimer 30s", "pauseread", "resumeread", "notifydrained";
+// "close", "settimer 30s", "pauseread", "resumeread", "notifydrained 0";
 // "open", "data 5/12" (consumed of handed), "timer", "drained",
 // "readeof 3", "drain", "closed <reason>".
 func (c *Conn) Log() []string {

@@ -258,7 +258,7 @@ func (f *full) got() string {
 func TestNoCallbackAfterClose(t *testing.T) {
 	h := &full{onData: func(c server.Conn, in []byte) (int, error) {
 		c.SetTimer(time.Second)
-		c.NotifyDrained()
+		c.NotifyDrained(0)
 		c.Close()
 		c.Close()
 		if err := c.WriteString("late"); !errors.Is(err, server.ErrClosed) {
@@ -390,7 +390,7 @@ func TestPause(t *testing.T) {
 func TestDrained(t *testing.T) {
 	h := &full{onData: func(c server.Conn, in []byte) (int, error) {
 		c.Write(make([]byte, 200<<10))
-		c.NotifyDrained()
+		c.NotifyDrained(64 << 10) // the low-water mark
 		return len(in), nil
 	}}
 	s := servertest.Start(t, h, servertest.WithLimits(server.Limits{HighWater: 128 << 10}))
@@ -406,6 +406,22 @@ func TestDrained(t *testing.T) {
 	s.Flush()
 	if got, want := h.got(), "open|data x|drained|data y|drained"; got != want {
 		t.Errorf("callbacks %s, want %s", got, want)
+	}
+}
+
+// TestDrainedMark: Drained comes at the mark asked for: at once for one
+// above what is queued, though the peer reads nothing.
+func TestDrainedMark(t *testing.T) {
+	h := &full{onData: func(c server.Conn, in []byte) (int, error) {
+		c.Write(make([]byte, 200<<10))
+		c.NotifyDrained(200 << 10)
+		return len(in), nil
+	}}
+	s := servertest.Start(t, h, servertest.WithLimits(server.Limits{HighWater: 1 << 20}))
+	s.Stall()
+	s.SendString("x")
+	if got, want := h.got(), "open|data x|drained"; got != want || s.Conn().Queued() != 200<<10 {
+		t.Errorf("callbacks %s with %d queued, want %s with all of it", got, s.Conn().Queued(), want)
 	}
 }
 
@@ -472,7 +488,7 @@ func TestConnRecords(t *testing.T) {
 		t.Error("WriteFile past the end succeeded")
 	}
 	c.PauseRead()
-	c.NotifyDrained()
+	c.NotifyDrained(0)
 	if got := c.Take(); got != "<23456" {
 		t.Errorf("output %q", got)
 	}
@@ -488,7 +504,7 @@ func TestConnRecords(t *testing.T) {
 	if n := len(c.Output()); n != 800 || c.Written() != 806 {
 		t.Errorf("%d bytes kept, %d written, want 800 and 806", n, c.Written())
 	}
-	if got := strings.Join(c.Log()[:4], "|"); got != "write 1|writefile 5|pauseread|notifydrained" {
+	if got := strings.Join(c.Log()[:4], "|"); got != "write 1|writefile 5|pauseread|notifydrained 0" {
 		t.Errorf("log %s", got)
 	}
 	c.Discard()

@@ -196,7 +196,7 @@ func (s *Session) settle() {
 			s.t.Fatalf("servertest: the handler keeps the connection busy without end (Drained asked from Drained, or input never consumed?)")
 		}
 		s.c.mu.Lock()
-		gone, slow, paused, want, queued := s.c.gone, s.c.slow, s.c.paused, s.c.wantDrain, s.c.queued
+		gone, slow, paused, want, mark, queued := s.c.gone, s.c.slow, s.c.paused, s.c.wantDrain, s.c.drainMark, s.c.queued
 		s.c.mu.Unlock()
 		if slow {
 			s.finish(server.ErrSlowConsumer)
@@ -218,7 +218,7 @@ func (s *Session) settle() {
 			s.bpaused = false
 		}
 		switch {
-		case want && queued <= s.lim.LowWater():
+		case want && queued <= mark:
 			s.c.mu.Lock()
 			s.c.wantDrain = false
 			s.c.mu.Unlock()
