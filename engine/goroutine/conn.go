@@ -151,8 +151,20 @@ func (c *conn) Write(b []byte) error {
 	}
 	c.queued += len(b)
 	c.mem += len(b)
-	c.kickLocked()
+	if c.writing || c.inHandler || c.raw == nil {
+		c.kickLocked()
+		c.mu.Unlock()
+		return nil
+	}
+	// Written from elsewhere (a goroutine of the handler's own, as
+	// stream's function is) with nobody writing: write on the caller's
+	// goroutine what the socket takes at once, as the reader does after
+	// its callbacks, and hand the rest to the writer goroutine. A reply
+	// that fits the socket buffer then costs one write and no wake-up of
+	// another goroutine. flushNow never waits for the peer.
+	c.writing = true
 	c.mu.Unlock()
+	c.flushNow()
 	return nil
 }
 
