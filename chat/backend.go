@@ -80,12 +80,15 @@ type Follower interface {
 
 // Relay is implemented by backends shared by several hubs, to carry to the
 // other hubs what is not kept: room events (Join, Part, Topic; Room set),
-// a member's Quit and Rename (Rooms: the rooms it was in) and private
-// messages (To set). The other hubs get them through their deliver
-// function; the hub shows them and keeps them out of the history, whatever
-// their Seq (a backend may order joins and parts with the messages). Relay
-// must not block; it fails with ErrNoSuchNick for a private message to a
-// nick no hub holds.
+// a member's Quit and Rename (Rooms: the rooms it was in), a server
+// operator's Wallops (to every hub), and what is for one nick (To set:
+// private messages, Invite, Kill), to the hub that holds it. The other
+// hubs get them through their deliver function; the hub shows them and
+// keeps them out of the history, whatever their Seq (a backend may order
+// joins and parts with the messages). A hub acts on a Kill it is relayed
+// without asking more: the sending hub checked its operator, so a Relay
+// must carry only what hubs of the cluster sent. Relay must not block; it
+// fails with ErrNoSuchNick for a message To a nick no hub holds.
 type Relay interface {
 	Relay(m *Msg) error
 }

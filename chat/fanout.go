@@ -167,8 +167,16 @@ func (h *Hub) sendRun(r *Room, run []*Msg, enc *encodings, one *[]byte, round *u
 }
 
 // remote shows what another hub relayed: a room event, a quit or rename,
-// or a private message.
+// a private message, or a server operator's kill or wallops.
 func (h *Hub) remote(ev *Msg) {
+	switch ev.Kind {
+	case Kill:
+		h.remoteKill(ev)
+		return
+	case Wallops:
+		h.wallops(ev)
+		return
+	}
 	if h.remoteModes(ev) {
 		return
 	}

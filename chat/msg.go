@@ -11,7 +11,7 @@ import (
 type Kind uint8
 
 // Kinds of Msg. Say, Action and Notice are messages, ordered and kept by the
-// backend; the others are room events, fanned out at once and never kept.
+// backend; the others are events, fanned out at once and never kept.
 const (
 	Say    Kind = iota + 1 // text
 	Action                 // "/me waves": IRC's CTCP ACTION
@@ -24,6 +24,12 @@ const (
 	Kick   // Target: who was kicked; Text: the reason
 	Mode   // Text: the change, as IRC writes it ("+o ana"); Modes: the room's modes after it
 	Invite // To: who is invited to Room
+	// Kill is a server operator's (Nick) KILL of a member of another hub
+	// (To), for the reason Text: the hub holding To disconnects it.
+	Kill
+	// Wallops is a server operator's (Nick) WALLOPS, Text: every hub
+	// shows it to its own operators and members who asked for it.
+	Wallops
 )
 
 // Kept reports whether k is a message the backend orders and keeps.

@@ -119,11 +119,13 @@ func (h *Hub) Deoper(m *Member) {
 	}
 }
 
-// Kill disconnects the member called nick, on this hub, for reason; by
-// must be a server operator, and host is where by's client is (for the
-// log). The victim's client is told `Killed (by (reason))`, and everyone
-// in its rooms sees it quit for that. Errors: ErrNoPrivileges,
-// ErrNoSuchNick, ErrTooLong, ErrBadText (for the reason).
+// Kill disconnects the member called nick for reason; by must be a server
+// operator, and host is where by's client is (for the log). The victim's
+// client is told `Killed (by (reason))`, and everyone in its rooms sees it
+// quit for that. A nick held by another hub is killed there: the backend
+// relays the kill to it (see remoteKill). Errors: ErrNoPrivileges,
+// ErrNoSuchNick (no hub holds nick), ErrTooLong, ErrBadText (for the
+// reason), or the Relay's error.
 func (h *Hub) Kill(by *Member, host, nick, reason string) error {
 	if !by.oper.Load() {
 		return ErrNoPrivileges
@@ -134,12 +136,22 @@ func (h *Hub) Kill(by *Member, host, nick, reason string) error {
 	if err := CheckText(reason); err != nil {
 		return err
 	}
-	t := h.lookup(nick)
-	if t == nil {
-		return ErrNoSuchNick
-	}
 	if reason == "" {
 		reason = "No reason given"
+	}
+	t := h.lookup(nick)
+	if t == nil {
+		if h.relay == nil {
+			return ErrNoSuchNick
+		}
+		// Perhaps on another hub: the Relay finds it, or answers
+		// ErrNoSuchNick.
+		ev := &Msg{Kind: Kill, Time: h.o.Now(), Nick: by.nick, Ident: by.ident, To: nick, Text: reason}
+		if err := h.relay.Relay(ev); err != nil {
+			return err
+		}
+		h.o.Logger.Warn("chat kill relayed", "addr", host, "nick", by.nick, "victim", nick, "reason", reason)
+		return nil
 	}
 	h.mu.RLock()
 	victim, ident := t.nick, t.ident
@@ -150,10 +162,29 @@ func (h *Hub) Kill(by *Member, host, nick, reason string) error {
 	return nil
 }
 
-// Wallops sends text from by, a server operator, to every member of this
-// hub who asked for WALLOPS (IRC's user mode +w) and to every operator,
-// by included: IRC clients see a WALLOPS, line-door users a line of
-// their own. Errors: ErrNoPrivileges, ErrTooLong, ErrBadText.
+// remoteKill carries out a Kill relayed by another hub. That hub checked
+// that its sender is a server operator (who is one is each hub's own
+// business), and the text rules held on the way in (dropInvalid); a nick
+// that has left meanwhile is not looked for further. The log says who
+// killed, as the other hub knows them (ident), and whom, as this one does.
+func (h *Hub) remoteKill(ev *Msg) {
+	t := h.lookup(ev.To)
+	if t == nil {
+		return
+	}
+	h.mu.RLock()
+	victim, ident := t.nick, t.ident
+	h.mu.RUnlock()
+	_, victimHost, _ := strings.Cut(ident, "@")
+	h.o.Logger.Warn("chat kill", "nick", ev.Nick, "ident", ev.Ident, "victim", victim, "victim_addr", victimHost, "reason", ev.Text, "remote", true)
+	h.Disconnect(t, "Killed ("+ev.Nick+" ("+ev.Text+"))")
+}
+
+// Wallops sends text from by, a server operator, to every member who
+// asked for WALLOPS (IRC's user mode +w) and to every operator, by
+// included: on this hub at once, and on the others through the Relay,
+// each showing it to its own. IRC clients see a WALLOPS, line-door users
+// a line of their own. Errors: ErrNoPrivileges, ErrTooLong, ErrBadText.
 func (h *Hub) Wallops(by *Member, text string) error {
 	if !by.oper.Load() {
 		return ErrNoPrivileges
@@ -165,7 +196,17 @@ func (h *Hub) Wallops(by *Member, text string) error {
 		return err
 	}
 	h.mu.RLock()
-	source := by.source()
+	ev := &Msg{Kind: Wallops, Time: h.o.Now(), Nick: by.nick, Ident: by.ident, Text: text}
+	h.mu.RUnlock()
+	h.wallops(ev)
+	h.relayEvent(ev)
+	return nil
+}
+
+// wallops shows ev, a Wallops from this hub or another, to this hub's
+// operators and members with +w.
+func (h *Hub) wallops(ev *Msg) {
+	h.mu.RLock()
 	var to []*Member
 	for _, m := range h.nicks {
 		if m.wallops.Load() || m.oper.Load() {
@@ -178,17 +219,20 @@ func (h *Hub) Wallops(by *Member, text string) error {
 		switch m.door.(type) {
 		case *ircConn:
 			if ircLine == nil {
-				ircLine = []byte(":" + source + " WALLOPS :" + text + "\r\n")
+				source := ev.Nick
+				if ev.Ident != "" {
+					source += "!" + ev.Ident
+				}
+				ircLine = []byte(":" + source + " WALLOPS :" + ev.Text + "\r\n")
 			}
 			m.out.Write(ircLine)
 		case *lineConn:
 			if lineLine == nil {
-				lineLine = appendLines(nil, "!"+by.nick+"! "+text)
+				lineLine = appendLines(nil, "!"+ev.Nick+"! "+ev.Text)
 			}
 			m.out.Write(lineLine)
 		}
 	}
-	return nil
 }
 
 // The IRC door's operator commands.

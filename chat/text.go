@@ -49,7 +49,7 @@ func checkWord(s string) error {
 // backend keeps the same rules as this hub's own: nicks and rooms valid,
 // text clean. The backend's messages from this hub were checked when said.
 func validRemote(m *Msg) bool {
-	if m.Kind < Say || m.Kind > Invite {
+	if m.Kind < Say || m.Kind > Wallops {
 		return false
 	}
 	if m.Kind == Mode && m.Nick == "" && m.Text == "" {

@@ -14,7 +14,8 @@ import (
 )
 
 // event is what the nodes tell each other beyond the stream: a quit or
-// rename with the rooms it concerns, a private message, a topic.
+// rename with the rooms it concerns, a private message, an invitation, a
+// topic, a server operator's kill or wallops.
 type event struct {
 	Origin string   `json:"o"` // the node it comes from
 	Time   int64    `json:"t"` // unix milliseconds
@@ -51,8 +52,9 @@ func (b *Bus) decodeEvent(data []byte) *chat.Msg {
 	}
 }
 
-// subscribeEvents subscribes to the events every node gets (quits and
-// renames) and to this node's private messages.
+// subscribeEvents subscribes to the events every node gets (quits,
+// renames, wallops) and to those for this node's members (private
+// messages, invitations, kills).
 func (b *Bus) subscribeEvents() error {
 	for _, subj := range []string{b.o.Events + "user", b.o.Events + "node." + b.node} {
 		s, err := b.nc.Subscribe(subj, b.onEvent)
@@ -77,10 +79,11 @@ func (b *Bus) onEvent(nm *nats.Msg) {
 
 // Relay implements chat.Relay. Joins and parts are published to the
 // stream like messages, so that every node shows them in the room's
-// order. Quits, renames and private messages go out over plain NATS, at
-// most once: while NATS is unreachable they wait in the client's reconnect
-// buffer, and are lost if it fills. A topic is written to the topics
-// bucket, which the other nodes watch. A private message goes to the node
+// order. Quits, renames, wallops, private messages, invitations and kills
+// go out over plain NATS, at most once: while NATS is unreachable they
+// wait in the client's reconnect buffer, and are lost if it fills. A topic
+// is written to the topics bucket, which the other nodes watch. What is
+// for one nick (a private message, an invitation, a kill) goes to the node
 // that holds the nick, as the nick bucket says; a nick no live node holds
 // is chat.ErrNoSuchNick.
 func (b *Bus) Relay(m *chat.Msg) error {
@@ -99,7 +102,7 @@ func (b *Bus) Relay(m *chat.Msg) error {
 			return ErrUnavailable
 		}
 		return nil
-	case m.Kind == chat.Quit || m.Kind == chat.Rename:
+	case m.Kind == chat.Quit || m.Kind == chat.Rename || m.Kind == chat.Wallops:
 		return b.publishEvent(b.o.Events+"user", m)
 	default:
 		// A join or part: in the room's order, through the stream.
