@@ -71,6 +71,13 @@ type Conn interface {
 	// Close closes the connection once queued output is flushed. It is
 	// safe to call more than once.
 	Close() error
+	// CloseWith is Close for a reason, as when Data returns err: the
+	// handler's Close, the service's log and its counters see
+	// &HandlerError{Err: err} (ErrInputTooLarge counts an input overflow).
+	// It is for a handler that finds the fault outside its Data call, on a
+	// goroutine of its own. After Close, or a close for another reason, it
+	// does nothing.
+	CloseWith(err error) error
 	// Queued reports the bytes queued but not yet sent.
 	Queued() int
 	// SetTimer arms the connection's one timer: d from now the engine

@@ -229,18 +229,15 @@ func (c *Conn) paceWrites() error {
 }
 
 // overflowed is called, with c.mu held, when the input a read waits for
-// has outgrown the limit. On a served connection the next Data call fails
-// with server.ErrInputTooLarge, so that the engine closes the connection
-// for that reason and counts it.
+// has outgrown the limit. A served connection is closed for
+// server.ErrInputTooLarge, which the engine logs and counts; a Data call
+// already on its way fails with the same reason.
 func (c *Conn) overflowed() error {
 	c.err = server.ErrInputTooLarge
 	if c.sc == nil {
 		return c.err
 	}
 	c.overflow = true
-	if c.paused {
-		c.paused = false
-		c.sc.ResumeRead()
-	}
+	c.sc.CloseWith(server.ErrInputTooLarge)
 	return c.err
 }

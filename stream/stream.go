@@ -81,7 +81,7 @@ type Conn struct {
 	timedOut bool
 	draining bool // a Write waits for the queue to drain
 	panicked any
-	overflow bool // a read outgrew the limit: fail the next Data
+	overflow bool // a read outgrew the limit: fail any Data still to come
 }
 
 type wantKind uint8

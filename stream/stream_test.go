@@ -599,13 +599,16 @@ func TestLongLineAtOnce(t *testing.T) {
 			continue // what the read returned is seen in this process only
 		}
 		t.Run(eng, func(t *testing.T) {
-			addr, _ := start(t, eng, "small")
+			addr, s := start(t, eng, "small")
 			nc := dial(t, addr)
 			nc.Write(append([]byte("long\n"), append(bytes.Repeat([]byte("w"), 1500), '\n')...))
 			readClosed(t, nc)
 			if err := <-observed("small/" + eng); !errors.Is(err, server.ErrInputTooLarge) {
 				t.Errorf("ReadLine of 1500 bytes under a 1024-byte limit: %v, want ErrInputTooLarge", err)
 			}
+			// Nothing more comes from the peer, so no Data call could
+			// carry the reason: the close itself does.
+			waitFor(t, "an input overflow counted", func() bool { return s.Stats.InputOverflows.Load() == 1 })
 		})
 	}
 }

@@ -74,6 +74,7 @@ type loop struct {
 
 	mu      sync.Mutex
 	pending []*conn
+	why     map[*conn]error // reasons given to CloseWith, until the loop takes them
 	handoff []*conn
 	cmds    []func(*loop)
 	exited  bool
@@ -701,7 +702,7 @@ func (l *loop) settle(c *conn) {
 		return
 	}
 	if closeReq && !c.closing {
-		c.closing = true
+		c.closing, c.err = true, l.takeWhy(c)
 	}
 	if c.closing && empty {
 		l.finish(c, c.err, true)
@@ -942,6 +943,11 @@ func (l *loop) finish(c *conn, err error, graceful bool) {
 	if tm != nil {
 		l.twheel.Remove(&tm.node)
 	}
+	// A reason CloseWith gave is taken here if the loop had not seen the
+	// request yet, and forgotten in any case.
+	if why := l.takeWhy(c); err == nil {
+		err = why
+	}
 	l.live--
 	l.r.s.Closed(c, err)
 	if graceful {
@@ -999,4 +1005,24 @@ func (l *loop) closeFD(c *conn) {
 	l.conns[int(c.fd)] = nil
 	unix.Close(int(c.fd))
 	c.fd = -1
+}
+
+// fileWhy keeps err as the reason c closes for (CloseWith). c.mu is held:
+// the order is c.mu, then l.mu.
+func (l *loop) fileWhy(c *conn, err error) {
+	l.mu.Lock()
+	if l.why == nil {
+		l.why = make(map[*conn]error)
+	}
+	l.why[c] = err
+	l.mu.Unlock()
+}
+
+// takeWhy returns, and forgets, the reason CloseWith gave for c, if any.
+func (l *loop) takeWhy(c *conn) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.why[c]
+	delete(l.why, c)
+	return err
 }

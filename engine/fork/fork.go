@@ -501,8 +501,9 @@ func (*child) WriteFile(f *os.File, _, _ int64) error {
 	f.Close()
 	return server.ErrClosed
 }
-func (*child) Close() error { return nil }
-func (*child) Queued() int  { return 0 }
+func (*child) Close() error          { return nil }
+func (*child) CloseWith(error) error { return nil }
+func (*child) Queued() int           { return 0 }
 
 // quiet returns a handler that does nothing but refuse as h would: the
 // parent's twin service must not call the real handler, whose connections

@@ -227,13 +227,19 @@ func (c *conn) Queued() int {
 }
 
 // Close implements server.Conn: the reader flushes and tears down.
-func (c *conn) Close() error {
+func (c *conn) Close() error { return c.CloseWith(nil) }
+
+// CloseWith implements server.Conn.
+func (c *conn) CloseWith(err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.st == closing {
 		return nil
 	}
 	c.st = closing
+	if err != nil {
+		c.reason = &server.HandlerError{Err: err}
+	}
 	c.interruptLocked()
 	return nil
 }

@@ -130,11 +130,20 @@ func (c *conn) WriteFile(f *os.File, off, n int64) error {
 }
 
 // Close closes the connection once queued output is flushed.
-func (c *conn) Close() error {
+func (c *conn) Close() error { return c.CloseWith(nil) }
+
+// CloseWith closes c once its queue is flushed, for err. The reason waits
+// in the loop's why, not in c, which has no room for a rare field; it is
+// filed before closeReq is set, so the loop finds it when it sees the
+// close.
+func (c *conn) CloseWith(err error) error {
 	c.mu.Lock()
 	if c.closeReq {
 		c.mu.Unlock()
 		return nil
+	}
+	if err != nil {
+		c.l.fileWhy(c, &server.HandlerError{Err: err})
 	}
 	c.closeReq = true
 	c.mu.Unlock()

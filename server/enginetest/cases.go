@@ -121,6 +121,38 @@ func wantReason(t *testing.T, ev closeEvent, want error) {
 	}
 }
 
+// testCloseWith: a close for a reason, asked from a goroutine of the
+// handler's, flushes the goodbye first; the handler's Close, the log and
+// the counters see the reason. After Close it changes nothing.
+func testCloseWith(t *testing.T, e *Env) {
+	c := dial(t, e.Addr)
+	write(t, c, "go-fail\n")
+	expect(t, c, "bye\n")
+	expectEnd(t, c)
+	if !e.rec().local() {
+		return // the handler's view is in another process
+	}
+	ev := waitClose(t, e)
+	wantReason(t, ev, server.ErrInputTooLarge)
+	if !errors.As(ev.err, new(*server.HandlerError)) {
+		t.Errorf("Close reason %T %v, want a *server.HandlerError", ev.err, ev.err)
+	}
+	if got := e.Service.Stats.InputOverflows.Load(); got != 1 { // counted before Close is called
+		t.Errorf("Stats.InputOverflows = %d, want 1", got)
+	}
+
+	c = dial(t, e.Addr)
+	write(t, c, "quit-fail\n")
+	expect(t, c, "bye\n")
+	expectEnd(t, c)
+	if ev := waitClose(t, e); ev.err != nil {
+		t.Errorf("Close reason %v after Close then CloseWith, want nil", ev.err)
+	}
+	if got := e.Service.Stats.InputOverflows.Load(); got != 1 {
+		t.Errorf("Stats.InputOverflows = %d after a CloseWith that followed Close, want still 1", got)
+	}
+}
+
 func testBanner(t *testing.T, e *Env) {
 	c := dial(t, e.Addr)
 	expect(t, c, "hello\n")

@@ -159,6 +159,7 @@ func Tests() []Test {
 		{"RefusePanic", svc("RefusePanic", &contract{}, server.Limits{MaxConns: 1}), testRefusePanic},
 		{"OpenPanic", svc("OpenPanic", &contract{openPanic: true}, server.Limits{}), testOpenPanic},
 		{"WriteString", svc("WriteString", &contract{}, server.Limits{}), testWriteString},
+		{"CloseWith", svc("CloseWith", &contract{}, server.Limits{}), testCloseWith},
 		{"FromGoroutine", svc("FromGoroutine", &contract{}, server.Limits{MaxQueue: 64 << 20}), testFromGoroutine},
 		{"ResetPeers", svc("ResetPeers", &contract{}, server.Limits{}), testResetPeers},
 	}

@@ -533,6 +533,15 @@ func (h *contract) command(c server.Conn, st *cstate, line string) {
 	case "quit":
 		c.WriteString("bye\n")
 		c.Close()
+	case "go-fail": // from a goroutine: a goodbye, then a close for an input overflow
+		go func() {
+			c.WriteString("bye\n")
+			c.CloseWith(server.ErrInputTooLarge)
+		}()
+	case "quit-fail": // Close, then a CloseWith that comes too late to count
+		c.WriteString("bye\n")
+		c.Close()
+		c.CloseWith(server.ErrInputTooLarge)
 	default:
 		c.WriteString(cmd + "?\n")
 	}

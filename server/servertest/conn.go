@@ -62,14 +62,15 @@ type Conn struct {
 	discard    bool   // count writes, keep nothing
 	log        []string
 	closeCalls int
-	gone       bool // the connection is closing: writes are refused
-	slow       bool // the queue overflowed while stalled
-	stalled    bool // the peer reads nothing: writes stay queued
-	queued     int  // bytes queued while stalled
-	maxQueue   int  // the slow-consumer bound, in a session
-	paused     bool // PauseRead without ResumeRead since
-	wantDrain  bool // NotifyDrained asked, Drained not yet called
-	drainMark  int  // the mark it gave
+	gone       bool  // the connection is closing: writes are refused
+	slow       bool  // the queue overflowed while stalled
+	stalled    bool  // the peer reads nothing: writes stay queued
+	queued     int   // bytes queued while stalled
+	maxQueue   int   // the slow-consumer bound, in a session
+	paused     bool  // PauseRead without ResumeRead since
+	wantDrain  bool  // NotifyDrained asked, Drained not yet called
+	why        error // the reason CloseWith gave
+	drainMark  int   // the mark it gave
 	timerD     time.Duration
 	timerAt    time.Time // when the armed timer is due, on clock
 	armed      bool
@@ -181,6 +182,22 @@ func (c *Conn) Close() error {
 	c.closeCalls++
 	c.gone = true
 	c.record("close")
+	c.mu.Unlock()
+	c.poke()
+	return nil
+}
+
+// CloseWith records a close for err ("closewith <err>"); a session then
+// closes for &server.HandlerError{Err: err}, as an engine does, unless
+// the connection was closing already. It counts as a Close call.
+func (c *Conn) CloseWith(err error) error {
+	c.mu.Lock()
+	c.closeCalls++
+	if !c.gone && err != nil {
+		c.why = &server.HandlerError{Err: err}
+	}
+	c.gone = true
+	c.record("closewith %v", err)
 	c.mu.Unlock()
 	c.poke()
 	return nil
@@ -301,7 +318,7 @@ func (c *Conn) DrainedAsked() bool {
 
 // Log returns the requests made of the Conn and, in a session, the
 // callbacks made to the handler, in order: "write 5", "writefile 3000",
-// "close", "settimer 30s", "pauseread", "resumeread", "notifydrained 0";
+// "close", "closewith <err>", "settimer 30s", "pauseread", "resumeread", "notifydrained 0";
 // "open", "data 5/12" (consumed of handed), "timer", "drained",
 // "readeof 3", "drain", "closed <reason>".
 func (c *Conn) Log() []string {

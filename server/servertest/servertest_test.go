@@ -254,6 +254,34 @@ func (f *full) got() string {
 	return strings.Join(f.events, "|")
 }
 
+// TestCloseWith: a session closes for the reason CloseWith gives, as an
+// engine does, once what is queued is sent; a CloseWith after Close
+// changes nothing.
+func TestCloseWith(t *testing.T) {
+	h := &full{onData: func(c server.Conn, in []byte) (int, error) {
+		c.WriteString("bye")
+		c.CloseWith(server.ErrInputTooLarge)
+		return len(in), nil
+	}}
+	s := servertest.Start(t, h)
+	s.SendString("x")
+	tr := s.Transcript()
+	if !errors.Is(tr.Err, server.ErrInputTooLarge) || !errors.As(tr.Err, new(*server.HandlerError)) || tr.Output != "bye" {
+		t.Errorf("closed for %v with output %q, want a HandlerError for ErrInputTooLarge after bye", tr.Err, tr.Output)
+	}
+
+	h = &full{onData: func(c server.Conn, in []byte) (int, error) {
+		c.Close()
+		c.CloseWith(server.ErrInputTooLarge)
+		return len(in), nil
+	}}
+	s = servertest.Start(t, h)
+	s.SendString("x")
+	if tr := s.Transcript(); tr.Err != nil {
+		t.Errorf("closed for %v after Close then CloseWith, want nil", tr.Err)
+	}
+}
+
 // TestNoCallbackAfterClose: Close comes once, and nothing after it.
 func TestNoCallbackAfterClose(t *testing.T) {
 	h := &full{onData: func(c server.Conn, in []byte) (int, error) {

@@ -196,7 +196,7 @@ func (s *Session) settle() {
 			s.t.Fatalf("servertest: the handler keeps the connection busy without end (Drained asked from Drained, or input never consumed?)")
 		}
 		s.c.mu.Lock()
-		gone, slow, paused, want, mark, queued := s.c.gone, s.c.slow, s.c.paused, s.c.wantDrain, s.c.drainMark, s.c.queued
+		gone, why, slow, paused, want, mark, queued := s.c.gone, s.c.why, s.c.slow, s.c.paused, s.c.wantDrain, s.c.drainMark, s.c.queued
 		s.c.mu.Unlock()
 		if slow {
 			s.finish(server.ErrSlowConsumer)
@@ -204,7 +204,7 @@ func (s *Session) settle() {
 		}
 		if gone {
 			if queued == 0 { // closed once what is queued is sent
-				s.finish(nil)
+				s.finish(why)
 			}
 			return
 		}
