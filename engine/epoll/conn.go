@@ -63,6 +63,7 @@ type conn struct {
 const (
 	flagNotified = 1 << iota // in the loop's pending list
 	flagControl              // the handler changed its timer, pause or Drained request
+	flagWrote                // Write wrote from elsewhere: progress for the idle timeout
 )
 
 // ctimer is a connection's timer (Conn.SetTimer), on its loop's timer
@@ -100,6 +101,31 @@ func (c *conn) Write(b []byte) error {
 		c.mu.Unlock()
 		c.notify()
 		return server.ErrSlowConsumer
+	}
+	if c.out.Empty() && c.l.idleNow() {
+		// The loop is asleep in epoll_wait and nothing is queued: the
+		// write it would be woken for is made here instead, on the
+		// caller's goroutine (a stream function's, say), saving the
+		// eventfd write and the loop's turn. Under c.mu, as the loop's
+		// own writes are, so output stays in order; closeReq, set under
+		// c.mu before the loop closes the descriptor, guards the fd. A
+		// busy loop is left to write, so that what a callback's fan-out
+		// queues goes out in one writev.
+		n, err := write(int(c.fd), b)
+		for err == errEINTR {
+			n, err = write(int(c.fd), b)
+		}
+		if n > 0 {
+			c.l.stats.BytesOut.Add(int64(n))
+			c.flags.Or(flagWrote)
+			b = b[n:]
+		}
+		// EAGAIN or an error: the rest is queued, and the loop's own
+		// write meets the error and closes.
+		if len(b) == 0 {
+			c.mu.Unlock()
+			return nil
+		}
 	}
 	c.out.Append(b)
 	c.mu.Unlock()

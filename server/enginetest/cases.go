@@ -401,6 +401,25 @@ func testActiveNotIdle(t *testing.T, e *Env) {
 	}
 }
 
+// testOutputNotIdle: output written from a goroutine of the handler's,
+// with no input at all, is progress: the connection outlives several idle
+// timeouts while it flows, and is closed as idle once it stops.
+func testOutputNotIdle(t *testing.T, e *Env) {
+	idle := e.Service.Limits.IdleTimeout
+	c := dial(t, e.Addr)
+	r := newLineReader(c)
+	const ticks = 10
+	write(t, c, fmt.Sprintf("go-tick %d %d\n", ticks, (idle/4).Milliseconds()))
+	for i := range ticks {
+		c.SetReadDeadline(time.Now().Add(wait))
+		r.expect(t, fmt.Sprintf("tick %d\n", i))
+	}
+	expectEnd(t, c)
+	if e.rec().local() {
+		wantReason(t, waitClose(t, e), server.ErrIdleTimeout)
+	}
+}
+
 func testMaxConns(t *testing.T, e *Env) {
 	c1 := dial(t, e.Addr)
 	expect(t, c1, "hello\n")

@@ -134,6 +134,7 @@ func Tests() []Test {
 		{"BackpressureAsync", svc("BackpressureAsync", &asyncEcho{}, server.Limits{MaxQueue: 4 << 20, HighWater: 64 << 10}), testBackpressure},
 		{"InputTooLarge", svc("InputTooLarge", &lines{}, server.Limits{MaxInput: 4096}), testInputTooLarge},
 		{"IdleTimeout", svc("IdleTimeout", &lines{}, server.Limits{IdleTimeout: 150 * time.Millisecond}), testIdleTimeout},
+		{"OutputNotIdle", svc("OutputNotIdle", &contract{}, server.Limits{IdleTimeout: 400 * time.Millisecond}), testOutputNotIdle},
 		{"ActiveNotIdle", svc("ActiveNotIdle", &lines{}, server.Limits{IdleTimeout: 500 * time.Millisecond}), testActiveNotIdle},
 		{"MaxConns", svc("MaxConns", &banner{}, server.Limits{MaxConns: 2}), testMaxConns},
 		{"MaxConnsPerIP", svc("MaxConnsPerIP", &banner{}, server.Limits{MaxConnsPerIP: 1}), testMaxConnsPerIP},

@@ -533,6 +533,18 @@ func (h *contract) command(c server.Conn, st *cstate, line string) {
 	case "quit":
 		c.WriteString("bye\n")
 		c.Close()
+	case "go-tick": // go-tick N MS: from a goroutine, N ticks MS apart, then silence
+		n, ms, _ := strings.Cut(arg, " ")
+		count, _ := strconv.Atoi(n)
+		every, _ := strconv.Atoi(ms)
+		go func() {
+			for i := range count {
+				time.Sleep(time.Duration(every) * time.Millisecond)
+				if c.WriteString("tick "+strconv.Itoa(i)+"\n") != nil {
+					return
+				}
+			}
+		}()
 	case "go-fail": // from a goroutine: a goodbye, then a close for an input overflow
 		go func() {
 			c.WriteString("bye\n")
