@@ -36,6 +36,10 @@ func (h *handler) InitService(s *server.Service) {
 	h.low = min(s.Limits.LowWater(), h.window)
 }
 
+// SpawnsGoroutines implements server.Spawner: each connection's function
+// runs on a goroutine of its own, woken by every Data call.
+func (*handler) SpawnsGoroutines() bool { return true }
+
 func conn(sc server.Conn) *Conn { return sc.Value().(*Conn) }
 
 func (h *handler) Open(sc server.Conn) {

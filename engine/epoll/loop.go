@@ -175,15 +175,14 @@ func (l *loop) run() {
 	}()
 	for {
 		timeout := l.pollTimeout()
-		if timeout != 0 {
+		if l.r.spawner && timeout != 0 {
 			// Goroutines this turn's callbacks woke (a stream function
 			// handed its input) run first. Otherwise, with every P held
 			// by a loop in epoll_wait (one P, or as many loops as Ps),
 			// they would run only once the runtime took a P back from
 			// the wait, 20 µs or more later each time, and the loop
 			// would then wait for a P in turn: half the throughput of a
-			// stream echo, twice its CPU. With nothing to run it costs
-			// a trip through the scheduler.
+			// stream echo, twice its CPU (see server.Spawner).
 			runtime.Gosched()
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)

@@ -135,6 +135,8 @@ func Tests() []Test {
 		{"InputTooLarge", svc("InputTooLarge", &lines{}, server.Limits{MaxInput: 4096}), testInputTooLarge},
 		{"IdleTimeout", svc("IdleTimeout", &lines{}, server.Limits{IdleTimeout: 150 * time.Millisecond}), testIdleTimeout},
 		{"OutputNotIdle", svc("OutputNotIdle", &contract{}, server.Limits{IdleTimeout: 400 * time.Millisecond}), testOutputNotIdle},
+		{"SpawnerOutputNotIdle", svc("SpawnerOutputNotIdle", &spawning{}, server.Limits{IdleTimeout: 400 * time.Millisecond}), testOutputNotIdle},
+		{"SpawnerFromGoroutine", svc("SpawnerFromGoroutine", &spawning{}, server.Limits{MaxQueue: 64 << 20}), testFromGoroutine},
 		{"ActiveNotIdle", svc("ActiveNotIdle", &lines{}, server.Limits{IdleTimeout: 500 * time.Millisecond}), testActiveNotIdle},
 		{"MaxConns", svc("MaxConns", &banner{}, server.Limits{MaxConns: 2}), testMaxConns},
 		{"MaxConnsPerIP", svc("MaxConnsPerIP", &banner{}, server.Limits{MaxConnsPerIP: 1}), testMaxConnsPerIP},
@@ -181,7 +183,8 @@ func svc(name string, h withRecorder, l server.Limits) func() *server.Service {
 		rec := newRecorder()
 		h.setRecorder(rec)
 		s := service(name, h, l)
-		if _, ok := h.(*contract); ok {
+		switch h.(type) {
+		case *contract, *spawning:
 			s.Logger = slog.New(slog.NewTextHandler(&rec.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 		return s
@@ -206,6 +209,8 @@ func clone(h withRecorder) withRecorder {
 		return &pusher{count: h.count, flood: h.flood}
 	case *contract:
 		return &contract{openPanic: h.openPanic}
+	case *spawning:
+		return &spawning{contract{openPanic: h.openPanic}}
 	}
 	panic("enginetest: unknown handler")
 }

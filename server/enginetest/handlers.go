@@ -383,6 +383,12 @@ type contract struct {
 	low       int  // the service's low-water mark
 }
 
+// spawning is contract as a server.Spawner: it writes from goroutines of
+// its own, and an engine may take its writes on those goroutines.
+type spawning struct{ contract }
+
+func (*spawning) SpawnsGoroutines() bool { return true }
+
 // InitService learns the low-water mark, the mark contract asks Drained for
 // unless told another.
 func (h *contract) InitService(s *server.Service) { h.low = s.Limits.LowWater() }
