@@ -3,7 +3,6 @@
 package epoll
 
 import (
-	"math"
 	"time"
 	"unsafe"
 
@@ -104,9 +103,7 @@ func (c *conn) NotifyDrained(mark int) {
 		return
 	}
 	c.mu.Lock()
-	// Clamped to 2 GiB, which keeps the field small: a lower mark is
-	// only met later, never too early.
-	c.drainAsk = int32(min(max(mark, 0), math.MaxInt32-1)) + 1
+	c.drainAsk.Ask(mark)
 	c.mu.Unlock()
 	c.control()
 }
@@ -117,11 +114,7 @@ func (c *conn) NotifyDrained(mark int) {
 func (c *conn) drainDue(queued int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.drainAsk == 0 || queued > int64(c.drainAsk-1) {
-		return false
-	}
-	c.drainAsk = 0
-	return true
+	return c.drainAsk.Due(queued)
 }
 
 // control marks c for the loop to apply what its handler asked.
@@ -136,7 +129,7 @@ func (c *conn) control() {
 func (l *loop) applyControl(c *conn) (redeliver bool) {
 	c.flags.And(^uint32(flagControl))
 	c.mu.Lock()
-	paused, want, timerSet := c.readPaused, c.drainAsk > 0, c.timerSet
+	paused, want, timerSet := c.readPaused, c.drainAsk.Asked(), c.timerSet
 	var at int64
 	if timerSet {
 		at = c.tm.want

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portside/portside/engine/internal/reasons"
 	"github.com/portside/portside/engine/internal/sock"
 	"github.com/portside/portside/engine/internal/wheel"
 	"github.com/portside/portside/server"
@@ -75,13 +76,14 @@ type loop struct {
 
 	mu      sync.Mutex
 	pending []*conn
-	why     map[*conn]error // reasons given to CloseWith, until the loop takes them
 	handoff []*conn
 	cmds    []func(*loop)
 	exited  bool
 
 	spareP []*conn
 	spareH []*conn
+
+	why reasons.Book[*conn] // the reasons CloseWith gave, until the loop takes them
 }
 
 func newLoop(r *run) (*loop, error) {
@@ -723,7 +725,7 @@ func (l *loop) settle(c *conn) {
 		return
 	}
 	if closeReq && !c.closing {
-		c.closing, c.err = true, l.takeWhy(c)
+		c.closing, c.err = true, l.why.Take(c)
 	}
 	if c.closing && empty {
 		l.finish(c, c.err, true)
@@ -966,7 +968,7 @@ func (l *loop) finish(c *conn, err error, graceful bool) {
 	}
 	// A reason CloseWith gave is taken here if the loop had not seen the
 	// request yet, and forgotten in any case.
-	if why := l.takeWhy(c); err == nil {
+	if why := l.why.Take(c); err == nil {
 		err = why
 	}
 	l.live--
@@ -1026,24 +1028,4 @@ func (l *loop) closeFD(c *conn) {
 	l.conns[int(c.fd)] = nil
 	unix.Close(int(c.fd))
 	c.fd = -1
-}
-
-// fileWhy keeps err as the reason c closes for (CloseWith). c.mu is held:
-// the order is c.mu, then l.mu.
-func (l *loop) fileWhy(c *conn, err error) {
-	l.mu.Lock()
-	if l.why == nil {
-		l.why = make(map[*conn]error)
-	}
-	l.why[c] = err
-	l.mu.Unlock()
-}
-
-// takeWhy returns, and forgets, the reason CloseWith gave for c, if any.
-func (l *loop) takeWhy(c *conn) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	err := l.why[c]
-	delete(l.why, c)
-	return err
 }

@@ -38,7 +38,7 @@ type conn struct {
 	in        []byte // unconsumed input, from inPool; nil when there is none
 
 	mu         sync.Mutex
-	drainAsk   int32      // 1 + the mark NotifyDrained asked for; 0: not asked
+	drainAsk   outq.Mark  // NotifyDrained's request
 	closeReq   bool       // no more writes: Close was called or the engine is closing
 	slow       bool       // Write went above MaxQueue: close as a slow consumer
 	readPaused bool       // PauseRead asked, ResumeRead not yet
@@ -133,9 +133,9 @@ func (c *conn) WriteFile(f *os.File, off, n int64) error {
 func (c *conn) Close() error { return c.CloseWith(nil) }
 
 // CloseWith closes c once its queue is flushed, for err. The reason waits
-// in the loop's why, not in c, which has no room for a rare field; it is
-// filed before closeReq is set, so the loop finds it when it sees the
-// close.
+// in the loop's book (reasons), not in c, which has no room for a rare
+// field; it is filed before closeReq is set, so the loop finds it when it
+// sees the close.
 func (c *conn) CloseWith(err error) error {
 	c.mu.Lock()
 	if c.closeReq {
@@ -143,7 +143,7 @@ func (c *conn) CloseWith(err error) error {
 		return nil
 	}
 	if err != nil {
-		c.l.fileWhy(c, &server.HandlerError{Err: err})
+		c.l.why.File(c, &server.HandlerError{Err: err})
 	}
 	c.closeReq = true
 	c.mu.Unlock()
