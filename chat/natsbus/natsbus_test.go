@@ -62,21 +62,26 @@ func (r *rec) lines() []string {
 	return slices.Clone(r.got)
 }
 
-// waitFor waits until the member has received n room messages.
-func (r *rec) waitFor(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.After(20 * time.Second)
+// waitFor waits until the member has received n room messages, or until
+// deadline; it reports whether it has.
+func (r *rec) waitFor(n int, deadline <-chan time.Time) bool {
 	for {
 		if got := len(r.lines()); got >= n {
-			return
+			return true
 		}
 		select {
 		case <-r.notify:
 		case <-deadline:
-			t.Fatalf("received %d messages, want %d", len(r.lines()), n)
+			return false
 		}
 	}
 }
+
+// viewWait bounds how long checkViews waits for every member to have every
+// message. Generous: a NATS server that goes takes the stream's leader
+// election and the consumers it held with it, and a busy machine slows
+// both; a message lost is missing however long the wait.
+const viewWait = time.Minute
 
 type door struct{}
 
@@ -231,8 +236,20 @@ func checkViews(t *testing.T, room string, clients []*client, want map[string]in
 		total += n
 	}
 	bySeq := map[uint64]string{}
+	deadline := time.After(viewWait)
 	for _, c := range clients {
-		c.r.waitFor(t, total-want[c.nick])
+		if !c.r.waitFor(total-want[c.nick], deadline) {
+			// Say who is missing what, for every member.
+			var b strings.Builder
+			for _, c := range clients {
+				from := map[string]int{}
+				for _, l := range c.r.lines() {
+					from[strings.SplitN(l, " ", 4)[2]]++
+				}
+				fmt.Fprintf(&b, "\n  %s has %d of %d, by sender %v", c.nick, len(c.r.lines()), total-want[c.nick], from)
+			}
+			t.Fatalf("not every member has every message after %v:%s", viewWait, b.String())
+		}
 	}
 	for _, c := range clients {
 		lines := c.r.lines()
