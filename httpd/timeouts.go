@@ -10,8 +10,8 @@ import (
 // The connection's one timer (server.Conn.SetTimer) serves every deadline
 // it has, one phase at a time: the header timeout while a head arrives,
 // the minimum body rate while a body does, an answer put off (later), and
-// the answer to a request still partly read late in the drain. Timer works out which is due from
-// the connection's state and arms the next.
+// the answer to a request still partly read late in the drain. Timer works
+// out which is due from the connection's state and arms the next.
 //
 // A request that arrives whole in one read arms nothing: armTimer runs at
 // the end of each callback and arms only while a deadline is pending, and
