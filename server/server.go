@@ -45,9 +45,9 @@ type Handler interface {
 }
 
 // Conn is one connection as a handler sees it. Write, WriteString, Close,
-// Queued, SetTimer, PauseRead, ResumeRead and NotifyDrained are safe to call
-// from any goroutine; the other methods are meant for the handler's own
-// calls.
+// CloseWith, Queued, SetTimer, PauseRead, ResumeRead and NotifyDrained are
+// safe to call from any goroutine; the other methods are meant for the
+// handler's own calls.
 type Conn interface {
 	ID() uint64
 	// LocalAddr and RemoteAddr are never nil: an address the engine could

@@ -45,8 +45,8 @@ var (
 
 // Conn is a server.Conn without a socket. It records what the handler asks
 // of it; like a real Conn, its Write, WriteString, WriteFile, Close,
-// Queued, SetTimer, PauseRead, ResumeRead and NotifyDrained may be called
-// from any goroutine.
+// CloseWith, Queued, SetTimer, PauseRead, ResumeRead and NotifyDrained may
+// be called from any goroutine.
 //
 // Alone (from NewConn) it is a recorder for a test that calls a handler
 // itself; in a Session it is also the engine's view of the connection:
