@@ -153,9 +153,10 @@ type DrainedHandler interface {
 // Spawner is implemented by handlers that run a goroutine of their own
 // for each connection, as package stream does, and say so by returning
 // true. An engine whose loop blocks in a system call while holding a
-// processor (epoll) then lets such goroutines run before it blocks, rather
-// than leave them waiting until the runtime takes the processor back, and
-// writes what they write while it sleeps on their own goroutine. For other
+// processor (epoll, uring, select, poll) then lets such goroutines run
+// before it blocks, rather than leave them waiting until the runtime takes
+// the processor back; epoll also writes what they write while it sleeps on
+// their own goroutine. For other
 // handlers it does neither: goroutines they wake (a chat room's fan-out)
 // gather more work while they wait, and it goes out in fewer writes.
 type Spawner interface {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,7 +150,11 @@ func (l *loop) run() error {
 	}()
 	for {
 		var err error
-		l.evs, err = l.w.wait(l.pollTimeout(), l.evs[:0])
+		timeout := l.pollTimeout()
+		if timeout != 0 && l.r.spawner {
+			runtime.Gosched() // as epoll does: see server.Spawner
+		}
+		l.evs, err = l.w.wait(timeout, l.evs[:0])
 		if err != nil && err != unix.EINTR {
 			err = fmt.Errorf("%s: %w", l.r.kind, err)
 			l.abandon(err)

@@ -53,6 +53,9 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) 
 	r.drainer, _ = s.Handler.(server.Drainer)
 	r.th, _ = s.Handler.(server.TimerHandler)
 	r.dh, _ = s.Handler.(server.DrainedHandler)
+	if sp, ok := s.Handler.(server.Spawner); ok {
+		r.spawner = sp.SpawnsGoroutines()
+	}
 	if ta, ok := laddr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
 		r.local = ta
 	}
@@ -84,6 +87,7 @@ type run struct {
 	drainer server.Drainer
 	th      server.TimerHandler
 	dh      server.DrainedHandler
+	spawner bool // the handler runs goroutines (server.Spawner): they run before the loop waits
 	lim     server.Limits
 	local   *net.TCPAddr // the listener's address, when it is a specific one
 	start   time.Time

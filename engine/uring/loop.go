@@ -237,7 +237,11 @@ func (l *loop) run() {
 			// The one io_uring_enter of the turn: it submits what the
 			// last turn queued and waits for a completion, a wake-up
 			// or the next deadline.
-			_, err := l.ring.enter(len(l.later) == 0, l.waitTimeout())
+			wait := len(l.later) == 0
+			if wait && l.r.spawner {
+				runtime.Gosched() // as epoll does: see server.Spawner
+			}
+			_, err := l.ring.enter(wait, l.waitTimeout())
 			if err != nil && l.fatal == nil {
 				l.fatal = err
 			}
