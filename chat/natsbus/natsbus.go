@@ -241,6 +241,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+			b.readAgain()
 		}),
 	)
 	if err != nil {
@@ -382,6 +383,23 @@ func (b *Bus) startLocked(r *room) {
 	go rd.run(r.lastSeq)
 }
 
+// readAgain makes every reader start again from the last message it took,
+// after the connection to NATS came back. A consumer does not resend what
+// it sent towards the old connection (its acknowledgements are off), and
+// in a cluster it may have sent messages there after the server the node
+// was connected to had gone: a gap the reader notices only when a later
+// message comes (next), and never if none does. jetstream's ordered
+// consumer starts again on reconnect for the same reason.
+func (b *Bus) readAgain() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.rooms {
+		if r.rd != nil {
+			r.rd.again()
+		}
+	}
+}
+
 // stopReading stops every reader, for good.
 func (b *Bus) stopReading() {
 	b.stopRead()
@@ -416,6 +434,16 @@ func (rd *reader) stop() {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	rd.stopped = true
+	if rd.it != nil {
+		rd.it.Stop()
+	}
+}
+
+// again ends the reader's current subscription, so that its loop
+// subscribes again after the last message it took.
+func (rd *reader) again() {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
 	if rd.it != nil {
 		rd.it.Stop()
 	}

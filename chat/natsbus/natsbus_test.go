@@ -610,3 +610,25 @@ func TestLostInFlight(t *testing.T) {
 		t.Errorf("messages published again: %d, want at least 1", n)
 	}
 }
+
+// TestReconnectReadsOn: messages the stream sent a node's reader while the
+// node's connection to NATS was down, and after which nothing else comes,
+// are read once it reconnects: the reader starts again from the last
+// message it took.
+func TestReconnectReadsOn(t *testing.T) {
+	ns := natstest.Server(t, t.TempDir(), -1, nil, nil, "")
+	px := newProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	a := startNode(t, Options{URLs: []string{px.url()}})
+	b := startNode(t, Options{URLs: []string{ns.ClientURL()}})
+	ma, ra := a.member(t, "ana", "lobby")
+	mb, rb := b.member(t, "bob", "lobby")
+	clients := []*client{{a, ma, ra, "ana"}, {b, mb, rb, "bob"}}
+	want := map[string]int{}
+	sayAll(t, clients, "lobby", 0, 10, want)
+	checkViews(t, "lobby", clients, want)
+
+	px.cut()
+	clients[1].say(t, "lobby", 10, 5) // the last the room gets
+	want["bob"] += 5
+	checkViews(t, "lobby", clients, want)
+}
