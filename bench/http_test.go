@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portside/portside/bench"
 )
@@ -183,6 +184,13 @@ func TestHTTPServerClose(t *testing.T) {
 				hdr := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
 				if served == 3 {
 					c.Write([]byte(hdr + "Connection: close\r\n\r\nhello"))
+					// Close as a server should: shut the write side
+					// and read to the client's end. Closing with its
+					// pipelined requests unread would send a reset,
+					// which can destroy the reply before it is read.
+					c.(*net.TCPConn).CloseWrite()
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					io.Copy(io.Discard, c)
 					return
 				}
 				c.Write([]byte(hdr + "\r\nhello"))
