@@ -126,8 +126,11 @@ func (s *httpSession) reply() bool {
 	} else {
 		exp := &s.p.expect[s.resp]
 		want := exp.Load()
-		if want < 0 && exp.CompareAndSwap(-1, ps.length) {
-			want = ps.length
+		if want < 0 {
+			// The first reply to this path sets what the others must
+			// match; another connection's first may set it first.
+			exp.CompareAndSwap(-1, ps.length)
+			want = exp.Load()
 		}
 		if ps.length != want {
 			k = kindLength
