@@ -160,6 +160,7 @@ func (p *wsPeer) expect(want map[string]any) map[string]any {
 	}
 }
 
+// dump returns what the peer got, as JSON lines; p.mu is held.
 func (p *wsPeer) dump() []string {
 	var out []string
 	for _, m := range p.got {
