@@ -163,6 +163,12 @@ type Spawner interface {
 	SpawnsGoroutines() bool
 }
 
+// Spawns reports whether h is a Spawner that says it spawns goroutines.
+func Spawns(h Handler) bool {
+	sp, ok := h.(Spawner)
+	return ok && sp.SpawnsGoroutines()
+}
+
 // ServiceHandler is implemented by handlers that need to know the service
 // they serve: its limits in force (stream bounds its buffering by MaxInput),
 // its logger or its counters. Service.Init, which every engine calls before

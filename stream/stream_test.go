@@ -755,8 +755,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestSpawner: a stream handler tells engines that it runs a goroutine per
 // connection, so epoll lets it run before blocking (server.Spawner).
 func TestSpawner(t *testing.T) {
-	sp, ok := stream.Handler(func(*stream.Conn) {}).(server.Spawner)
-	if !ok || !sp.SpawnsGoroutines() {
+	if !server.Spawns(stream.Handler(func(*stream.Conn) {})) {
 		t.Error("stream.Handler is not a server.Spawner that says it spawns goroutines")
 	}
 }

@@ -53,9 +53,7 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, s *server.Service) 
 	r.drainer, _ = s.Handler.(server.Drainer)
 	r.th, _ = s.Handler.(server.TimerHandler)
 	r.dh, _ = s.Handler.(server.DrainedHandler)
-	if sp, ok := s.Handler.(server.Spawner); ok {
-		r.spawner = sp.SpawnsGoroutines()
-	}
+	r.spawner = server.Spawns(s.Handler)
 	if ta, ok := laddr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
 		r.local = ta
 	}
